@@ -1,0 +1,40 @@
+# postgres-reconciler — the commands the README documents.
+SHELL := /bin/bash
+CARGO ?= cargo
+# cargo-nextest runs every test in its own process; plain `cargo test` is the fallback.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+ifeq ($(NEXTEST),yes)
+TEST_BUILD := $(CARGO) nextest run --no-run
+TEST_RUN := $(CARGO) nextest run --no-fail-fast
+else
+TEST_BUILD := $(CARGO) test --no-run
+TEST_RUN := $(CARGO) test --no-fail-fast
+endif
+
+.PHONY: test test-here binaries up down build lint
+
+## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
+test: binaries
+	$(TEST_BUILD)
+	tests/cluster/with-env $(TEST_RUN)
+
+## test-here: run the tests against an environment already started with `make up`.
+test-here:
+	$(TEST_RUN)
+
+## binaries: build (cold) or reuse (warm) kube-apiserver, etcd, controller-manager, scheduler, kwok, kubectl, helm.
+binaries:
+	tests/cluster/build
+
+## up / down: start or stop the local environment by hand.
+up:
+	tests/cluster/up
+down:
+	tests/cluster/down
+
+build:
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings

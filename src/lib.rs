@@ -1,0 +1,7 @@
+//! postgres-reconciler: a one-shot reconciler for PostgreSQL on Kubernetes.
+//!
+//! Every run is observe → render → plan → apply → report, then exit (see DESIGN.md).
+//! Pure stages (render, plan, report) never do I/O; observe and apply do.
+
+pub mod logging;
+pub mod version;

@@ -1,0 +1,9 @@
+//! Integration tests on the real local environment (`tests/cluster/up`): kube-apiserver, etcd,
+//! kube-controller-manager, kube-scheduler, kwok fake nodes and PostgreSQL.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod foundation_api;
+mod foundation_postgres;
+mod foundation_workloads;

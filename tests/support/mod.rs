@@ -1,0 +1,13 @@
+//! Test support for the integration tests: the running local environment (`tests/cluster/up`),
+//! a kube `Client`, a fresh namespace per test (removed afterwards) and PostgreSQL connections.
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
+
+pub mod env;
+pub mod namespace;
+pub mod postgres;
+pub mod wait;
+
+pub use env::{TestEnv, pinned_kubernetes_version, unique_name};
+pub use namespace::TestNamespace;
+pub use postgres::PgTarget;
+pub use wait::eventually;
