@@ -3,5 +3,7 @@
 //! Every run is observe → render → plan → apply → report, then exit (see DESIGN.md).
 //! Pure stages (render, plan, report) never do I/O; observe and apply do.
 
+pub mod api;
+pub mod crds;
 pub mod logging;
 pub mod version;

@@ -1,0 +1,9 @@
+//! CRD types only: the two manifests the reconciler reads and the status it writes.
+
+pub mod postgresql;
+pub mod postgresqlconfig;
+pub mod status;
+
+pub use postgresql::{Postgresql, PostgresqlSpec};
+pub use postgresqlconfig::{PostgreSQLConfig, PostgreSQLConfigSpec, ReclaimPolicy, ServerRef};
+pub use status::{AppliedCounts, PostgreSQLConfigStatus, PostgresqlStatus};

@@ -1,0 +1,263 @@
+//! `postgresql` (`acid.zalan.do/v1`): Zalando-compatible cluster manifests.
+//!
+//! Field names follow Zalando's CRD so existing manifests apply unchanged. Fields Zalando has and
+//! we do not act on are not declared; serde ignores them when a manifest carries them.
+
+use super::status::PostgresqlStatus;
+use k8s_openapi::api::core::v1::{EnvVar, Toleration};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// User flags Zalando accepts, in either case; `NOX` undoes `X`.
+pub const USER_FLAGS: &[&str] = &[
+    "superuser",
+    "createdb",
+    "createrole",
+    "inherit",
+    "login",
+    "replication",
+    "bypassrls",
+    "nosuperuser",
+    "nocreatedb",
+    "nocreaterole",
+    "noinherit",
+    "nologin",
+    "noreplication",
+    "nobypassrls",
+];
+
+/// PostgreSQL major versions a Spilo image ships.
+pub const POSTGRES_VERSIONS: &[&str] = &["14", "15", "16", "17", "18"];
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "acid.zalan.do",
+    version = "v1",
+    kind = "postgresql",
+    root = "Postgresql",
+    plural = "postgresqls",
+    shortname = "pg",
+    category = "all",
+    namespaced,
+    status = "PostgresqlStatus",
+    derive = "PartialEq",
+    doc = "A PostgreSQL cluster (Zalando-compatible manifest), reconciled by postgres-reconciler",
+    printcolumn(
+        name = "Team",
+        type_ = "string",
+        json_path = ".spec.teamId",
+        description = "Team responsible for the cluster"
+    ),
+    printcolumn(
+        name = "Version",
+        type_ = "string",
+        json_path = ".spec.postgresql.version",
+        description = "PostgreSQL major version"
+    ),
+    printcolumn(
+        name = "Pods",
+        type_ = "integer",
+        json_path = ".spec.numberOfInstances",
+        description = "Number of instances"
+    ),
+    printcolumn(
+        name = "Volume",
+        type_ = "string",
+        json_path = ".spec.volume.size",
+        description = "Size of each instance's volume"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = ".status.PostgresClusterStatus",
+        description = "Cluster status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PostgresqlSpec {
+    /// Team that owns the cluster; labels the objects (`team`).
+    #[schemars(length(min = 1))]
+    pub team_id: String,
+
+    /// Number of PostgreSQL pods (one master, the rest replicas). 0 stops the pods and keeps the volumes.
+    #[schemars(range(min = 0))]
+    pub number_of_instances: i32,
+
+    pub volume: Volume,
+
+    pub postgresql: PostgresqlParams,
+
+    /// CPU and memory for the `postgres` container; missing values come from the operator configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+
+    /// Roles to create: name → flags (e.g. `[superuser, createdb]`; `[]` for a plain login role).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "users_schema")]
+    pub users: BTreeMap<String, Option<Vec<String>>>,
+
+    /// Databases to create: name → owner (a role from `users`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, String>,
+
+    /// Databases with owner/reader/writer roles, schemas and extensions prepared for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared_databases: Option<BTreeMap<String, PreparedDatabase>>,
+
+    /// Spilo image for this cluster; defaults to the operator configuration's `docker_image`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image: Option<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_master_load_balancer: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_replica_load_balancer: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_master_node_port: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub master_node_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_replica_node_port: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub replica_node_port: Option<i32>,
+
+    /// Client address ranges allowed through a load balancer (CIDRs). Empty locks it to 127.0.0.1/32.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_source_ranges: Vec<String>,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patroni: Option<Patroni>,
+
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pod_annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub master_service_annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replica_service_annotations: BTreeMap<String, String>,
+
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+
+    /// Extra environment for the Spilo container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+
+    /// When disruptive work (pod restarts) may happen, in UTC: `HH:MM-HH:MM` or `Ddd:HH:MM-HH:MM`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance_windows: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Volume {
+    /// Size of each instance's volume, a Kubernetes quantity such as `10Gi`.
+    pub size: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct PostgresqlParams {
+    /// PostgreSQL major version.
+    #[schemars(extend("enum" = POSTGRES_VERSIONS))]
+    pub version: String,
+    /// postgresql.conf parameters, handed to Patroni.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ResourceAmounts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ResourceAmounts>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct ResourceAmounts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreparedDatabase {
+    /// Also create LOGIN roles `<db>_owner_user`, `<db>_reader_user`, `<db>_writer_user` with Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_users: Option<bool>,
+    /// Extensions to install: name → schema.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, String>,
+    /// Schemas to create (default: `data`), each with its own owner/reader/writer roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<BTreeMap<String, PreparedSchema>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PreparedSchema {
+    /// Create `<db>_<schema>_{owner,reader,writer}` roles (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_roles: Option<bool>,
+    /// Also create LOGIN `_user` variants of those roles with Secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_users: Option<bool>,
+}
+
+/// Patroni settings Zalando exposes; rendered into Spilo's `SPILO_CONFIGURATION`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct Patroni {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub initdb: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pg_hba: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub ttl: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub loop_wait: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub retry_timeout: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub maximum_lag_on_failover: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronous_mode: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronous_mode_strict: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub synchronous_node_count: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failsafe_mode: Option<bool>,
+}
+
+/// `users`: a map of role name to a nullable list of flags from [`USER_FLAGS`] (either case).
+fn users_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut flags: Vec<String> = USER_FLAGS.iter().map(|f| f.to_string()).collect();
+    flags.extend(USER_FLAGS.iter().map(|f| f.to_uppercase()));
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": {
+            "type": "array",
+            "nullable": true,
+            "items": {"type": "string", "enum": flags}
+        }
+    })
+}
