@@ -2,9 +2,9 @@
 # shellcheck shell=bash
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-CACHE="${PGR_CACHE:-$HOME/.cache/postgres-reconciler}"
+CACHE="${PGRENV_CACHE:-$HOME/.cache/postgres-reconciler}"
 # Where `up` writes, and `down` and the tests read, the facts of a running environment.
-ENV_FILE="${PGR_CLUSTER_ENV:-$REPO/target/pgr-cluster/env}"
+ENV_FILE="${PGRENV_FILE:-$REPO/target/pgr-cluster/env}"
 
 log() { echo "[$(basename "$0")] $*" >&2; }
 die() { log "error: $*"; exit 1; }

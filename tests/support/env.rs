@@ -12,7 +12,7 @@ pub struct TestEnv {
 }
 
 fn env_file() -> PathBuf {
-    std::env::var_os("PGR_CLUSTER_ENV")
+    std::env::var_os("PGRENV_FILE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pgr-cluster/env"))
 }

@@ -21,14 +21,14 @@ impl PgTarget {
     pub fn superuser() -> PgTarget {
         let env = TestEnv::get();
         PgTarget {
-            host: env.var("PGR_PG_HOST").to_string(),
+            host: env.var("PGRENV_PG_HOST").to_string(),
             port: env
-                .var("PGR_PG_PORT")
+                .var("PGRENV_PG_PORT")
                 .parse()
-                .expect("PGR_PG_PORT is a port"),
-            user: env.var("PGR_PG_USER").to_string(),
-            password: env.var("PGR_PG_PASSWORD").to_string(),
-            ca_file: env.var("PGR_PG_CA_FILE").to_string(),
+                .expect("PGRENV_PG_PORT is a port"),
+            user: env.var("PGRENV_PG_USER").to_string(),
+            password: env.var("PGRENV_PG_PASSWORD").to_string(),
+            ca_file: env.var("PGRENV_PG_CA_FILE").to_string(),
         }
     }
 
