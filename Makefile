@@ -11,7 +11,7 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint
+.PHONY: test test-here binaries up down build lint generate
 
 ## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
 test: binaries
@@ -38,3 +38,8 @@ build:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## generate: regenerate the committed CRDs from src/api/ (a test fails when they drift).
+generate:
+	$(CARGO) run --quiet -- crds --out-dir manifests/crds
+	$(CARGO) run --quiet -- crds --out-dir charts/postgres-reconciler/crds

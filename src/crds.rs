@@ -44,3 +44,65 @@ pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
         .map(|(_, doc)| format!("---\n{doc}"))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The committed CRDs must be exactly what the types generate: run `make generate` after
+    /// changing `src/api/` and commit the result.
+    #[test]
+    fn committed_crds_match_the_types() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for dir in ["manifests/crds", "charts/postgres-reconciler/crds"] {
+            for (file, generated) in crd_documents().expect("generate CRDs") {
+                let path = root.join(dir).join(file);
+                let committed = std::fs::read_to_string(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}; run `make generate`", path.display()));
+                assert!(
+                    committed == generated,
+                    "{} is out of date with src/api/; run `make generate` and commit it",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn crds_carry_names_columns_and_status() {
+        let pg = postgresql_crd();
+        assert_eq!(pg.spec.names.kind, "postgresql");
+        assert_eq!(
+            pg.spec.names.short_names.as_deref(),
+            Some(&["pg".to_string()][..])
+        );
+        let version = &pg.spec.versions[0];
+        let columns: Vec<&str> = version
+            .additional_printer_columns
+            .iter()
+            .flatten()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            columns,
+            ["Team", "Version", "Pods", "Volume", "Status", "Age"]
+        );
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        let config = postgresqlconfig_crd();
+        assert_eq!(config.spec.group, "containerconf.de");
+        assert!(
+            config.spec.versions[0]
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+    }
+}

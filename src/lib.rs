@@ -4,6 +4,10 @@
 //! Pure stages (render, plan, report) never do I/O; observe and apply do.
 
 pub mod api;
+pub mod config;
 pub mod crds;
 pub mod logging;
+pub mod observe;
+pub mod render;
+pub mod validate;
 pub mod version;

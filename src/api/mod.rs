@@ -1,5 +1,8 @@
 //! CRD types only: the two manifests the reconciler reads and the status it writes.
 
+// kube-derive repeats attributes for each printer column.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod postgresql;
 pub mod postgresqlconfig;
 pub mod status;

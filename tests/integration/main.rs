@@ -7,3 +7,4 @@ mod support;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
+mod render_dry_run;

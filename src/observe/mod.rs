@@ -1,0 +1,4 @@
+//! I/O that reads the world: manifests from files (this module) and, in the cluster, the
+//! manifests, the objects they own and the database catalogs.
+
+pub mod files;

@@ -1,0 +1,244 @@
+//! Pure rendering: (manifests, configuration) → the desired objects and database state.
+//! No I/O here; the same inputs always give the same output, in the same order.
+
+pub mod database;
+pub mod meta;
+pub mod output;
+pub mod pdb;
+pub mod pod_rbac;
+pub mod secrets;
+pub mod services;
+pub mod spilo;
+pub mod statefulset;
+
+use crate::api::{PostgreSQLConfig, Postgresql};
+use crate::config::Config;
+use crate::validate::{self, Invalid, Limits};
+use database::DesiredDatabaseState;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Annotation that assigns a manifest to one reconciler instance (Zalando's `CONTROLLER_ID`).
+pub const CONTROLLER_ANNOTATION: &str = "acid.zalan.do/controller";
+
+/// A manifest as read from the cluster or from files.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Manifest {
+    Postgresql(Box<Postgresql>),
+    Config(Box<PostgreSQLConfig>),
+}
+
+impl Manifest {
+    pub fn reference(&self) -> ManifestRef {
+        let (kind, meta) = match self {
+            Manifest::Postgresql(pg) => ("postgresql", &pg.metadata),
+            Manifest::Config(c) => ("PostgreSQLConfig", &c.metadata),
+        };
+        ManifestRef {
+            kind: kind.into(),
+            namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: meta.name.clone().unwrap_or_default(),
+            uid: meta.uid.clone(),
+            generation: meta.generation,
+        }
+    }
+
+    fn annotations(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Manifest::Postgresql(pg) => pg.metadata.annotations.as_ref(),
+            Manifest::Config(c) => c.metadata.annotations.as_ref(),
+        }
+    }
+
+    /// Ours when its controller annotation equals our `controller_id` (both absent included).
+    pub fn is_ours(&self, config: &Config) -> bool {
+        let id = self
+            .annotations()
+            .and_then(|a| a.get(CONTROLLER_ANNOTATION));
+        id.map(String::as_str) == config.controller_id.as_deref()
+    }
+}
+
+/// Which manifest something belongs to, for plans, reports and errors.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+}
+
+impl fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// How `apply` treats an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApplyPolicy {
+    /// Server-side apply of the fields we own.
+    Apply,
+    /// Created when absent (with a generated password), never updated: credential Secrets.
+    CreateOnly,
+}
+
+/// One Kubernetes object as we want it: only the fields we own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredObject {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub policy: ApplyPolicy,
+    pub body: serde_json::Value,
+}
+
+impl DesiredObject {
+    fn new<K>(object: &K, policy: ApplyPolicy) -> DesiredObject
+    where
+        K: k8s_openapi::Resource + kube::ResourceExt + Serialize,
+    {
+        let mut body = serde_json::to_value(object).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = body.as_object_mut() {
+            // k8s-openapi types carry apiVersion and kind in their serialization already;
+            // make sure they lead the document for readers.
+            map.insert("apiVersion".into(), K::API_VERSION.into());
+            map.insert("kind".into(), K::KIND.into());
+        }
+        DesiredObject {
+            api_version: K::API_VERSION.into(),
+            kind: K::KIND.into(),
+            namespace: object.namespace().unwrap_or_default(),
+            name: object.name_any(),
+            policy,
+            body,
+        }
+    }
+}
+
+/// Everything one manifest should have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesiredManifest {
+    pub manifest: ManifestRef,
+    pub objects: Vec<DesiredObject>,
+    pub database: DesiredDatabaseState,
+    /// Hash of the rendered pod template (clusters only): decides rollouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_template_hash: Option<String>,
+}
+
+/// The desired state of every manifest that is ours.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub manifests: Vec<DesiredManifest>,
+    /// Objects shared by all clusters of a namespace (the Spilo pods' ServiceAccount and RBAC).
+    pub shared: Vec<DesiredObject>,
+    /// Manifests that failed validation: reported and skipped, never rendered.
+    pub invalid: Vec<Invalid>,
+    /// Manifests that belong to another controller (`acid.zalan.do/controller`).
+    pub not_ours: Vec<ManifestRef>,
+}
+
+/// Validates and renders every manifest; one manifest's problems never stop the others.
+pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
+    let limits = Limits {
+        min_instances: config.min_instances,
+        max_instances: config.max_instances,
+    };
+    let mut desired = Desired::default();
+    let mut clusters_by_namespace: BTreeMap<String, Vec<&Postgresql>> = BTreeMap::new();
+    let mut sorted: Vec<&Manifest> = manifests.iter().collect();
+    sorted.sort_by_key(|m| m.reference());
+    for manifest in sorted {
+        if !manifest.is_ours(config) {
+            desired.not_ours.push(manifest.reference());
+            continue;
+        }
+        match manifest {
+            Manifest::Postgresql(pg) => match validate::validate_postgresql(pg, &limits) {
+                Ok(()) => {
+                    desired.manifests.push(render_cluster(config, pg));
+                    clusters_by_namespace
+                        .entry(manifest.reference().namespace)
+                        .or_default()
+                        .push(pg);
+                }
+                Err(invalid) => desired.invalid.push(invalid),
+            },
+            Manifest::Config(c) => match validate::validate_postgresqlconfig(c) {
+                Ok(()) => desired.manifests.push(DesiredManifest {
+                    manifest: manifest.reference(),
+                    objects: Vec::new(),
+                    database: database::postgresqlconfig_database_state(c),
+                    pod_template_hash: None,
+                }),
+                Err(invalid) => desired.invalid.push(invalid),
+            },
+        }
+    }
+    for (namespace, clusters) in &clusters_by_namespace {
+        desired.shared.push(DesiredObject::new(
+            &pod_rbac::service_account(config, namespace, clusters),
+            ApplyPolicy::Apply,
+        ));
+        desired.shared.push(DesiredObject::new(
+            &pod_rbac::role(config, namespace, clusters),
+            ApplyPolicy::Apply,
+        ));
+        desired.shared.push(DesiredObject::new(
+            &pod_rbac::role_binding(config, namespace, clusters),
+            ApplyPolicy::Apply,
+        ));
+    }
+    desired
+}
+
+fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
+    let mut pg = pg.clone();
+    let namespace = pg
+        .metadata
+        .namespace
+        .get_or_insert_with(|| "default".into())
+        .clone();
+    let cluster = pg.metadata.name.clone().unwrap_or_default();
+    let secret_of = |user: &str| {
+        database::secret_name(&config.secret_name_template, user, &cluster, &namespace)
+    };
+    let database = database::postgresql_database_state(&pg, &config.secret_name_template);
+
+    let mut objects = Vec::new();
+    for (role, secret) in database.login_roles_with_secrets() {
+        objects.push(DesiredObject::new(
+            &secrets::credential_secret(config, &pg, role, secret),
+            ApplyPolicy::CreateOnly,
+        ));
+    }
+    for service in services::services(config, &pg) {
+        objects.push(DesiredObject::new(&service, ApplyPolicy::Apply));
+    }
+    if let Some(pdb) = pdb::pdb(config, &pg) {
+        objects.push(DesiredObject::new(&pdb, ApplyPolicy::Apply));
+    }
+    let sts = statefulset::statefulset(config, &pg, &secret_of);
+    let hash = sts
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get(meta::POD_TEMPLATE_HASH))
+        .cloned();
+    objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));
+
+    DesiredManifest {
+        manifest: Manifest::Postgresql(Box::new(pg)).reference(),
+        objects,
+        database,
+        pod_template_hash: hash,
+    }
+}

@@ -1,0 +1,87 @@
+//! `render` output: the desired objects and database state as YAML or JSON documents.
+
+use super::{ApplyPolicy, Desired};
+use serde::Serialize;
+
+/// Marks documents that describe database state (SQL), not Kubernetes objects.
+pub const DATABASE_STATE_API_VERSION: &str = "postgres-reconciler.io/render";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DatabaseStateDocument<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: DocumentMeta<'a>,
+    spec: &'a super::database::DesiredDatabaseState,
+}
+
+#[derive(Serialize)]
+struct DocumentMeta<'a> {
+    name: &'a str,
+    namespace: &'a str,
+}
+
+/// A multi-document YAML stream: per manifest its objects then its database state, then the
+/// shared objects, then invalid manifests as comments. Secrets carry no password: it is made
+/// when the Secret is created and never replaced.
+pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for m in &desired.manifests {
+        out.push_str(&format!("# {}\n", m.manifest));
+        for object in &m.objects {
+            out.push_str("---\n");
+            if object.policy == ApplyPolicy::CreateOnly {
+                out.push_str(
+                    "# created when absent with a generated password; never overwritten\n",
+                );
+            }
+            out.push_str(&serde_yaml::to_string(&object.body)?);
+        }
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&DatabaseStateDocument {
+            api_version: DATABASE_STATE_API_VERSION,
+            kind: "DatabaseState",
+            metadata: DocumentMeta {
+                name: &m.manifest.name,
+                namespace: &m.manifest.namespace,
+            },
+            spec: &m.database,
+        })?);
+    }
+    if !desired.shared.is_empty() {
+        out.push_str("# shared by the clusters of a namespace\n");
+    }
+    for object in &desired.shared {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&object.body)?);
+    }
+    for invalid in &desired.invalid {
+        out.push_str(&format!(
+            "# skipped: {}\n",
+            invalid.to_string().replace('\n', "\n# ")
+        ));
+    }
+    for other in &desired.not_ours {
+        out.push_str(&format!(
+            "# skipped: {other} belongs to another controller\n"
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    manifests: &'a [super::DesiredManifest],
+    shared: &'a [super::DesiredObject],
+    invalid: Vec<String>,
+    not_ours: Vec<String>,
+}
+
+pub fn to_json(desired: &Desired) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&JsonOutput {
+        manifests: &desired.manifests,
+        shared: &desired.shared,
+        invalid: desired.invalid.iter().map(|i| i.to_string()).collect(),
+        not_ours: desired.not_ours.iter().map(|r| r.to_string()).collect(),
+    })
+}

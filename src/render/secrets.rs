@@ -1,0 +1,38 @@
+//! Credential Secrets, one per login role: rendered as "create if absent". The password is
+//! generated only when the Secret is created; an existing Secret's password is never replaced.
+
+use super::meta;
+use crate::api::Postgresql;
+use crate::config::Config;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use std::collections::BTreeMap;
+
+/// The key whose value is generated on creation.
+pub const PASSWORD_KEY: &str = "password";
+pub const USERNAME_KEY: &str = "username";
+
+/// The Secret without its password (which `apply` generates when it creates the Secret).
+/// Owned by the manifest only when the configuration deletes Secrets with their cluster.
+pub fn credential_secret(
+    config: &Config,
+    pg: &Postgresql,
+    role: &str,
+    secret_name: &str,
+) -> Secret {
+    Secret {
+        metadata: meta::cluster_object_meta(
+            config,
+            pg,
+            secret_name,
+            &BTreeMap::new(),
+            config.delete_secrets,
+        ),
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(
+            USERNAME_KEY.to_string(),
+            ByteString(role.as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,350 @@
+//! Pure validation of manifests before rendering.
+//!
+//! A manifest is checked as a whole and every problem is reported at once, each with the field
+//! path it is about, so a user fixes a manifest in one round. Validation never panics and never
+//! stops at the first bad manifest: the caller marks this one `Invalid` and carries on with the
+//! rest. No I/O here; file input and cluster input are checked the same way.
+//!
+//! Messages are lower-case, name what is allowed, and are kept stable: golden files under
+//! `fixtures/manifests/invalid/` pin them.
+
+mod databases;
+pub mod names;
+mod network;
+mod postgresql;
+mod postgresqlconfig;
+pub mod quantity;
+mod users;
+pub mod windows;
+
+pub use network::{NODE_PORT_RANGE, parse_cidr};
+pub use postgresql::RESERVED_ENV;
+pub use quantity::parse_quantity;
+pub use windows::{MaintenanceWindow, parse_maintenance_window};
+
+use crate::api::{PostgreSQLConfig, Postgresql};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::fmt;
+
+/// One problem with one field.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FieldError {
+    /// Where, e.g. `spec.users.Bad-Name`, `spec.users.foo[1]`, `metadata.name`.
+    pub path: String,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in one manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// `postgresql default/acid-minimal` or `PostgreSQLConfig ns/name`.
+    pub manifest: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} is invalid:", self.manifest)?;
+        let mut errors: Vec<&FieldError> = self.errors.iter().collect();
+        errors.sort();
+        errors.dedup();
+        for e in errors {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Bounds on `numberOfInstances` from the operator configuration. A negative bound means no
+/// bound, as Zalando's `-1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub min_instances: i32,
+    pub max_instances: i32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            min_instances: 0,
+            max_instances: 16,
+        }
+    }
+}
+
+/// Validates a `postgresql` manifest.
+pub fn validate_postgresql(pg: &Postgresql, limits: &Limits) -> Result<(), Invalid> {
+    let mut errs = Errors::default();
+    postgresql::check(pg, limits, &mut errs);
+    errs.finish(manifest_label("postgresql", &pg.metadata))
+}
+
+/// Validates a `PostgreSQLConfig` manifest.
+pub fn validate_postgresqlconfig(c: &PostgreSQLConfig) -> Result<(), Invalid> {
+    let mut errs = Errors::default();
+    postgresqlconfig::check(c, &mut errs);
+    errs.finish(manifest_label("PostgreSQLConfig", &c.metadata))
+}
+
+/// `kind namespace/name`; file input may lack the namespace, a broken manifest even the name.
+fn manifest_label(kind: &str, meta: &ObjectMeta) -> String {
+    let name = meta
+        .name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("<unnamed>");
+    match meta.namespace.as_deref().filter(|n| !n.is_empty()) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Collects problems while the rule files walk a manifest.
+#[derive(Debug, Default)]
+pub(crate) struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub(crate) fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Sorted by path, then message, without duplicates: the order golden files rely on.
+    pub(crate) fn into_sorted(mut self) -> Vec<FieldError> {
+        self.0.sort();
+        self.0.dedup();
+        self.0
+    }
+
+    fn finish(self, manifest: String) -> Result<(), Invalid> {
+        let errors = self.into_sorted();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid { manifest, errors })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+
+    const INVALID_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/invalid");
+    const VALID_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/valid");
+
+    /// `.yaml`/`.yml` files under `dir`, recursively, sorted; none if `dir` is missing.
+    fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        for entry in entries {
+            let path = entry.expect("read fixture dir").path();
+            if path.is_dir() {
+                out.extend(yaml_files(&path));
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                out.push(path);
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(path: &Path, value: serde_yaml::Value) -> T {
+        serde_yaml::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Validates every `postgresql` and `PostgreSQLConfig` document in a file; other kinds are
+    /// returned by name so the caller decides whether they belong there.
+    fn validate_file(path: &Path) -> (Vec<Result<(), Invalid>>, Vec<String>) {
+        let text = std::fs::read_to_string(path).expect("read fixture");
+        let mut results = Vec::new();
+        let mut other = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            if value.is_null() {
+                continue;
+            }
+            let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+            match kind {
+                "postgresql" => {
+                    let pg: Postgresql = parse(path, value);
+                    results.push(validate_postgresql(&pg, &Limits::default()));
+                }
+                "PostgreSQLConfig" => {
+                    let c: PostgreSQLConfig = parse(path, value);
+                    results.push(validate_postgresqlconfig(&c));
+                }
+                other_kind => other.push(other_kind.to_string()),
+            }
+        }
+        (results, other)
+    }
+
+    /// `fixtures/manifests/invalid/NN-name.yaml` against `NN-name.errors.txt`.
+    /// `UPDATE_GOLDEN=1` rewrites the expected files instead.
+    #[test]
+    fn invalid_fixtures_match_golden_errors() {
+        let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+        let files = yaml_files(Path::new(INVALID_DIR));
+        assert!(!files.is_empty(), "no fixtures in {INVALID_DIR}");
+        let mut failures = Vec::new();
+        for path in files {
+            let (results, other) = validate_file(&path);
+            assert!(
+                other.is_empty(),
+                "{}: unexpected kinds {other:?}",
+                path.display()
+            );
+            let errors: Vec<String> = results
+                .into_iter()
+                .filter_map(|r| r.err().map(|e| e.to_string()))
+                .collect();
+            if errors.is_empty() {
+                failures.push(format!("{}: validated cleanly", path.display()));
+                continue;
+            }
+            let actual = errors.join("\n") + "\n";
+            let golden = path.with_extension("errors.txt");
+            if update {
+                std::fs::write(&golden, &actual).expect("write golden file");
+                // Straight to stderr: the test harness captures `eprintln!`.
+                let _ = writeln!(std::io::stderr(), "wrote {}", golden.display());
+                continue;
+            }
+            let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+            if expected != actual {
+                failures.push(format!(
+                    "{}:\n--- expected\n{expected}--- actual\n{actual}",
+                    golden.display()
+                ));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{}\n(UPDATE_GOLDEN=1 rewrites the expected files)",
+            failures.join("\n")
+        );
+    }
+
+    /// Every manifest under `fixtures/manifests/valid/` validates cleanly.
+    #[test]
+    fn valid_fixtures_validate_cleanly() {
+        let mut failures = Vec::new();
+        for path in yaml_files(Path::new(VALID_DIR)) {
+            let (results, _other_kinds) = validate_file(&path);
+            for r in results {
+                if let Err(e) = r {
+                    failures.push(format!("{}: {e}", path.display()));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn display_is_sorted_and_deduplicated() {
+        let e = |p: &str, m: &str| FieldError {
+            path: p.into(),
+            message: m.into(),
+        };
+        let invalid = Invalid {
+            manifest: "postgresql default/acid".into(),
+            errors: vec![
+                e("spec.users.b", "y"),
+                e("metadata.name", "x"),
+                e("spec.users.b", "a"),
+                e("metadata.name", "x"),
+            ],
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "postgresql default/acid is invalid:\n  - metadata.name: x\n  - spec.users.b: a\n  - spec.users.b: y"
+        );
+    }
+
+    #[test]
+    fn labels() {
+        let mut meta = ObjectMeta {
+            name: Some("acid".into()),
+            ..Default::default()
+        };
+        assert_eq!(manifest_label("postgresql", &meta), "postgresql acid");
+        meta.namespace = Some("ns".into());
+        assert_eq!(manifest_label("postgresql", &meta), "postgresql ns/acid");
+        meta.name = None;
+        assert_eq!(
+            manifest_label("PostgreSQLConfig", &meta),
+            "PostgreSQLConfig ns/<unnamed>"
+        );
+    }
+
+    #[test]
+    fn odd_input_is_reported_not_panicked_on() {
+        let pg: Postgresql = serde_yaml::from_str(
+            r#"
+apiVersion: acid.zalan.do/v1
+kind: postgresql
+metadata: {name: "ä"}
+spec:
+  teamId: " "
+  numberOfInstances: -3
+  volume: {size: "1é"}
+  resources: {requests: {cpu: "", memory: "∞"}, limits: {cpu: "."}}
+  users: {"ü": ["é", ""], "": null}
+  databases: {"": "", "ö-db": "ü"}
+  preparedDatabases: {"é": {schemas: {"": {}}, extensions: {"": ""}}}
+  allowedSourceRanges: ["", "/", "ä/8"]
+  maintenanceWindows: ["", "-", "::-::", "ä:00:00-01:00"]
+  podAnnotations: {"": "", "/": "", "ä/b": ""}
+  env: [{name: ""}]
+  postgresql: {version: "", parameters: {"": "", "ä": ""}}
+"#,
+        )
+        .unwrap();
+        let invalid = validate_postgresql(&pg, &Limits::default()).unwrap_err();
+        assert!(invalid.errors.len() > 20, "{invalid}");
+    }
+
+    #[test]
+    fn minimal_manifest_is_valid() {
+        let pg: Postgresql = serde_yaml::from_str(
+            r#"
+apiVersion: acid.zalan.do/v1
+kind: postgresql
+metadata: {name: acid-minimal-cluster}
+spec:
+  teamId: acid
+  numberOfInstances: 2
+  volume: {size: 1Gi}
+  users:
+    zalando: [superuser, createdb]
+    foo_user: []
+  databases: {foo: zalando}
+  preparedDatabases: {bar: {}}
+  postgresql: {version: "18"}
+"#,
+        )
+        .unwrap();
+        assert_eq!(validate_postgresql(&pg, &Limits::default()), Ok(()));
+    }
+}

@@ -1,0 +1,128 @@
+//! `spec.users`: role names and their flags.
+//!
+//! Zalando accepts the flags of [`USER_FLAGS`] in either case and rejects a flag together with
+//! its `NO` form; a null list (`foo:`) means no flags. Duplicates are harmless and deduplicated
+//! by the renderer, so they are not reported.
+
+use super::Errors;
+use super::names::role_name_problems;
+use crate::api::postgresql::USER_FLAGS;
+use std::collections::BTreeMap;
+
+/// Checks every user's name and flags.
+pub(super) fn check_users(users: &BTreeMap<String, Option<Vec<String>>>, errs: &mut Errors) {
+    for (name, flags) in users {
+        let path = format!("spec.users.{name}");
+        for problem in role_name_problems(name, "user name") {
+            errs.add(&path, problem);
+        }
+        check_flags(&path, flags.as_deref().unwrap_or_default(), errs);
+    }
+}
+
+/// Unknown flags (reported with their index) and `X` together with `NOX`.
+fn check_flags(path: &str, flags: &[String], errs: &mut Errors) {
+    let mut known: Vec<String> = Vec::new();
+    for (i, flag) in flags.iter().enumerate() {
+        let lower = flag.to_ascii_lowercase();
+        if USER_FLAGS.contains(&lower.as_str()) {
+            known.push(lower);
+        } else {
+            errs.add(
+                format!("{path}[{i}]"),
+                format!("unknown flag {flag:?}; allowed: {}", USER_FLAGS.join(", ")),
+            );
+        }
+    }
+    for flag in USER_FLAGS.iter().filter(|f| !f.starts_with("no")) {
+        let negated = format!("no{flag}");
+        if known.iter().any(|k| k == flag) && known.contains(&negated) {
+            errs.add(path, format!("flags {flag:?} and {negated:?} conflict"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(users: &[(&str, Option<&[&str]>)]) -> Vec<String> {
+        let users = users
+            .iter()
+            .map(|(n, f)| {
+                (
+                    n.to_string(),
+                    f.map(|f| f.iter().map(|s| s.to_string()).collect()),
+                )
+            })
+            .collect();
+        let mut errs = Errors::default();
+        check_users(&users, &mut errs);
+        errs.into_sorted().iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn valid_users() {
+        assert!(
+            run(&[
+                ("zalando", Some(&["superuser", "CREATEDB"])),
+                ("foo_user", Some(&[])),
+                ("bar", None),
+                ("baz", Some(&["login", "LOGIN", "nosuperuser"])),
+            ])
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn unknown_flag_reports_index() {
+        assert_eq!(
+            run(&[("foo", Some(&["login", "superduper"]))]),
+            vec![format!(
+                "spec.users.foo[1]: unknown flag \"superduper\"; allowed: {}",
+                USER_FLAGS.join(", ")
+            )]
+        );
+    }
+
+    #[test]
+    fn conflicting_flags_in_any_case() {
+        assert_eq!(
+            run(&[("foo", Some(&["CreateDB", "NOCREATEDB", "login", "nologin"]))]),
+            vec![
+                "spec.users.foo: flags \"createdb\" and \"nocreatedb\" conflict",
+                "spec.users.foo: flags \"login\" and \"nologin\" conflict",
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_and_reserved_names() {
+        assert_eq!(
+            run(&[("Bad-Name", None), ("standby", None), ("pg_x", None)]),
+            vec![
+                format!(
+                    "spec.users.Bad-Name: invalid user name: must match {}",
+                    super::super::names::USER_NAME_PATTERN
+                ),
+                "spec.users.pg_x: reserved role name \"pg_x\": the pg_ prefix is reserved by PostgreSQL"
+                    .to_string(),
+                "spec.users.standby: reserved role name \"standby\": system role managed by postgres-reconciler"
+                    .to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn name_length_boundary() {
+        let ok = "u".repeat(63);
+        let long = "u".repeat(64);
+        assert!(run(&[(&ok, None)]).is_empty());
+        assert_eq!(
+            run(&[(&long, None)]),
+            vec![format!(
+                "spec.users.{long}: user name is 64 bytes; at most 63 allowed"
+            )]
+        );
+    }
+}
