@@ -11,7 +11,7 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint generate
+.PHONY: test test-here binaries up down build lint generate bench
 
 ## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
 test: binaries
@@ -43,3 +43,7 @@ lint:
 generate:
 	$(CARGO) run --quiet -- crds --out-dir manifests/crds
 	$(CARGO) run --quiet -- crds --out-dir charts/postgres-reconciler/crds
+
+## bench: figures for the pure stages (render of 1,000 manifests); timings live here, never in tests.
+bench:
+	$(CARGO) bench --bench render

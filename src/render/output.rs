@@ -35,7 +35,7 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
                     "# created when absent with a generated password; never overwritten\n",
                 );
             }
-            out.push_str(&serde_yaml::to_string(&object.body)?);
+            out.push_str(&serde_yaml::to_string(&masked(object))?);
         }
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&DatabaseStateDocument {
@@ -53,7 +53,7 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
     }
     for object in &desired.shared {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&object.body)?);
+        out.push_str(&serde_yaml::to_string(&masked(object))?);
     }
     for invalid in &desired.invalid {
         out.push_str(&format!(
@@ -69,18 +69,58 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
     Ok(out)
 }
 
+/// What `render` shows of an object: a Secret's values become placeholders (the password does
+/// not exist until the Secret is created).
+pub fn masked(object: &super::DesiredObject) -> serde_json::Value {
+    let mut body = object.body.clone();
+    if object.kind == "Secret" {
+        if let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut()) {
+            for value in data.values_mut() {
+                *value = SENSITIVE.into();
+            }
+            if object.policy == ApplyPolicy::CreateOnly {
+                data.insert(super::secrets::PASSWORD_KEY.into(), GENERATED.into());
+            }
+        }
+    }
+    body
+}
+
+/// Placeholder for a value that must not be shown.
+pub const SENSITIVE: &str = "(sensitive)";
+/// Placeholder for a password generated when its Secret is created.
+pub const GENERATED: &str = "(generated when the Secret is created)";
+
+#[derive(Serialize)]
+struct JsonManifest<'a> {
+    manifest: &'a super::ManifestRef,
+    objects: Vec<serde_json::Value>,
+    database: &'a super::database::DesiredDatabaseState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod_template_hash: &'a Option<String>,
+}
+
 #[derive(Serialize)]
 struct JsonOutput<'a> {
-    manifests: &'a [super::DesiredManifest],
-    shared: &'a [super::DesiredObject],
+    manifests: Vec<JsonManifest<'a>>,
+    shared: Vec<serde_json::Value>,
     invalid: Vec<String>,
     not_ours: Vec<String>,
 }
 
 pub fn to_json(desired: &Desired) -> Result<String, serde_json::Error> {
     serde_json::to_string_pretty(&JsonOutput {
-        manifests: &desired.manifests,
-        shared: &desired.shared,
+        manifests: desired
+            .manifests
+            .iter()
+            .map(|m| JsonManifest {
+                manifest: &m.manifest,
+                objects: m.objects.iter().map(masked).collect(),
+                database: &m.database,
+                pod_template_hash: &m.pod_template_hash,
+            })
+            .collect(),
+        shared: desired.shared.iter().map(masked).collect(),
         invalid: desired.invalid.iter().map(|i| i.to_string()).collect(),
         not_ours: desired.not_ours.iter().map(|r| r.to_string()).collect(),
     })
