@@ -73,14 +73,14 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
 /// not exist until the Secret is created).
 pub fn masked(object: &super::DesiredObject) -> serde_json::Value {
     let mut body = object.body.clone();
-    if object.kind == "Secret" {
-        if let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut()) {
-            for value in data.values_mut() {
-                *value = SENSITIVE.into();
-            }
-            if object.policy == ApplyPolicy::CreateOnly {
-                data.insert(super::secrets::PASSWORD_KEY.into(), GENERATED.into());
-            }
+    if object.kind == "Secret"
+        && let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut())
+    {
+        for value in data.values_mut() {
+            *value = SENSITIVE.into();
+        }
+        if object.policy == ApplyPolicy::CreateOnly {
+            data.insert(super::secrets::PASSWORD_KEY.into(), GENERATED.into());
         }
     }
     body
