@@ -56,10 +56,18 @@ pub struct Config {
     pub delete_secrets: bool,
     /// Delete the volume claims when their cluster's manifest is deleted (default: keep them).
     pub delete_pvcs: bool,
+    /// Namespace of the reconciler itself: its Lease lives there (the chart sets it to the
+    /// release namespace).
+    pub release_namespace: String,
+    /// How long a run may hold the Lease before another run may take it over.
+    pub lease_duration_seconds: u64,
     /// Clusters reconciled at the same time.
     pub max_parallel_clusters: usize,
     /// Server-side apply field manager.
     pub field_manager: String,
+    /// Take over fields another field manager owns (server-side apply `force`); by default such
+    /// conflicts are reported and left alone.
+    pub force_conflicts: bool,
     /// Pod management policy of the StatefulSets: OrderedReady or Parallel.
     pub pod_management_policy: PodManagementPolicy,
     /// Load balancers for clusters that do not say (Zalando's switches).
@@ -111,8 +119,11 @@ impl Default for Config {
             postgres_connect_timeout_seconds: 10,
             delete_secrets: false,
             delete_pvcs: false,
+            release_namespace: "default".into(),
+            lease_duration_seconds: 900,
             max_parallel_clusters: 4,
             field_manager: "postgres-reconciler".into(),
+            force_conflicts: false,
             pod_management_policy: PodManagementPolicy::OrderedReady,
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,

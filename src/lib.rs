@@ -4,10 +4,14 @@
 //! Pure stages (render, plan, report) never do I/O; observe and apply do.
 
 pub mod api;
+pub mod apply;
 pub mod config;
 pub mod crds;
 pub mod logging;
 pub mod observe;
+pub mod pipeline;
+pub mod plan;
 pub mod render;
+pub mod report;
 pub mod validate;
 pub mod version;

@@ -3,7 +3,10 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use postgres_reconciler::config::{Config, Sources};
-use postgres_reconciler::{crds, logging, observe, render, version};
+use postgres_reconciler::observe::cluster::{ClusterClient, Scope};
+use postgres_reconciler::pipeline::{self, Source};
+use postgres_reconciler::{crds, logging, observe, render, report, version};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,9 +31,18 @@ struct Global {
     /// Set one configuration key, highest priority (repeatable): --set max_parallel_clusters=8
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Namespace for manifests that do not name one.
-    #[arg(short = 'n', long, global = true, default_value = "default")]
-    namespace: String,
+    /// Only this namespace (also the namespace of file manifests that name none).
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+    /// Every namespace (overrides the configuration's `watched_namespaces`).
+    #[arg(short = 'A', long, global = true, conflicts_with = "namespace")]
+    all_namespaces: bool,
+    /// kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long, global = true, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// kubeconfig context.
+    #[arg(long, global = true)]
+    context: Option<String>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
     log_format: logging::LogFormat,
@@ -52,12 +64,66 @@ enum Command {
         #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Yaml)]
         output: OutputFormat,
     },
+    /// Show what a run would change, without changing anything.
+    ///
+    /// Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error or invalid
+    /// manifests, 2 changes pending (with --detailed-exitcode).
+    Plan {
+        /// Manifests from a file or directory (e.g. a pull request's); with a cluster they
+        /// replace the live manifests of the same name.
+        #[arg(short = 'f', long = "filename", value_name = "PATH")]
+        path: Option<PathBuf>,
+        /// No cluster: plan the -f manifests against nothing, or against --base.
+        #[arg(long)]
+        offline: bool,
+        /// With --offline: manifests assumed applied already (the pull request's target branch).
+        #[arg(long, value_name = "PATH", requires = "offline")]
+        base: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Exit 2 when there are changes, 0 when there are none (like terraform plan).
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Colour in text output.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+    /// The CronJob's one-shot run: apply the plan, write status, print the run report.
+    ///
+    /// Exit codes: 0 everything applied (or another run holds the Lease), 1 could not run,
+    /// 2 some manifests failed (their status says why).
+    Apply {
+        /// Also write the run report as JSON to this file.
+        #[arg(long, value_name = "PATH")]
+        report_file: Option<PathBuf>,
+        /// Allow destructive actions (replace) for every manifest; without it only manifests
+        /// annotated postgres-reconciler.io/allow-destructive=true get them.
+        #[arg(long)]
+        allow_destructive: bool,
+        /// Manifests from a file or directory instead of (over) the live ones.
+        #[arg(short = 'f', long = "filename", value_name = "PATH")]
+        path: Option<PathBuf>,
+    },
     /// Print the version of this binary and the Kubernetes API it was built for.
     Version {
         /// Print as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -86,8 +152,129 @@ fn load_config(global: &Global) -> Result<Config, String> {
     .map_err(|e| e.to_string())
 }
 
+fn scope(global: &Global, config: &Config) -> Scope {
+    if global.all_namespaces {
+        Scope::All
+    } else if let Some(ns) = &global.namespace {
+        Scope::Namespaces(vec![ns.clone()])
+    } else if config.watched_namespaces.is_empty() {
+        Scope::All
+    } else {
+        Scope::Namespaces(config.watched_namespaces.clone())
+    }
+}
+
+fn default_namespace(global: &Global) -> String {
+    global.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))
+}
+
+/// Who this run is in the Lease: the pod (or host) name and a random suffix.
+fn run_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "postgres-reconciler".into());
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Apply {
+            report_file,
+            allow_destructive,
+            path,
+        } => {
+            let config = load_config(&cli.global)?;
+            let source = Source {
+                files: path,
+                offline: false,
+                base: None,
+                scope: scope(&cli.global, &config),
+                default_namespace: default_namespace(&cli.global),
+            };
+            let options = postgres_reconciler::apply::run::ApplyOptions {
+                allow_destructive,
+                lease_namespace: config.release_namespace.clone(),
+                identity: run_identity(),
+                lease_duration: std::time::Duration::from_secs(config.lease_duration_seconds),
+            };
+            let report = runtime()?
+                .block_on(async {
+                    let cluster = ClusterClient::connect(
+                        cli.global.kubeconfig.as_deref(),
+                        cli.global.context.as_deref(),
+                    )
+                    .await?;
+                    postgres_reconciler::apply::run::run(&config, &cluster, &source, &options).await
+                })
+                .map_err(|e| e.to_string())?;
+            print!("{}", report::run::text(&report));
+            if let Some(path) = report_file {
+                let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                std::fs::write(&path, json + "\n")
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            tracing::info!(result = %report.result, writes = report.writes, duration_ms = report.duration_ms, "run finished");
+            return Ok(ExitCode::from(report.exit_code));
+        }
+        Command::Plan {
+            path,
+            offline,
+            base,
+            format,
+            detailed_exitcode,
+            color,
+        } => {
+            let config = load_config(&cli.global)?;
+            let source = Source {
+                files: path,
+                offline,
+                base,
+                scope: scope(&cli.global, &config),
+                default_namespace: default_namespace(&cli.global),
+            };
+            let planned = runtime()?.block_on(async {
+                if offline {
+                    pipeline::plan_offline(&config, &source).await
+                } else {
+                    let cluster = ClusterClient::connect(
+                        cli.global.kubeconfig.as_deref(),
+                        cli.global.context.as_deref(),
+                    )
+                    .await?;
+                    pipeline::plan_live(&config, &cluster, &source).await
+                }
+            });
+            let planned = planned.map_err(|e| e.to_string())?;
+            let color = match color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            let text = match format {
+                PlanFormat::Text => report::text(&planned.plan, color),
+                PlanFormat::Markdown => report::markdown(&planned.plan, report::MARKDOWN_LIMIT),
+                PlanFormat::Json => report::json(&planned.plan),
+            };
+            print!("{text}");
+            if !planned.requests.is_empty() {
+                tracing::info!(requests = ?planned.requests, "API requests");
+            }
+            if !planned.plan.invalid.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+            if detailed_exitcode && planned.plan.has_changes() {
+                return Ok(ExitCode::from(2));
+            }
+        }
         Command::Version { json } => {
             let info = version::version_info();
             if json {
@@ -115,8 +302,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Render { path, output } => {
             let config = load_config(&cli.global)?;
-            let loaded =
-                observe::files::load(&path, &cli.global.namespace).map_err(|e| e.to_string())?;
+            let loaded = observe::files::load(&path, &default_namespace(&cli.global))
+                .map_err(|e| e.to_string())?;
             let mut desired = render::render(&loaded.manifests, &config);
             // Documents that could not even be read count as invalid manifests too.
             desired.invalid.splice(0..0, loaded.invalid);

@@ -1,4 +1,8 @@
 //! I/O that reads the world: manifests from files (this module) and, in the cluster, the
 //! manifests, the objects they own and the database catalogs.
 
+pub mod cluster;
+pub mod databases;
 pub mod files;
+pub mod postgres;
+pub mod requests;

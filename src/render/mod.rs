@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Manifest annotation that allows destructive actions (replace) for that manifest's objects.
+pub const ALLOW_DESTRUCTIVE_ANNOTATION: &str = "postgres-reconciler.io/allow-destructive";
+
 /// Annotation that assigns a manifest to one reconciler instance (Zalando's `CONTROLLER_ID`).
 pub const CONTROLLER_ANNOTATION: &str = "acid.zalan.do/controller";
 
@@ -49,6 +52,13 @@ impl Manifest {
             Manifest::Postgresql(pg) => pg.metadata.annotations.as_ref(),
             Manifest::Config(c) => c.metadata.annotations.as_ref(),
         }
+    }
+
+    /// The manifest opted in to destructive actions with its annotation.
+    pub fn allows_destructive(&self) -> bool {
+        self.annotations()
+            .and_then(|a| a.get(ALLOW_DESTRUCTIVE_ANNOTATION))
+            .is_some_and(|v| v == "true")
     }
 
     /// Ours when its controller annotation equals our `controller_id` (both absent included).
@@ -131,6 +141,12 @@ pub struct DesiredManifest {
     /// Hash of the rendered pod template (clusters only): decides rollouts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_template_hash: Option<String>,
+    /// The manifest is being deleted: nothing is created or updated for it any more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
+    /// Drop its database when it goes (a PostgreSQLConfig with `reclaimPolicy: Delete`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drop_database_on_delete: bool,
 }
 
 /// The desired state of every manifest that is ours.
@@ -161,22 +177,27 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
             continue;
         }
         match manifest {
-            Manifest::Postgresql(pg) => match validate::validate_postgresql(pg, &limits) {
-                Ok(()) => {
-                    desired.manifests.push(render_cluster(config, pg));
-                    clusters_by_namespace
-                        .entry(manifest.reference().namespace)
-                        .or_default()
-                        .push(pg);
+            Manifest::Postgresql(pg) => {
+                // An invalid cluster keeps its share of the namespace's Spilo RBAC: its pods
+                // still run and use it.
+                clusters_by_namespace
+                    .entry(manifest.reference().namespace)
+                    .or_default()
+                    .push(pg);
+                match validate::validate_postgresql(pg, &limits) {
+                    Ok(()) => desired.manifests.push(render_cluster(config, pg)),
+                    Err(invalid) => desired.invalid.push(invalid),
                 }
-                Err(invalid) => desired.invalid.push(invalid),
-            },
+            }
             Manifest::Config(c) => match validate::validate_postgresqlconfig(c) {
                 Ok(()) => desired.manifests.push(DesiredManifest {
                     manifest: manifest.reference(),
                     objects: Vec::new(),
                     database: database::postgresqlconfig_database_state(c),
                     pod_template_hash: None,
+                    deleting: c.metadata.deletion_timestamp.is_some(),
+                    drop_database_on_delete: c.spec.reclaim_policy
+                        == crate::api::ReclaimPolicy::Delete,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -235,10 +256,13 @@ fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
         .cloned();
     objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));
 
+    let deleting = pg.metadata.deletion_timestamp.is_some();
     DesiredManifest {
         manifest: Manifest::Postgresql(Box::new(pg)).reference(),
         objects,
         database,
         pod_template_hash: hash,
+        deleting,
+        drop_database_on_delete: false,
     }
 }

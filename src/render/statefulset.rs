@@ -70,17 +70,23 @@ pub fn statefulset(
                 },
             ),
             template,
-            volume_claim_templates: Some(vec![volume_claim(pg)]),
+            volume_claim_templates: Some(vec![volume_claim(config, pg)]),
             ..Default::default()
         }),
         status: None,
     }
 }
 
-fn volume_claim(pg: &Postgresql) -> PersistentVolumeClaim {
+/// The claim template; its labels mark the claims as the cluster's and ours, so they can be
+/// listed (and, only when configured, deleted with their cluster).
+fn volume_claim(config: &Config, pg: &Postgresql) -> PersistentVolumeClaim {
+    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
+    let mut labels = meta::selector_labels(config, cluster);
+    labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(PGDATA.into()),
+            labels: Some(labels),
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {

@@ -1,6 +1,7 @@
 //! Golden tests of the pure stages: inputs under `fixtures/`, expected outputs committed beside
 //! them. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the expected files; review the diff.
 
+mod plans;
 mod render;
 
 use std::path::{Path, PathBuf};

@@ -7,4 +7,8 @@ mod support;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
+mod lease;
+mod observe_postgres;
+mod plan_live;
 mod render_dry_run;
+mod status;

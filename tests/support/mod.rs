@@ -2,11 +2,13 @@
 //! a kube `Client`, a fresh namespace per test (removed afterwards) and PostgreSQL connections.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
+pub mod crds;
 pub mod env;
 pub mod namespace;
 pub mod postgres;
 pub mod wait;
 
+pub use crds::install_crds;
 pub use env::{TestEnv, pinned_kubernetes_version, unique_name};
 pub use namespace::TestNamespace;
 pub use postgres::PgTarget;

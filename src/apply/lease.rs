@@ -1,0 +1,224 @@
+//! Two runs never overlap: a `coordination.k8s.io/v1` Lease guards `apply`.
+//!
+//! A run takes the Lease when it is absent, free (no holder) or expired (renewTime, else
+//! acquireTime, plus leaseDurationSeconds is in the past); every write carries the
+//! resourceVersion it read, so of two runs racing for it exactly one wins. The winner clears the
+//! holder when it is done; a run that dies leaves a Lease that expires.
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Api, ObjectMeta, PostParams};
+use std::time::Duration;
+
+pub const LEASE_NAME: &str = "postgres-reconciler";
+
+/// Reads and writes before giving up on a Lease that keeps changing under us.
+const ATTEMPTS: usize = 3;
+
+/// The Lease, held by this run until [`LeaseGuard::release`].
+pub struct LeaseGuard {
+    api: Box<Api<Lease>>,
+    namespace: String,
+    identity: String,
+    /// The Lease as last written by us (its resourceVersion guards the next write).
+    lease: Box<Lease>,
+}
+
+#[derive(Debug)]
+pub enum Acquired {
+    Held(LeaseGuard),
+    HeldByOther {
+        holder: String,
+        /// When the holder last renewed it (RFC 3339).
+        renewed: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for LeaseGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseGuard")
+            .field("namespace", &self.namespace)
+            .field("name", &LEASE_NAME)
+            .field("identity", &self.identity)
+            .field("resource_version", &self.lease.metadata.resource_version)
+            .finish()
+    }
+}
+
+/// Takes the Lease `LEASE_NAME` in `namespace` for `duration`, unless another live holder has it.
+pub async fn acquire(
+    client: &kube::Client,
+    namespace: &str,
+    identity: &str,
+    duration: Duration,
+) -> Result<Acquired, kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let seconds = duration_seconds(duration);
+    let mut last_conflict = None;
+    for _ in 0..ATTEMPTS {
+        let now = Timestamp::now();
+        let written = match api.get_opt(LEASE_NAME).await? {
+            None => {
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(LEASE_NAME.into()),
+                        namespace: Some(namespace.into()),
+                        ..Default::default()
+                    },
+                    spec: Some(held_spec(None, identity, seconds, now)),
+                };
+                api.create(&PostParams::default(), &lease).await
+            }
+            Some(live) => {
+                if let Some(other) = live_holder(&live, identity, now, seconds) {
+                    return Ok(other);
+                }
+                let mut lease = live.clone();
+                lease.spec = Some(held_spec(live.spec.as_ref(), identity, seconds, now));
+                // `replace` sends the resourceVersion read above: a 409 if anyone wrote since.
+                api.replace(LEASE_NAME, &PostParams::default(), &lease)
+                    .await
+            }
+        };
+        match written {
+            Ok(lease) => {
+                tracing::debug!(namespace, identity, "took the Lease {LEASE_NAME}");
+                return Ok(Acquired::Held(LeaseGuard {
+                    api: Box::new(api),
+                    namespace: namespace.into(),
+                    identity: identity.into(),
+                    lease: Box::new(lease),
+                }));
+            }
+            // Someone else created or took it first: read it again and decide.
+            Err(e) if is_conflict(&e) => {
+                last_conflict = Some(e.to_string());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // It kept changing under us: someone else is active.
+    tracing::debug!("the Lease {LEASE_NAME} kept changing: {last_conflict:?}");
+    let live = api.get_opt(LEASE_NAME).await?;
+    let spec = live.and_then(|l| l.spec);
+    Ok(Acquired::HeldByOther {
+        holder: spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.clone())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".into()),
+        renewed: spec.as_ref().and_then(last_renewal).map(|t| t.to_string()),
+    })
+}
+
+impl LeaseGuard {
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// Extends the Lease by its duration from now (for runs that may outlast it).
+    pub async fn renew(&mut self) -> Result<(), kube::Error> {
+        let mut lease = (*self.lease).clone();
+        let spec = lease.spec.get_or_insert_with(Default::default);
+        spec.renew_time = Some(MicroTime(Timestamp::now()));
+        *self.lease = self
+            .api
+            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .await?;
+        Ok(())
+    }
+
+    /// Frees the Lease. A Lease that is gone or was taken over meanwhile is left alone with a
+    /// warning: the run's work is done either way.
+    pub async fn release(self) -> Result<(), kube::Error> {
+        let mut lease = *self.lease;
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.holder_identity = None;
+        }
+        match self
+            .api
+            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .await
+        {
+            Ok(_) => {
+                tracing::debug!(namespace = %self.namespace, "released the Lease {LEASE_NAME}");
+                Ok(())
+            }
+            Err(e) if is_conflict(&e) || is_not_found(&e) => {
+                tracing::warn!(
+                    namespace = %self.namespace,
+                    identity = %self.identity,
+                    "the Lease {LEASE_NAME} changed while this run held it (taken over after expiry, or deleted); left as it is: {e}"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `HeldByOther` when someone else holds `lease` and it has not expired.
+fn live_holder(lease: &Lease, identity: &str, now: Timestamp, seconds: i32) -> Option<Acquired> {
+    let spec = lease.spec.as_ref()?;
+    let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
+    if holder == identity {
+        return None;
+    }
+    let renewed = last_renewal(spec)?;
+    let lasts = spec.lease_duration_seconds.unwrap_or(seconds);
+    let expires = renewed.checked_add(SignedDuration::from_secs(i64::from(lasts)));
+    match expires {
+        Ok(expires) if expires > now => Some(Acquired::HeldByOther {
+            holder: holder.to_string(),
+            renewed: Some(renewed.to_string()),
+        }),
+        _ => None,
+    }
+}
+
+/// renewTime, else acquireTime. A holder without either cannot be told alive: it is expired.
+fn last_renewal(spec: &LeaseSpec) -> Option<Timestamp> {
+    spec.renew_time
+        .as_ref()
+        .or(spec.acquire_time.as_ref())
+        .map(|t| t.0)
+}
+
+/// The spec of a Lease held by `identity` from `now`; transitions count changes of holder.
+fn held_spec(
+    previous: Option<&LeaseSpec>,
+    identity: &str,
+    seconds: i32,
+    now: Timestamp,
+) -> LeaseSpec {
+    let previous_holder = previous
+        .and_then(|s| s.holder_identity.as_deref())
+        .filter(|h| !h.is_empty());
+    let transitions = previous.and_then(|s| s.lease_transitions).unwrap_or(0);
+    let transitions = match previous_holder {
+        Some(h) if h != identity => transitions.saturating_add(1),
+        _ => transitions,
+    };
+    LeaseSpec {
+        holder_identity: Some(identity.into()),
+        lease_duration_seconds: Some(seconds),
+        acquire_time: Some(MicroTime(now)),
+        renew_time: Some(MicroTime(now)),
+        lease_transitions: Some(transitions),
+        ..previous.cloned().unwrap_or_default()
+    }
+}
+
+fn duration_seconds(duration: Duration) -> i32 {
+    // The API wants whole seconds, at least one.
+    i32::try_from(duration.as_secs().max(1)).unwrap_or(i32::MAX)
+}
+
+fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409)
+}
+
+fn is_not_found(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}

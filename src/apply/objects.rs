@@ -1,0 +1,191 @@
+//! Executing object actions: server-side apply with our field manager, create-only Secrets with a
+//! generated password, deletes and replaces with a UID precondition.
+
+use super::passwords::Passwords;
+use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, api_resource};
+use crate::plan::{Action, Change, ObjectRef, Op, SecretKeyRef, Target};
+use crate::render::secrets::PASSWORD_KEY;
+use crate::render::{ApplyPolicy, DesiredObject};
+use crate::report::outcome::ActionResult;
+use base64::Engine;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct ObjectExecutor<'a> {
+    pub client: &'a kube::Client,
+    pub field_manager: &'a str,
+    /// Take over fields another manager owns instead of reporting the conflict.
+    pub force_conflicts: bool,
+    pub passwords: &'a Passwords,
+}
+
+fn api_for(client: &kube::Client, r: &ObjectRef) -> Option<Api<DynamicObject>> {
+    let (_, _, plural) = OWNED_KINDS
+        .iter()
+        .chain(MANIFEST_KINDS)
+        .find(|(v, k, _)| *v == r.api_version && *k == r.kind)?;
+    Some(Api::namespaced_with(
+        client.clone(),
+        &r.namespace,
+        &api_resource(&r.api_version, &r.kind, plural),
+    ))
+}
+
+fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict" => {
+            format!("conflict with another field manager: {}", s.message)
+        }
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
+    }
+}
+
+impl ObjectExecutor<'_> {
+    /// Runs one object action. `desired` is the full object (None for deletes).
+    pub async fn execute(
+        &self,
+        action: &Action,
+        desired: Option<&DesiredObject>,
+        allow_destructive: bool,
+    ) -> ActionResult {
+        let Target::Object(r) = &action.target else {
+            return ActionResult::Failed("not an object action".into());
+        };
+        let Some(api) = api_for(self.client, r) else {
+            return ActionResult::Failed(format!("unknown kind {} {}", r.api_version, r.kind));
+        };
+        let (uid, resource_version) = match &action.change {
+            Change::Object {
+                uid,
+                resource_version,
+                ..
+            } => (uid.clone(), resource_version.clone()),
+            Change::Sql { .. } => (None, None),
+        };
+        let result = match (action.op, desired) {
+            (Op::Create, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
+                self.create_secret(&api, r, d).await
+            }
+            (Op::Create | Op::Update, Some(d)) => self.apply(&api, d).await,
+            (Op::Replace, Some(d)) => {
+                if !allow_destructive {
+                    return ActionResult::Skipped(format!(
+                        "{} needs a replace ({}); allow it with --allow-destructive or the manifest annotation {}=true",
+                        r,
+                        action.reason,
+                        crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
+                    ));
+                }
+                self.replace(&api, r, d, uid).await
+            }
+            (Op::Delete, _) => self.delete(&api, r, uid, resource_version).await,
+            _ => Err(format!("{:?} {} has no desired object", action.op, r)),
+        };
+        match result {
+            Ok(()) => ActionResult::Applied,
+            Err(message) => ActionResult::Failed(message),
+        }
+    }
+
+    async fn apply(&self, api: &Api<DynamicObject>, d: &DesiredObject) -> Result<(), String> {
+        let mut params = PatchParams::apply(self.field_manager);
+        params.force = self.force_conflicts;
+        api.patch(&d.name, &params, &Patch::Apply(&d.body))
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Creates a credential Secret with a new password. If it exists already (another run made
+    /// it meanwhile) it is left as it is: a password is never replaced.
+    async fn create_secret(
+        &self,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        d: &DesiredObject,
+    ) -> Result<(), String> {
+        let key = SecretKeyRef {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        };
+        let password = self.passwords.generate(&key);
+        let mut body = d.body.clone();
+        body["data"][PASSWORD_KEY] =
+            Value::String(base64::engine::general_purpose::STANDARD.encode(password));
+        let object: DynamicObject = serde_json::from_value(body).map_err(|e| e.to_string())?;
+        let params = PostParams {
+            field_manager: Some(self.field_manager.to_string()),
+            ..Default::default()
+        };
+        match api.create(&params, &object).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                self.passwords.forget(&key);
+                Ok(())
+            }
+            Err(e) => {
+                self.passwords.forget(&key);
+                Err(describe(&e))
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        uid: Option<String>,
+        resource_version: Option<String>,
+    ) -> Result<(), String> {
+        let _ = resource_version; // the UID pins the object; a newer version of it may still go
+        let params = DeleteParams {
+            preconditions: uid.map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::background()
+        };
+        match api.delete(&r.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(describe(&e)),
+        }
+    }
+
+    /// Delete (pods of a StatefulSet are orphaned, not killed: the new StatefulSet adopts them),
+    /// wait until it is gone, then apply the desired object.
+    async fn replace(
+        &self,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        d: &DesiredObject,
+        uid: Option<String>,
+    ) -> Result<(), String> {
+        let params = DeleteParams {
+            preconditions: uid.map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..if r.kind == "StatefulSet" {
+                DeleteParams::orphan()
+            } else {
+                DeleteParams::background()
+            }
+        };
+        match api.delete(&r.name, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(describe(&e)),
+        }
+        for _ in 0..120 {
+            match api.get_opt(&r.name).await {
+                Ok(None) => return self.apply(api, d).await,
+                Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
+                Err(e) => return Err(describe(&e)),
+            }
+        }
+        Err(format!("{r} was still there 30 s after its deletion"))
+    }
+}

@@ -1,0 +1,79 @@
+//! Passwords in memory during a run: the ones in live Secrets and the ones generated for Secrets
+//! this run creates. Never logged, never printed, gone when the process exits.
+
+use crate::plan::SecretKeyRef;
+use base64::Engine;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Length of generated passwords (Zalando's is 64 too).
+pub const GENERATED_LENGTH: usize = 64;
+
+#[derive(Clone, Default)]
+pub struct Passwords {
+    known: Arc<Mutex<BTreeMap<SecretKeyRef, String>>>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passwords(..)")
+    }
+}
+
+impl Passwords {
+    /// The passwords of the live Secrets among `objects`.
+    pub fn from_live(objects: &[Value]) -> Self {
+        let mut known = BTreeMap::new();
+        for o in objects {
+            if o.get("kind").and_then(Value::as_str) != Some("Secret") {
+                continue;
+            }
+            let s = |p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
+            let (Some(namespace), Some(name), Some(encoded)) = (
+                s("/metadata/namespace"),
+                s("/metadata/name"),
+                s("/data/password"),
+            ) else {
+                continue;
+            };
+            if let Some(password) = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+            {
+                known.insert(SecretKeyRef { namespace, name }, password);
+            }
+        }
+        Passwords {
+            known: Arc::new(Mutex::new(known)),
+        }
+    }
+
+    pub fn get(&self, secret: &SecretKeyRef) -> Option<String> {
+        self.known.lock().ok()?.get(secret).cloned()
+    }
+
+    /// A new random password for a Secret about to be created, remembered for this run.
+    pub fn generate(&self, secret: &SecretKeyRef) -> String {
+        let password: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(GENERATED_LENGTH)
+            .map(char::from)
+            .collect();
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(secret.clone(), password.clone());
+        }
+        password
+    }
+
+    /// Forget a generated password whose Secret turned out to exist already (someone else made
+    /// it): the live Secret's password is the truth.
+    pub fn forget(&self, secret: &SecretKeyRef) {
+        if let Ok(mut known) = self.known.lock() {
+            known.remove(secret);
+        }
+    }
+}

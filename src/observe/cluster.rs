@@ -1,0 +1,227 @@
+//! Reading the cluster: the manifests and every object we own, one paginated LIST per kind (per
+//! namespace when the scope is a list of namespaces), never one GET per object.
+
+use super::requests::RequestCounter;
+use crate::render::{Manifest, ManifestRef};
+use crate::validate::{FieldError, Invalid};
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::Value;
+use std::path::Path;
+
+/// Selects the objects we own.
+pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=postgres-reconciler";
+const PAGE: u32 = 500;
+
+/// A kube client that counts its requests.
+#[derive(Clone)]
+pub struct ClusterClient {
+    pub client: kube::Client,
+    pub requests: RequestCounter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("kubeconfig: {0}")]
+    Config(String),
+    #[error("listing {what}: {source}")]
+    List { what: String, source: kube::Error },
+}
+
+impl ClusterClient {
+    /// From `--kubeconfig`/`--context`, else the usual inference (KUBECONFIG, ~/.kube/config,
+    /// in-cluster service account).
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<Self, ClusterError> {
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let fail = |e: &dyn std::fmt::Display| ClusterError::Config(e.to_string());
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(|e| fail(&e))?;
+                kube::Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(|e| fail(&e))?
+            }
+            None if context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| fail(&e))?,
+            None => kube::Config::infer().await.map_err(|e| fail(&e))?,
+        };
+        Self::from_config(config)
+    }
+
+    pub fn from_config(config: kube::Config) -> Result<Self, ClusterError> {
+        let requests = RequestCounter::default();
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| ClusterError::Config(e.to_string()))?
+            .with_layer(&requests)
+            .build();
+        Ok(ClusterClient { client, requests })
+    }
+}
+
+/// Which namespaces a run looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespaces(Vec<String>),
+}
+
+/// The kinds we create, as (apiVersion, kind, plural).
+pub const OWNED_KINDS: &[(&str, &str, &str)] = &[
+    ("v1", "ServiceAccount", "serviceaccounts"),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+    ("v1", "Secret", "secrets"),
+    ("v1", "Service", "services"),
+    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    ("apps/v1", "StatefulSet", "statefulsets"),
+    ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+];
+
+pub const MANIFEST_KINDS: &[(&str, &str, &str)] = &[
+    ("acid.zalan.do/v1", "postgresql", "postgresqls"),
+    (
+        "containerconf.de/v1",
+        "PostgreSQLConfig",
+        "postgresqlconfigs",
+    ),
+];
+
+pub fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// Every object of one kind in scope, as JSON with apiVersion and kind set on each item (list
+/// responses leave them out), following `continue` tokens.
+pub async fn list_all(
+    client: &kube::Client,
+    scope: &Scope,
+    (api_version, kind, plural): (&str, &str, &str),
+    selector: Option<&str>,
+) -> Result<Vec<Value>, ClusterError> {
+    let resource = api_resource(api_version, kind, plural);
+    let apis: Vec<Api<DynamicObject>> = match scope {
+        Scope::All => vec![Api::all_with(client.clone(), &resource)],
+        Scope::Namespaces(nss) => nss
+            .iter()
+            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for api in apis {
+        let mut params = ListParams::default().limit(PAGE);
+        if let Some(s) = selector {
+            params = params.labels(s);
+        }
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|source| ClusterError::List {
+                    what: plural.to_string(),
+                    source,
+                })?;
+            for item in page.items {
+                let mut v = serde_json::to_value(&item).unwrap_or(Value::Null);
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("apiVersion".into(), api_version.into());
+                    map.insert("kind".into(), kind.into());
+                }
+                out.push(v);
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The manifests in scope, each read on its own so one malformed manifest is reported as
+/// invalid instead of failing the whole list.
+#[derive(Debug, Default)]
+pub struct ObservedManifests {
+    pub manifests: Vec<Manifest>,
+    pub invalid: Vec<Invalid>,
+    /// Every manifest seen, readable or not.
+    pub seen: Vec<ManifestRef>,
+    /// The current `status` of each manifest, by "kind namespace/name": a run writes status only
+    /// when it changes.
+    pub statuses: std::collections::BTreeMap<String, Value>,
+}
+
+pub async fn observe_manifests(
+    client: &kube::Client,
+    scope: &Scope,
+) -> Result<ObservedManifests, ClusterError> {
+    let mut out = ObservedManifests::default();
+    for &kind in MANIFEST_KINDS {
+        for item in list_all(client, scope, kind, None).await? {
+            let namespace = item
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let name = item
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            if let Some(status) = item.get("status") {
+                out.statuses
+                    .insert(format!("{} {namespace}/{name}", kind.1), status.clone());
+            }
+            out.seen.push(ManifestRef {
+                kind: kind.1.to_string(),
+                namespace: namespace.clone(),
+                name: name.clone(),
+                uid: item
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                generation: item.pointer("/metadata/generation").and_then(Value::as_i64),
+            });
+            let parsed = match kind.1 {
+                "postgresql" => serde_path_to_error::deserialize(&item)
+                    .map(|pg| Manifest::Postgresql(Box::new(pg))),
+                _ => serde_path_to_error::deserialize(&item).map(|c| Manifest::Config(Box::new(c))),
+            };
+            match parsed {
+                Ok(m) => out.manifests.push(m),
+                Err(e) => out.invalid.push(Invalid {
+                    manifest: format!("{} {namespace}/{name}", kind.1),
+                    errors: vec![FieldError {
+                        path: e.path().to_string(),
+                        message: e.inner().to_string(),
+                    }],
+                }),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every object we own in scope: one paginated list per kind.
+pub async fn observe_objects(
+    client: &kube::Client,
+    scope: &Scope,
+) -> Result<Vec<Value>, ClusterError> {
+    let mut objects = Vec::new();
+    for &kind in OWNED_KINDS {
+        objects.extend(list_all(client, scope, kind, Some(OWNED_SELECTOR)).await?);
+    }
+    Ok(objects)
+}

@@ -1,0 +1,181 @@
+//! Reading each PostgreSQL server the desired state targets, a few at a time. A server that
+//! cannot be reached becomes "unknown" with the reason; it never stops the run.
+
+use super::postgres::{PgConnection, observe_server};
+use crate::config::{Config, SslMode};
+use crate::plan::DatabaseObservation;
+use crate::plan::sql::server_label;
+use crate::render::database::{DesiredDatabaseState, ServerTarget, secret_name};
+use crate::render::{Desired, spilo};
+use base64::Engine;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Where and as whom to reach a cluster's server: its master Service (per the host template) as
+/// the superuser whose password is in the cluster's Secret. Without that Secret (a new cluster)
+/// there is nothing to try yet.
+fn connection_for_cluster(
+    config: &Config,
+    namespace: &str,
+    cluster: &str,
+    objects: &[Value],
+) -> Result<PgConnection, String> {
+    let secret = secret_name(
+        &config.secret_name_template,
+        spilo::SUPERUSER,
+        cluster,
+        namespace,
+    );
+    let password = objects
+        .iter()
+        .find(|o| {
+            o.get("kind").and_then(Value::as_str) == Some("Secret")
+                && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+                && o.pointer("/metadata/name").and_then(Value::as_str) == Some(secret.as_str())
+        })
+        .and_then(|s| decode(s.pointer("/data/password")?.as_str()?))
+        .ok_or_else(|| {
+            format!("Secret {namespace}/{secret} with the superuser password is missing")
+        })?;
+    Ok(PgConnection {
+        host: config.postgres_host(cluster, namespace),
+        port: config.postgres_port,
+        user: spilo::SUPERUSER.into(),
+        password,
+        sslmode: config.postgres_sslmode,
+        ca_file: config.postgres_ca_file.clone(),
+        connect_timeout: Duration::from_secs(config.postgres_connect_timeout_seconds),
+    })
+}
+
+fn decode(b64: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// An external server described by a Secret: `host`, `port`, `user`, `password`, `sslmode`.
+async fn connection_for_external(
+    client: &kube::Client,
+    config: &Config,
+    namespace: &str,
+    name: &str,
+) -> Result<PgConnection, String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?
+        .ok_or_else(|| format!("Secret {namespace}/{name} does not exist"))?;
+    let data = secret.data.unwrap_or_default();
+    let field = |k: &str| {
+        data.get(k)
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .map(|s| s.trim().to_string())
+    };
+    let required =
+        |k: &str| field(k).ok_or_else(|| format!("Secret {namespace}/{name} has no key {k:?}"));
+    let port = match field("port") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("Secret {namespace}/{name}: port {p:?} is not a number"))?,
+        None => 5432,
+    };
+    let sslmode = match field("sslmode") {
+        Some(m) => serde_json::from_value::<SslMode>(Value::String(m.clone()))
+            .map_err(|_| format!("Secret {namespace}/{name}: unknown sslmode {m:?}"))?,
+        None => config.postgres_sslmode,
+    };
+    Ok(PgConnection {
+        host: required("host")?,
+        port,
+        user: required("user")?,
+        password: required("password")?,
+        sslmode,
+        ca_file: config.postgres_ca_file.clone(),
+        connect_timeout: Duration::from_secs(config.postgres_connect_timeout_seconds),
+    })
+}
+
+/// How to reach a server of the desired state, or why it cannot be reached.
+pub async fn connection_for(
+    client: Option<&kube::Client>,
+    config: &Config,
+    target: &ServerTarget,
+    objects: &[Value],
+) -> Result<PgConnection, String> {
+    match target {
+        ServerTarget::Cluster { namespace, cluster } => {
+            connection_for_cluster(config, namespace, cluster, objects)
+        }
+        ServerTarget::External {
+            namespace,
+            secret_name,
+        } => match client {
+            Some(c) => connection_for_external(c, config, namespace, secret_name).await,
+            None => Err("external server: not read without a cluster".into()),
+        },
+    }
+}
+
+/// The databases of a state that need a look inside (schemas, extensions, privileges).
+fn inspected(state: &DesiredDatabaseState) -> Vec<String> {
+    state
+        .databases
+        .values()
+        .filter(|d| {
+            !d.schemas.is_empty() || !d.extensions.is_empty() || !d.default_privileges.is_empty()
+        })
+        .map(|d| d.name.clone())
+        .collect()
+}
+
+/// Observes every server of the desired state, at most `config.max_parallel_clusters` at once.
+pub async fn observe_databases(
+    client: Option<&kube::Client>,
+    config: &Config,
+    desired: &Desired,
+    objects: &[Value],
+) -> BTreeMap<String, DatabaseObservation> {
+    let mut servers: BTreeMap<String, (ServerTarget, Vec<String>)> = BTreeMap::new();
+    for m in &desired.manifests {
+        let entry = servers
+            .entry(server_label(&m.database.server))
+            .or_insert_with(|| (m.database.server.clone(), Vec::new()));
+        entry.1.extend(inspected(&m.database));
+    }
+    let jobs = servers
+        .into_iter()
+        .map(|(label, (target, mut dbs))| async move {
+            dbs.sort();
+            dbs.dedup();
+            let connection = match &target {
+                ServerTarget::Cluster { namespace, cluster } => {
+                    connection_for_cluster(config, namespace, cluster, objects)
+                }
+                ServerTarget::External {
+                    namespace,
+                    secret_name,
+                } => match client {
+                    Some(c) => connection_for_external(c, config, namespace, secret_name).await,
+                    None => Err("external server: not read without a cluster".into()),
+                },
+            };
+            let observation = match connection {
+                Err(reason) => DatabaseObservation::Unknown { reason },
+                Ok(conn) => match observe_server(&conn, &dbs).await {
+                    Ok(state) => DatabaseObservation::Known(state),
+                    Err(e) => DatabaseObservation::Unknown {
+                        reason: e.to_string(),
+                    },
+                },
+            };
+            (label, observation)
+        });
+    futures::stream::iter(jobs)
+        .buffer_unordered(config.max_parallel_clusters.max(1))
+        .collect::<BTreeMap<_, _>>()
+        .await
+}

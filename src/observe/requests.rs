@@ -1,0 +1,177 @@
+//! Counting the API requests a run makes, by verb, at the HTTP layer of the kube client: the
+//! figure behind "a few list calls, not one call per object" and "a no-op run writes nothing".
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+/// Shared counts, by verb: get, list, watch, create, update, patch, patch-dry-run, delete…
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl RequestCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Requests that change something (not reads, not dry runs).
+    pub fn writes(&self) -> u64 {
+        self.snapshot()
+            .iter()
+            .filter(|(verb, _)| is_write(verb))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn record(&self, verb: String) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(verb).or_default() += 1;
+        }
+    }
+}
+
+pub fn is_write(verb: &str) -> bool {
+    matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    )
+}
+
+/// The Kubernetes verb of a request, from its method, path and query.
+pub fn verb(method: &http::Method, path: &str, query: &str) -> String {
+    let has = |k: &str| {
+        query.split('&').any(|p| {
+            p == format!("{k}=true") || p == format!("{k}=1") || p.starts_with(&format!("{k}=All"))
+        })
+    };
+    let collection = is_collection(path);
+    let verb = match *method {
+        http::Method::GET if has("watch") => "watch",
+        http::Method::GET if collection => "list",
+        http::Method::GET => "get",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE if collection => "deletecollection",
+        http::Method::DELETE => "delete",
+        _ => "other",
+    };
+    if has("dryRun") {
+        format!("{verb}-dry-run")
+    } else {
+        verb.to_string()
+    }
+}
+
+/// `/api/v1/namespaces/x/pods` and `/apis/g/v/pods` are collections; with a name they are not.
+fn is_collection(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match segments.as_slice() {
+        ["api", _version, rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => return false,
+    };
+    match rest {
+        ["namespaces"] => true,
+        ["namespaces", _ns] => false,
+        ["namespaces", _ns, _resource] => true,
+        ["namespaces", _ns, ..] => false,
+        [_resource] => true,
+        _ => false,
+    }
+}
+
+impl<S> Layer<S> for RequestCounter {
+    type Service = Counted<S>;
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted {
+            inner,
+            counter: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Counted<S> {
+    inner: S,
+    counter: RequestCounter,
+}
+
+impl<S, B> Service<http::Request<B>> for Counted<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let uri = req.uri();
+        self.counter.record(verb(
+            req.method(),
+            uri.path(),
+            uri.query().unwrap_or_default(),
+        ));
+        self.inner.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    #[test]
+    fn verbs() {
+        assert_eq!(
+            verb(
+                &Method::GET,
+                "/api/v1/namespaces/a/secrets",
+                "labelSelector=x"
+            ),
+            "list"
+        );
+        assert_eq!(verb(&Method::GET, "/api/v1/secrets", "limit=500"), "list");
+        assert_eq!(
+            verb(&Method::GET, "/api/v1/namespaces/a/secrets/s", ""),
+            "get"
+        );
+        assert_eq!(
+            verb(
+                &Method::GET,
+                "/apis/acid.zalan.do/v1/postgresqls",
+                "watch=true"
+            ),
+            "watch"
+        );
+        assert_eq!(
+            verb(
+                &Method::PATCH,
+                "/apis/apps/v1/namespaces/a/statefulsets/x",
+                "fieldManager=m&dryRun=All"
+            ),
+            "patch-dry-run"
+        );
+        assert_eq!(
+            verb(
+                &Method::PATCH,
+                "/apis/acid.zalan.do/v1/namespaces/a/postgresqls/x/status",
+                ""
+            ),
+            "patch"
+        );
+        assert_eq!(
+            verb(&Method::DELETE, "/api/v1/namespaces/a/pods/p", ""),
+            "delete"
+        );
+        assert_eq!(verb(&Method::GET, "/version", ""), "get");
+        assert!(is_write("patch") && !is_write("patch-dry-run") && !is_write("list"));
+    }
+}

@@ -1,0 +1,157 @@
+//! observe → render → plan, shared by `plan` and `apply`. The only place that strings the I/O
+//! stages and the pure stages together.
+
+use crate::config::Config;
+use crate::observe::cluster::{
+    ClusterClient, ClusterError, Scope, observe_manifests, observe_objects,
+};
+use crate::observe::databases::observe_databases;
+use crate::observe::files;
+use crate::plan::{self, Observed, Plan, offline};
+use crate::render::{self, Desired, Manifest};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where the manifests and the live state come from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Manifests from files; with a cluster they replace the live manifests of the same name.
+    pub files: Option<PathBuf>,
+    /// No cluster: plan against nothing, or against `base` (manifests assumed applied).
+    pub offline: bool,
+    pub base: Option<PathBuf>,
+    pub scope: Scope,
+    /// Namespace for file manifests that name none.
+    pub default_namespace: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Files(#[from] files::LoadError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A plan and what it was made from.
+pub struct Planned {
+    pub plan: Plan,
+    pub desired: Desired,
+    pub observed: Observed,
+    /// API requests made, by verb (empty offline).
+    pub requests: BTreeMap<String, u64>,
+    /// The manifests the plan was made from.
+    pub manifests: Vec<Manifest>,
+    /// Their current status, by "kind namespace/name" (live only).
+    pub statuses: BTreeMap<String, serde_json::Value>,
+}
+
+fn load_files(
+    path: &std::path::Path,
+    namespace: &str,
+) -> Result<(Vec<Manifest>, Vec<crate::validate::Invalid>), PipelineError> {
+    let loaded = files::load(path, namespace)?;
+    Ok((loaded.manifests, loaded.invalid))
+}
+
+fn in_scope(m: &Manifest, scope: &Scope) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Namespaces(nss) => nss.contains(&m.reference().namespace),
+    }
+}
+
+/// Files overlay the live manifests: a file manifest replaces the live one of the same kind,
+/// namespace and name (keeping the live object's identity, so owner references stay the same);
+/// the other live manifests stay as they are.
+fn overlay(live: Vec<Manifest>, files: Vec<Manifest>) -> Vec<Manifest> {
+    let key = |m: &Manifest| {
+        let r = m.reference();
+        (r.kind, r.namespace, r.name)
+    };
+    let live_uids: BTreeMap<_, _> = live.iter().map(|m| (key(m), m.reference().uid)).collect();
+    let files: Vec<Manifest> = files
+        .into_iter()
+        .map(|mut m| {
+            let uid = live_uids.get(&key(&m)).cloned().flatten();
+            match &mut m {
+                Manifest::Postgresql(pg) => pg.metadata.uid = pg.metadata.uid.take().or(uid),
+                Manifest::Config(c) => c.metadata.uid = c.metadata.uid.take().or(uid),
+            }
+            m
+        })
+        .collect();
+    let replaced: std::collections::BTreeSet<_> = files.iter().map(key).collect();
+    live.into_iter()
+        .filter(|m| !replaced.contains(&key(m)))
+        .chain(files)
+        .collect()
+}
+
+pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, PipelineError> {
+    let path = source
+        .files
+        .as_ref()
+        .ok_or_else(|| PipelineError::Usage("--offline needs -f PATH".into()))?;
+    let (manifests, invalid) = load_files(path, &source.default_namespace)?;
+    let mut desired = render::render(&manifests, config);
+    desired.invalid.splice(0..0, invalid);
+    let observed = match &source.base {
+        None => offline::nothing_live(&desired),
+        Some(base) => {
+            let (base_manifests, _) = load_files(base, &source.default_namespace)?;
+            offline::base_live(
+                &render::render(&base_manifests, config),
+                &config.field_manager,
+            )
+        }
+    };
+    let plan = plan::plan(&desired, &observed, config);
+    Ok(Planned {
+        plan,
+        desired,
+        observed,
+        requests: BTreeMap::new(),
+        manifests,
+        statuses: BTreeMap::new(),
+    })
+}
+
+pub async fn plan_live(
+    config: &Config,
+    cluster: &ClusterClient,
+    source: &Source,
+) -> Result<Planned, PipelineError> {
+    let live = observe_manifests(&cluster.client, &source.scope).await?;
+    let mut manifests = live.manifests;
+    let mut invalid = live.invalid;
+    if let Some(path) = &source.files {
+        let (from_files, file_invalid) = load_files(path, &source.default_namespace)?;
+        let from_files = from_files
+            .into_iter()
+            .filter(|m| in_scope(m, &source.scope))
+            .collect();
+        manifests = overlay(manifests, from_files);
+        invalid.extend(file_invalid);
+    }
+    let mut desired = render::render(&manifests, config);
+    desired.invalid.splice(0..0, invalid);
+    let objects = observe_objects(&cluster.client, &source.scope).await?;
+    let databases = observe_databases(Some(&cluster.client), config, &desired, &objects).await;
+    let observed = Observed {
+        manifests: live.seen,
+        objects,
+        databases,
+    };
+    let plan = plan::plan(&desired, &observed, config);
+    Ok(Planned {
+        plan,
+        desired,
+        observed,
+        requests: cluster.requests.snapshot(),
+        manifests,
+        statuses: live.statuses,
+    })
+}

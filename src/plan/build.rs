@@ -1,0 +1,256 @@
+//! The whole plan: every manifest's objects and database state against what is live, orphans,
+//! in the order `apply` executes them.
+
+use super::objects::{live_ref, object_ref, plan_delete, plan_object};
+use super::sql::{PasswordState, plan_database, plan_drop_database, server_label};
+use super::{Action, InvalidManifest, ObjectRef, Op, Plan, Target, Unknown};
+use crate::config::Config;
+use crate::observe::postgres::ObservedDatabaseState;
+use crate::render::{Desired, ManifestRef};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What is live: the input of the plan beside the desired state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observed {
+    /// Every manifest seen, valid or not: the objects of an invalid manifest are never orphans.
+    #[serde(default)]
+    pub manifests: Vec<ManifestRef>,
+    /// Live objects that are ours by label, as the API returned them (with managedFields).
+    #[serde(default)]
+    pub objects: Vec<Value>,
+    /// The state of each PostgreSQL server, by server label ("cluster ns/name").
+    #[serde(default)]
+    pub databases: BTreeMap<String, DatabaseObservation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DatabaseObservation {
+    Known(ObservedDatabaseState),
+    /// Could not be read: that part of the plan is unknown, the rest stands.
+    Unknown {
+        reason: String,
+    },
+}
+
+/// Kinds in the order they are created: what pods mount and use first, StatefulSets last.
+const KIND_ORDER: &[&str] = &[
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "PodDisruptionBudget",
+    "StatefulSet",
+    "PersistentVolumeClaim",
+];
+
+fn kind_rank(kind: &str) -> usize {
+    KIND_ORDER
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(KIND_ORDER.len())
+}
+
+/// SQL runs roles first, then databases, then what lives inside databases.
+fn sql_rank(object: &str) -> usize {
+    if object.starts_with("role ") {
+        0
+    } else if object.starts_with("database ") {
+        1
+    } else {
+        2
+    }
+}
+
+/// Execution phase of an action: objects before the StatefulSets, then SQL, then deletes.
+fn phase(a: &Action) -> (usize, usize) {
+    match (&a.op, &a.target) {
+        (Op::Delete, Target::Object(o)) => (4, KIND_ORDER.len() - kind_rank(&o.kind)),
+        (Op::Restart, _) => (2, 0),
+        (_, Target::Object(o)) if o.kind == "StatefulSet" => (1, 0),
+        (_, Target::Object(o)) => (0, kind_rank(&o.kind)),
+        (_, Target::Sql { object, .. }) => (3, sql_rank(object)),
+    }
+}
+
+pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
+    let live: BTreeMap<ObjectRef, &Value> = observed
+        .objects
+        .iter()
+        .filter_map(|o| Some((live_ref(o)?, o)))
+        .collect();
+    let mut actions = Vec::new();
+    let mut wanted: BTreeSet<ObjectRef> = BTreeSet::new();
+    let mut unknown = Vec::new();
+
+    for m in &desired.manifests {
+        for object in &m.objects {
+            let r = object_ref(object);
+            wanted.insert(r.clone());
+            if !m.deleting {
+                actions.extend(plan_object(
+                    Some(&m.manifest),
+                    object,
+                    live.get(&r).copied(),
+                    &config.field_manager,
+                ));
+            }
+        }
+        let server = server_label(&m.database.server);
+        match observed.databases.get(&server) {
+            Some(DatabaseObservation::Known(state)) => {
+                if m.deleting {
+                    if m.drop_database_on_delete {
+                        for db in m.database.databases.keys() {
+                            actions.extend(plan_drop_database(&m.manifest, &server, db, state));
+                        }
+                    }
+                } else {
+                    let passwords =
+                        |secret: &str| password_of(&live, &m.manifest.namespace, secret);
+                    actions.extend(plan_database(&m.manifest, &m.database, state, &passwords));
+                }
+            }
+            Some(DatabaseObservation::Unknown { reason }) => unknown.push(Unknown {
+                manifest: m.manifest.clone(),
+                part: "database state".into(),
+                reason: reason.clone(),
+            }),
+            None if m.deleting && !m.drop_database_on_delete => {}
+            None => unknown.push(Unknown {
+                manifest: m.manifest.clone(),
+                part: "database state".into(),
+                reason: format!("{server} was not observed"),
+            }),
+        }
+    }
+    for object in &desired.shared {
+        let r = object_ref(object);
+        wanted.insert(r.clone());
+        actions.extend(plan_object(
+            None,
+            object,
+            live.get(&r).copied(),
+            &config.field_manager,
+        ));
+    }
+    actions.extend(orphans(desired, observed, config, &live, &wanted));
+
+    // Stable: within a phase, the order of each manifest's own actions is kept.
+    actions.sort_by_key(|a| (phase(a), a.manifest.clone()));
+    Plan {
+        actions,
+        invalid: desired.invalid.iter().map(InvalidManifest::from).collect(),
+        unknown,
+    }
+}
+
+/// The password in a live credential Secret, for comparing with the role's stored verifier.
+fn password_of(live: &BTreeMap<ObjectRef, &Value>, namespace: &str, secret: &str) -> PasswordState {
+    let r = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        namespace: namespace.into(),
+        name: secret.into(),
+    };
+    let Some(secret) = live.get(&r) else {
+        return PasswordState::SecretAbsent;
+    };
+    secret
+        .pointer("/data/password")
+        .and_then(Value::as_str)
+        .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(PasswordState::Known)
+        .unwrap_or(PasswordState::Unreadable)
+}
+
+/// Live objects that are ours but wanted by no manifest. Kept: the objects of manifests that
+/// exist but were not rendered (invalid, another controller's, being deleted), volume claims and
+/// credential Secrets unless the configuration says to delete them.
+fn orphans(
+    desired: &Desired,
+    observed: &Observed,
+    config: &Config,
+    live: &BTreeMap<ObjectRef, &Value>,
+    wanted: &BTreeSet<ObjectRef>,
+) -> Vec<Action> {
+    let rendered: BTreeSet<(String, String)> = desired
+        .manifests
+        .iter()
+        .filter(|m| m.manifest.kind == "postgresql")
+        .map(|m| (m.manifest.namespace.clone(), m.manifest.name.clone()))
+        .collect();
+    let seen: BTreeSet<(String, String)> = observed
+        .manifests
+        .iter()
+        .filter(|m| m.kind == "postgresql")
+        .map(|m| (m.namespace.clone(), m.name.clone()))
+        .collect();
+    let namespaces_with_clusters: BTreeSet<&str> = seen.iter().map(|(ns, _)| ns.as_str()).collect();
+    let mut out = Vec::new();
+    for (r, object) in live {
+        if wanted.contains(r) {
+            continue;
+        }
+        let cluster = object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(&config.cluster_name_label))
+            .and_then(Value::as_str);
+        let reason = match cluster {
+            Some(cluster) => {
+                let key = (r.namespace.clone(), cluster.to_string());
+                if seen.contains(&key) && !rendered.contains(&key) {
+                    continue; // its manifest exists but was not rendered: leave it be
+                }
+                // Claims come from the StatefulSet's templates, never from the render: while
+                // the cluster exists they are its data.
+                if r.kind == "PersistentVolumeClaim" && rendered.contains(&key) {
+                    continue;
+                }
+                if rendered.contains(&key) {
+                    format!(
+                        "no longer rendered for postgresql {}/{cluster}",
+                        r.namespace
+                    )
+                } else {
+                    format!("postgresql {}/{cluster} no longer exists", r.namespace)
+                }
+            }
+            None => {
+                if namespaces_with_clusters.contains(r.namespace.as_str()) {
+                    continue;
+                }
+                format!("no postgresql manifests left in namespace {}", r.namespace)
+            }
+        };
+        let keep = match r.kind.as_str() {
+            "PersistentVolumeClaim" => !config.delete_pvcs,
+            "Secret" => !config.delete_secrets,
+            _ => false,
+        };
+        if keep {
+            continue;
+        }
+        let manifest = cluster.map(|c| ManifestRef {
+            kind: "postgresql".into(),
+            namespace: r.namespace.clone(),
+            name: c.to_string(),
+            uid: None,
+            generation: None,
+        });
+        out.extend(plan_delete(
+            manifest.as_ref(),
+            object,
+            &reason,
+            &config.field_manager,
+        ));
+    }
+    out
+}

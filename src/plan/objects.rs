@@ -1,0 +1,243 @@
+//! Kubernetes objects: create, update (server-side apply), replace, or nothing; and deletes of
+//! objects that are ours by label but no longer wanted.
+
+use super::diff::{changed_paths, equivalent, project};
+use super::fieldset::owned_by;
+use super::{Action, Change, ObjectRef, Op, Risk, Target};
+use crate::render::{ApplyPolicy, DesiredObject, ManifestRef};
+use serde_json::Value;
+
+pub fn object_ref(o: &DesiredObject) -> ObjectRef {
+    ObjectRef {
+        api_version: o.api_version.clone(),
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+    }
+}
+
+/// The identity of a live object, as listed.
+pub fn live_ref(live: &Value) -> Option<ObjectRef> {
+    let s = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    Some(ObjectRef {
+        api_version: s("/apiVersion")?,
+        kind: s("/kind")?,
+        namespace: s("/metadata/namespace").unwrap_or_default(),
+        name: s("/metadata/name")?,
+    })
+}
+
+/// Fields that only identify an object; they never change and would only add noise to diffs.
+fn without_identity(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(map) = v.as_object_mut() {
+        map.remove("apiVersion");
+        map.remove("kind");
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("name");
+            meta.remove("namespace");
+            if meta.is_empty() {
+                map.remove("metadata");
+            }
+        }
+    }
+    v
+}
+
+/// StatefulSet spec fields the apiserver lets an update change; any other change needs a replace.
+const STATEFULSET_MUTABLE: &[&str] = &[
+    "spec.replicas",
+    "spec.template",
+    "spec.updateStrategy",
+    "spec.persistentVolumeClaimRetentionPolicy",
+    "spec.minReadySeconds",
+    "spec.ordinals",
+    "spec.revisionHistoryLimit",
+];
+
+fn immutable_paths(kind: &str, paths: &[String]) -> Vec<String> {
+    let blocked = |p: &String| match kind {
+        "StatefulSet" => {
+            p.starts_with("spec.")
+                && !STATEFULSET_MUTABLE
+                    .iter()
+                    .any(|m| p == m || p.starts_with(&format!("{m}.")))
+        }
+        "Secret" => p == "type",
+        "PersistentVolumeClaim" => {
+            p.starts_with("spec.") && !p.starts_with("spec.resources.requests")
+        }
+        _ => false,
+    };
+    paths.iter().filter(|p| blocked(p)).cloned().collect()
+}
+
+fn describe(paths: &[String]) -> String {
+    const SHOWN: usize = 4;
+    let mut s = paths
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        s.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    s
+}
+
+/// The action that brings `live` to `desired`, or None when it is already there.
+pub fn plan_object(
+    manifest: Option<&ManifestRef>,
+    desired: &DesiredObject,
+    live: Option<&Value>,
+    field_manager: &str,
+) -> Option<Action> {
+    let target = Target::Object(object_ref(desired));
+    let after = mask(
+        &desired.kind,
+        without_identity(&desired.body),
+        desired.policy,
+    );
+    let Some(live) = live else {
+        return Some(Action {
+            manifest: manifest.cloned(),
+            target,
+            op: Op::Create,
+            risk: Risk::Safe,
+            reason: match desired.policy {
+                ApplyPolicy::CreateOnly => "absent; created with a generated password".into(),
+                ApplyPolicy::Apply => "absent".into(),
+            },
+            change: Change::Object {
+                before: None,
+                after: Some(after),
+                patch: None,
+                uid: None,
+                resource_version: None,
+            },
+        });
+    };
+    // A credential Secret, once there, is never touched: its password is the source of truth.
+    if desired.policy == ApplyPolicy::CreateOnly {
+        return None;
+    }
+    let owned = owned_by(live, field_manager);
+    let before =
+        project(&without_identity(live), Some(&after), Some(&owned)).unwrap_or(Value::Null);
+    if equivalent(&before, &after) {
+        return None;
+    }
+    let patch = json_patch::diff(&before, &after);
+    let paths = changed_paths(&patch);
+    let immutable = immutable_paths(&desired.kind, &paths);
+    let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let (op, risk, reason) = if immutable.is_empty() {
+        (
+            Op::Update,
+            Risk::Safe,
+            format!("changed: {}", describe(&paths)),
+        )
+    } else {
+        (
+            Op::Replace,
+            Risk::Destructive,
+            format!("immutable field changed: {}", describe(&immutable)),
+        )
+    };
+    Some(Action {
+        manifest: manifest.cloned(),
+        target,
+        op,
+        risk,
+        reason,
+        change: Change::Object {
+            before: Some(before),
+            after: Some(after),
+            patch: Some(patch),
+            uid: meta("/metadata/uid"),
+            resource_version: meta("/metadata/resourceVersion"),
+        },
+    })
+}
+
+/// Deleting a live object that is ours and no longer wanted.
+pub fn plan_delete(
+    manifest: Option<&ManifestRef>,
+    live: &Value,
+    reason: &str,
+    field_manager: &str,
+) -> Option<Action> {
+    let r = live_ref(live)?;
+    let risk = match r.kind.as_str() {
+        // Pods go with it, data stays in the claims; credentials and claims hold data.
+        "StatefulSet" | "Secret" | "PersistentVolumeClaim" => Risk::Destructive,
+        _ => Risk::Safe,
+    };
+    let owned = owned_by(live, field_manager);
+    let before = project(&without_identity(live), None, Some(&owned))
+        .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+        .unwrap_or_else(|| without_identity(live));
+    let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    Some(Action {
+        manifest: manifest.cloned(),
+        target: Target::Object(r.clone()),
+        op: Op::Delete,
+        risk,
+        reason: reason.to_string(),
+        change: Change::Object {
+            before: Some(mask(
+                &r.kind,
+                strip_server_fields(before),
+                ApplyPolicy::Apply,
+            )),
+            after: None,
+            patch: None,
+            uid: meta("/metadata/uid"),
+            resource_version: meta("/metadata/resourceVersion"),
+        },
+    })
+}
+
+/// What a reader needs of an object about to go: not its server bookkeeping.
+fn strip_server_fields(mut v: Value) -> Value {
+    if let Some(map) = v.as_object_mut() {
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in [
+                "managedFields",
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "generation",
+            ] {
+                meta.remove(key);
+            }
+        }
+    }
+    v
+}
+
+/// Secret values never leave the plan: every value becomes a placeholder (a Secret to be created
+/// shows the password it will generate as such).
+pub fn mask(kind: &str, mut v: Value, policy: ApplyPolicy) -> Value {
+    if kind != "Secret" {
+        return v;
+    }
+    for field in ["data", "stringData"] {
+        if let Some(data) = v.get_mut(field).and_then(Value::as_object_mut) {
+            for value in data.values_mut() {
+                *value = crate::render::output::SENSITIVE.into();
+            }
+        }
+    }
+    if policy == ApplyPolicy::CreateOnly
+        && let Some(data) = v.get_mut("data").and_then(Value::as_object_mut)
+    {
+        data.insert(
+            crate::render::secrets::PASSWORD_KEY.into(),
+            crate::render::output::GENERATED.into(),
+        );
+    }
+    v
+}

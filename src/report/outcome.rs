@@ -1,0 +1,73 @@
+//! What a run did, per manifest: the input of the status written to each manifest and of the
+//! run report. Plain data; `apply` fills it in.
+
+use crate::plan::Summary;
+use crate::render::ManifestRef;
+use serde::{Deserialize, Serialize};
+
+/// How one action ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionOutcome {
+    /// "update StatefulSet ns/name", "sql role app on cluster ns/x (database postgres)".
+    pub action: String,
+    pub result: ActionResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "status", content = "message")]
+pub enum ActionResult {
+    Applied,
+    /// Not attempted: e.g. a destructive action without permission, or an earlier step failed.
+    Skipped(String),
+    Failed(String),
+}
+
+/// Everything a run learned and did about one manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestOutcome {
+    pub manifest: ManifestRef,
+    /// Validation errors: the manifest was not reconciled at all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<String>,
+    #[serde(default)]
+    pub actions: Vec<ActionOutcome>,
+    /// Counts of the actions that were applied.
+    pub applied: Summary,
+    /// Parts that could not be planned (a database that cannot be reached), with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<String>,
+    /// The cluster's StatefulSet did not exist before this run (Zalando's "Creating").
+    #[serde(default)]
+    pub new_cluster: bool,
+    /// Pods ready / wanted, from the StatefulSet's status (clusters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<(i32, i32)>,
+    /// The manifest is being deleted.
+    #[serde(default)]
+    pub deleting: bool,
+    /// Digest of this manifest's part of the plan (empty plan: digest of nothing).
+    pub plan_digest: String,
+}
+
+impl ManifestOutcome {
+    pub fn failures(&self) -> impl Iterator<Item = &str> {
+        self.actions.iter().filter_map(|a| match &a.result {
+            ActionResult::Failed(m) => Some(m.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn skipped(&self) -> impl Iterator<Item = &str> {
+        self.actions.iter().filter_map(|a| match &a.result {
+            ActionResult::Skipped(m) => Some(m.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Failed, invalid or partly unknown: the run did not fully reconcile it.
+    pub fn is_failed(&self) -> bool {
+        !self.invalid.is_empty() || self.failures().next().is_some() || !self.unknown.is_empty()
+    }
+}

@@ -1,0 +1,95 @@
+//! The run report: what one `apply` did, for people (stdout) and machines (`--report-file`).
+
+use super::outcome::{ActionResult, ManifestOutcome};
+use crate::plan::Summary;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    /// RFC 3339.
+    pub started: String,
+    pub duration_ms: u64,
+    /// "applied", "partial" (some manifests failed), "lease-held" (another run was active).
+    pub result: String,
+    pub exit_code: u8,
+    pub totals: Summary,
+    /// API requests by verb, and how many of them changed something.
+    pub requests: BTreeMap<String, u64>,
+    pub writes: u64,
+    pub manifests: Vec<ManifestOutcome>,
+    /// Manifests whose status was written this run.
+    #[serde(default)]
+    pub statuses_written: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A short human summary: one line per manifest that had anything to report, then totals.
+pub fn text(report: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Run {} in {:.1} s: {}",
+        report.result,
+        report.duration_ms as f64 / 1000.0,
+        report.totals
+    );
+    for m in &report.manifests {
+        let failed: Vec<&str> = m.failures().collect();
+        let skipped: Vec<&str> = m.skipped().collect();
+        let state = if !m.invalid.is_empty() {
+            "invalid"
+        } else if !failed.is_empty() {
+            "failed"
+        } else if !m.unknown.is_empty() {
+            "incomplete"
+        } else if m.applied.total() > 0 {
+            "changed"
+        } else {
+            "unchanged"
+        };
+        let _ = writeln!(out, "  {:<10} {}  ({})", state, m.manifest, m.applied);
+        for e in &m.invalid {
+            let _ = writeln!(out, "      invalid: {e}");
+        }
+        for f in failed {
+            let _ = writeln!(out, "      failed: {f}");
+        }
+        for s in skipped {
+            let _ = writeln!(out, "      skipped: {s}");
+        }
+        for u in &m.unknown {
+            let _ = writeln!(out, "      not planned: {u}");
+        }
+        for a in m
+            .actions
+            .iter()
+            .filter(|a| a.result == ActionResult::Applied)
+        {
+            let _ = writeln!(out, "      applied: {}", a.action);
+        }
+    }
+    let requests: Vec<String> = report
+        .requests
+        .iter()
+        .map(|(v, n)| format!("{v} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "API requests: {} ({} writes); statuses written: {}",
+        if requests.is_empty() {
+            "none".to_string()
+        } else {
+            requests.join(", ")
+        },
+        report.writes,
+        report.statuses_written
+    );
+    for note in &report.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}

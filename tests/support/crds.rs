@@ -1,0 +1,31 @@
+//! Installing our CRDs into the test control plane (idempotent; safe from parallel tests).
+
+use super::eventually;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use std::time::Duration;
+
+pub async fn install_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let apply = PatchParams::apply("postgres-reconciler-tests").force();
+    for crd in [
+        postgres_reconciler::crds::postgresql_crd(),
+        postgres_reconciler::crds::postgresqlconfig_crd(),
+    ] {
+        let name = crd.metadata.name.clone().expect("crd name");
+        crds.patch(&name, &apply, &Patch::Apply(&crd))
+            .await
+            .expect("apply CRD");
+        eventually(Duration::from_secs(30), "CRD established", || async {
+            let crd = crds.get(&name).await.ok()?;
+            let established = crd
+                .status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        })
+        .await;
+    }
+}
