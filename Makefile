@@ -11,12 +11,20 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint generate bench
+.PHONY: test test-here binaries up down build lint generate bench demo demo-down
 
 ## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
 test: binaries
 	$(TEST_BUILD)
 	tests/cluster/with-env $(TEST_RUN)
+
+## demo: local control plane + PostgreSQL, the example manifests, plan, apply, status, run report;
+## leaves the environment up (stop it with `make demo-down`).
+demo: binaries
+	tests/demo/run
+
+demo-down:
+	PGRENV_FILE=$(CURDIR)/target/pgr-demo/env tests/cluster/down
 
 ## test-here: run the tests against an environment already started with `make up`.
 test-here:

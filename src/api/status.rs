@@ -54,10 +54,10 @@ pub struct ReconcileStatus {
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct AppliedCounts {
-    pub create: u32,
-    pub update: u32,
-    pub replace: u32,
-    pub delete: u32,
-    pub sql: u32,
-    pub restart: u32,
+    pub create: i64,
+    pub update: i64,
+    pub replace: i64,
+    pub delete: i64,
+    pub sql: i64,
+    pub restart: i64,
 }

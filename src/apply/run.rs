@@ -87,6 +87,7 @@ pub async fn run(
                 requests: cluster.requests.snapshot(),
                 writes: cluster.requests.writes(),
                 manifests: Vec::new(),
+                shared: Vec::new(),
                 statuses_written: 0,
                 notes: vec![note],
             });
@@ -96,8 +97,18 @@ pub async fn run(
     if let Err(e) = guard.release().await {
         tracing::warn!("releasing the Lease: {e}");
     }
-    let (manifests, statuses_written) = result?;
+    let (manifests, shared, statuses_written) = result?;
     let mut totals = Summary::default();
+    for a in shared.iter().filter(|a| a.result == ActionResult::Applied) {
+        // Shared objects are only ever created, updated or deleted.
+        if a.action.starts_with("create ") {
+            totals.create += 1;
+        } else if a.action.starts_with("update ") {
+            totals.update += 1;
+        } else if a.action.starts_with("delete ") {
+            totals.delete += 1;
+        }
+    }
     for m in &manifests {
         totals.create += m.applied.create;
         totals.update += m.applied.update;
@@ -106,11 +117,15 @@ pub async fn run(
         totals.sql += m.applied.sql;
         totals.restart += m.applied.restart;
     }
-    let failed = manifests.iter().any(|m| {
-        !m.invalid.is_empty()
-            || m.failures().next().is_some()
-            || (!m.unknown.is_empty() && !m.new_cluster && !m.deleting)
-    });
+    let shared_failed = shared
+        .iter()
+        .any(|a| matches!(a.result, ActionResult::Failed(_)));
+    let failed = shared_failed
+        || manifests.iter().any(|m| {
+            !m.invalid.is_empty()
+                || m.failures().next().is_some()
+                || (!m.unknown.is_empty() && !m.new_cluster && !m.deleting)
+        });
     Ok(RunReport {
         started,
         duration_ms: clock.elapsed().as_millis() as u64,
@@ -124,17 +139,21 @@ pub async fn run(
         requests: cluster.requests.snapshot(),
         writes: cluster.requests.writes(),
         manifests,
+        shared,
         statuses_written,
         notes: Vec::new(),
     })
 }
+
+/// The manifests' outcomes, the shared objects' outcomes, and how many statuses were written.
+type Outcomes = (Vec<ManifestOutcome>, Vec<ActionOutcome>, u64);
 
 async fn run_held(
     config: &Config,
     cluster: &ClusterClient,
     source: &Source,
     options: &ApplyOptions,
-) -> Result<(Vec<ManifestOutcome>, u64), PipelineError> {
+) -> Result<Outcomes, PipelineError> {
     let planned = pipeline::plan_live(config, cluster, source).await?;
     let passwords = Passwords::from_live(&planned.observed.objects);
     let desired_objects: BTreeMap<ObjectRef, &DesiredObject> = planned
@@ -274,6 +293,7 @@ async fn run_held(
         }
     }
     outcomes.sort_by_key(|o| key(&o.manifest));
+    refresh_pods(cluster, source, &mut outcomes).await;
 
     let now = now();
     let mut written = 0;
@@ -302,7 +322,7 @@ async fn run_held(
             Err(e) => tracing::warn!(manifest = %outcome.manifest, "writing status: {e}"),
         }
     }
-    Ok((outcomes, written))
+    Ok((outcomes, shared_outcomes, written))
 }
 
 fn object_of(action: &Action) -> Option<&ObjectRef> {
@@ -370,6 +390,10 @@ async fn run_sql(
     };
     match sql::execute(client, statements, &|secret| passwords.get(secret)).await {
         Ok(()) => ActionResult::Applied,
+        // Another manifest on the same server (a PostgreSQLConfig on its cluster, two clusters
+        // sharing a server) created it first in this run: it exists, as wanted. It is not
+        // marked as ours, and the next run plans whatever else it needs.
+        Err(e) if already_exists(&e, statements) => ActionResult::Applied,
         Err(e) => ActionResult::Failed(e.to_string()),
     }
 }
@@ -496,5 +520,44 @@ fn manifest_outcome(
         applied,
         actions,
         manifest,
+    }
+}
+
+/// Pod readiness as it is at the end of the run (one LIST of the StatefulSets), so the status
+/// says what is true now, not what was true when the run started.
+async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [ManifestOutcome]) {
+    let kind = ("apps/v1", "StatefulSet", "statefulsets");
+    let Ok(statefulsets) = crate::observe::cluster::list_all(
+        &cluster.client,
+        &source.scope,
+        kind,
+        Some(crate::observe::cluster::OWNED_SELECTOR),
+    )
+    .await
+    else {
+        return;
+    };
+    for outcome in outcomes.iter_mut().filter(|o| o.manifest.kind == "postgresql") {
+        let found = statefulsets.iter().find(|s| {
+            s.pointer("/metadata/namespace").and_then(Value::as_str) == Some(outcome.manifest.namespace.as_str())
+                && s.pointer("/metadata/name").and_then(Value::as_str) == Some(outcome.manifest.name.as_str())
+        });
+        if let Some(s) = found {
+            let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
+            outcome.pods = Some((n("/status/readyReplicas"), n("/spec/replicas")));
+        }
+    }
+}
+
+/// A CREATE that failed because its object exists: duplicate_object (42710) for roles,
+/// duplicate_database (42P04) for databases, unique_violation (23505) when two sessions
+/// created the same one at the same moment.
+fn already_exists(e: &crate::observe::postgres::PgError, statements: &[crate::plan::SqlStatement]) -> bool {
+    let first = statements.first().map(|s| s.sql.as_str()).unwrap_or_default();
+    match e.code.as_deref() {
+        Some("42710") => first.starts_with("CREATE ROLE "),
+        Some("42P04") => first.starts_with("CREATE DATABASE "),
+        Some("23505") => first.starts_with("CREATE ROLE ") || first.starts_with("CREATE DATABASE "),
+        _ => false,
     }
 }

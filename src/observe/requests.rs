@@ -40,8 +40,17 @@ pub fn is_write(verb: &str) -> bool {
     )
 }
 
-/// The Kubernetes verb of a request, from its method, path and query.
+/// The Kubernetes verb of a request, from its method, path and query. Requests for the run's own
+/// Lease are counted apart ("lease-update", …): they coordinate runs and change nothing of the
+/// user's, so they are not writes.
 pub fn verb(method: &http::Method, path: &str, query: &str) -> String {
+    if path.starts_with("/apis/coordination.k8s.io/") {
+        return format!("lease-{}", plain_verb(method, path, query));
+    }
+    plain_verb(method, path, query)
+}
+
+fn plain_verb(method: &http::Method, path: &str, query: &str) -> String {
     let has = |k: &str| {
         query.split('&').any(|p| {
             p == format!("{k}=true") || p == format!("{k}=1") || p.starts_with(&format!("{k}=All"))
@@ -173,5 +182,12 @@ mod tests {
         );
         assert_eq!(verb(&Method::GET, "/version", ""), "get");
         assert!(is_write("patch") && !is_write("patch-dry-run") && !is_write("list"));
+        let lease = verb(
+            &Method::PUT,
+            "/apis/coordination.k8s.io/v1/namespaces/a/leases/postgres-reconciler",
+            "",
+        );
+        assert_eq!(lease, "lease-update");
+        assert!(!is_write(&lease));
     }
 }

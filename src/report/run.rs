@@ -20,6 +20,9 @@ pub struct RunReport {
     pub requests: BTreeMap<String, u64>,
     pub writes: u64,
     pub manifests: Vec<ManifestOutcome>,
+    /// Objects shared by the clusters of a namespace (the Spilo pods' ServiceAccount and RBAC).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared: Vec<super::outcome::ActionOutcome>,
     /// Manifests whose status was written this run.
     #[serde(default)]
     pub statuses_written: u64,
@@ -70,6 +73,19 @@ pub fn text(report: &RunReport) -> String {
             .filter(|a| a.result == ActionResult::Applied)
         {
             let _ = writeln!(out, "      applied: {}", a.action);
+        }
+    }
+    for a in &report.shared {
+        match &a.result {
+            ActionResult::Applied => {
+                let _ = writeln!(out, "  shared     applied: {}", a.action);
+            }
+            ActionResult::Failed(m) => {
+                let _ = writeln!(out, "  shared     failed: {}: {m}", a.action);
+            }
+            ActionResult::Skipped(m) => {
+                let _ = writeln!(out, "  shared     skipped: {}: {m}", a.action);
+            }
         }
     }
     let requests: Vec<String> = report

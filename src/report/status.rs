@@ -439,7 +439,7 @@ fn transition_time(now: &str) -> Time {
 }
 
 fn counts(s: &Summary) -> AppliedCounts {
-    let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+    let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
     AppliedCounts {
         create: n(s.create),
         update: n(s.update),
