@@ -1,10 +1,11 @@
 //! `make bench`: how long the pure stages take on many manifests. Figures, not assertions.
-//! Renders 1,000 generated cluster manifests (with users, databases and prepared databases)
-//! and prints the minimum and median of several runs.
+//! Renders and plans 1,000 generated cluster manifests (with users, databases and prepared
+//! databases) and prints the minimum and median of several runs.
 
 use postgres_reconciler::config::Config;
 use postgres_reconciler::observe::files::{Loaded, parse_documents};
-use postgres_reconciler::render;
+use postgres_reconciler::plan::{self, offline};
+use postgres_reconciler::{render, report};
 use std::time::{Duration, Instant};
 
 fn manifests_yaml(n: usize) -> String {
@@ -62,4 +63,17 @@ fn main() {
     let objects: usize = desired.manifests.iter().map(|m| m.objects.len()).sum();
     let (min, median) = time(7, || render::output::to_yaml(&desired).map(|s| s.len()));
     println!("write {objects} objects as YAML:  min {min:?}  median {median:?}");
+
+    let nothing = offline::nothing_live(&desired);
+    let (min, median) = time(5, || plan::plan(&desired, &nothing, &config));
+    let full = plan::plan(&desired, &nothing, &config);
+    println!(
+        "plan {n} new clusters ({} actions): min {min:?}  median {median:?}",
+        full.actions.len()
+    );
+    let base = offline::base_live(&desired, &config.field_manager);
+    let (min, median) = time(5, || plan::plan(&desired, &base, &config));
+    println!("plan {n} unchanged clusters:   min {min:?}  median {median:?}");
+    let (min, median) = time(3, || report::text(&full, false).len());
+    println!("print the full plan as text:   min {min:?}  median {median:?}");
 }
