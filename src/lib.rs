@@ -15,3 +15,4 @@ pub mod render;
 pub mod report;
 pub mod validate;
 pub mod version;
+pub mod watch;

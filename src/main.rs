@@ -104,6 +104,22 @@ enum Command {
         #[arg(short = 'f', long = "filename", value_name = "PATH")]
         path: Option<PathBuf>,
     },
+    /// The sidecar: watch the manifests and start a run (a Job from the CronJob) within seconds
+    /// of a change.
+    Watch {
+        /// The CronJob whose job template a run uses.
+        #[arg(long, value_name = "NAME")]
+        cronjob: String,
+        /// Its namespace (default: the configuration's `release_namespace`).
+        #[arg(long, value_name = "NS")]
+        cronjob_namespace: Option<String>,
+        /// Seconds to wait after a change before starting a run; later changes join that run.
+        #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+        debounce: f64,
+        /// Serve /healthz here for probes (e.g. 0.0.0.0:8080).
+        #[arg(long, value_name = "ADDR")]
+        health_addr: Option<std::net::SocketAddr>,
+    },
     /// Print the version of this binary and the Kubernetes API it was built for.
     Version {
         /// Print as JSON.
@@ -185,6 +201,36 @@ fn run_identity() -> String {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
+        Command::Watch {
+            cronjob,
+            cronjob_namespace,
+            debounce,
+            health_addr,
+        } => {
+            let config = load_config(&cli.global)?;
+            if !(debounce.is_finite() && debounce >= 0.0) {
+                return Err(format!(
+                    "--debounce {debounce}: expected a number of seconds"
+                ));
+            }
+            let options = postgres_reconciler::watch::WatchOptions {
+                cronjob,
+                namespace: cronjob_namespace.unwrap_or_else(|| config.release_namespace.clone()),
+                debounce: std::time::Duration::from_secs_f64(debounce),
+                health_addr,
+            };
+            runtime()?.block_on(async {
+                let cluster = ClusterClient::connect(
+                    cli.global.kubeconfig.as_deref(),
+                    cli.global.context.as_deref(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                postgres_reconciler::watch::run(cluster.client, &config, options)
+                    .await
+                    .map_err(|e| e.to_string())
+            })?;
+        }
         Command::Apply {
             report_file,
             allow_destructive,

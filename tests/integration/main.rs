@@ -4,6 +4,12 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod apply_cluster;
+mod apply_config;
+mod apply_invalid;
+mod apply_lease;
+mod apply_passwords;
+mod apply_unreachable;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
@@ -12,3 +18,4 @@ mod observe_postgres;
 mod plan_live;
 mod render_dry_run;
 mod status;
+mod watch;
