@@ -42,6 +42,18 @@ fn describe(e: &kube::Error) -> String {
     }
 }
 
+/// The password of a live Secret, if it holds one.
+fn live_password(secret: &DynamicObject) -> Option<String> {
+    let encoded = secret
+        .data
+        .pointer(&format!("/data/{PASSWORD_KEY}"))?
+        .as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 impl ObjectExecutor<'_> {
     /// Runs one object action. `desired` is the full object (None for deletes).
     pub async fn execute(
@@ -99,7 +111,9 @@ impl ObjectExecutor<'_> {
     }
 
     /// Creates a credential Secret with a new password. If it exists already (another run made
-    /// it meanwhile) it is left as it is: a password is never replaced.
+    /// it meanwhile, or it is not labelled as ours, e.g. made by Zalando's operator, so observe
+    /// did not list it) it is left as it is: a password is never replaced, and its password is
+    /// the one the role gets.
     async fn create_secret(
         &self,
         api: &Api<DynamicObject>,
@@ -122,7 +136,13 @@ impl ObjectExecutor<'_> {
         match api.create(&params, &object).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 => {
-                self.passwords.forget(&key);
+                match api.get_opt(&r.name).await {
+                    Ok(Some(live)) => match live_password(&live) {
+                        Some(password) => self.passwords.set(&key, password),
+                        None => self.passwords.forget(&key),
+                    },
+                    _ => self.passwords.forget(&key),
+                }
                 Ok(())
             }
             Err(e) => {

@@ -69,6 +69,13 @@ impl Passwords {
         password
     }
 
+    /// The password of a Secret read during the run (one that turned out to exist already).
+    pub fn set(&self, secret: &SecretKeyRef, password: String) {
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(secret.clone(), password);
+        }
+    }
+
     /// Forget a generated password whose Secret turned out to exist already (someone else made
     /// it): the live Secret's password is the truth.
     pub fn forget(&self, secret: &SecretKeyRef) {

@@ -124,6 +124,8 @@ pub async fn run(
         || manifests.iter().any(|m| {
             !m.invalid.is_empty()
                 || m.failures().next().is_some()
+                // A blocked destructive change leaves the manifest unreconciled: say so.
+                || m.skipped().next().is_some()
                 || (!m.unknown.is_empty() && !m.new_cluster && !m.deleting)
         });
     Ok(RunReport {
@@ -537,10 +539,15 @@ async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [
     else {
         return;
     };
-    for outcome in outcomes.iter_mut().filter(|o| o.manifest.kind == "postgresql") {
+    for outcome in outcomes
+        .iter_mut()
+        .filter(|o| o.manifest.kind == "postgresql")
+    {
         let found = statefulsets.iter().find(|s| {
-            s.pointer("/metadata/namespace").and_then(Value::as_str) == Some(outcome.manifest.namespace.as_str())
-                && s.pointer("/metadata/name").and_then(Value::as_str) == Some(outcome.manifest.name.as_str())
+            s.pointer("/metadata/namespace").and_then(Value::as_str)
+                == Some(outcome.manifest.namespace.as_str())
+                && s.pointer("/metadata/name").and_then(Value::as_str)
+                    == Some(outcome.manifest.name.as_str())
         });
         if let Some(s) = found {
             let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
@@ -552,8 +559,14 @@ async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [
 /// A CREATE that failed because its object exists: duplicate_object (42710) for roles,
 /// duplicate_database (42P04) for databases, unique_violation (23505) when two sessions
 /// created the same one at the same moment.
-fn already_exists(e: &crate::observe::postgres::PgError, statements: &[crate::plan::SqlStatement]) -> bool {
-    let first = statements.first().map(|s| s.sql.as_str()).unwrap_or_default();
+fn already_exists(
+    e: &crate::observe::postgres::PgError,
+    statements: &[crate::plan::SqlStatement],
+) -> bool {
+    let first = statements
+        .first()
+        .map(|s| s.sql.as_str())
+        .unwrap_or_default();
     match e.code.as_deref() {
         Some("42710") => first.starts_with("CREATE ROLE "),
         Some("42P04") => first.starts_with("CREATE DATABASE "),

@@ -47,6 +47,8 @@ pub fn text(report: &RunReport) -> String {
             "invalid"
         } else if !failed.is_empty() {
             "failed"
+        } else if !skipped.is_empty() {
+            "blocked"
         } else if !m.unknown.is_empty() {
             "incomplete"
         } else if m.applied.total() > 0 {

@@ -2,7 +2,6 @@
 //! (server-side apply, dry run), and our CRDs accept every valid fixture manifest.
 
 use crate::support::TestNamespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use postgres_reconciler::config::Config;
@@ -102,33 +101,7 @@ async fn every_rendered_object_is_accepted_by_the_apiserver() {
 #[tokio::test]
 async fn crds_accept_every_valid_fixture() {
     let ns = TestNamespace::new("crds").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(ns.client.clone());
-    let apply = PatchParams::apply("postgres-reconciler-tests").force();
-    for crd in [
-        postgres_reconciler::crds::postgresql_crd(),
-        postgres_reconciler::crds::postgresqlconfig_crd(),
-    ] {
-        let name = crd.metadata.name.clone().expect("crd name");
-        crds.patch(&name, &apply, &Patch::Apply(&crd))
-            .await
-            .expect("apply CRD");
-    }
-    // Wait until both are Established before using them.
-    for name in [
-        "postgresqls.acid.zalan.do",
-        "postgresqlconfigs.containerconf.de",
-    ] {
-        crate::support::eventually(Duration::from_secs(30), "CRD established", || async {
-            let crd = crds.get(name).await.ok()?;
-            let established = crd
-                .status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            established.then_some(())
-        })
-        .await;
-    }
+    crate::support::install_crds(&ns.client).await;
     let params = PatchParams::apply("postgres-reconciler-tests").dry_run();
     for (path, manifests) in manifests_in(&ns.name) {
         for manifest in manifests {

@@ -6,6 +6,7 @@ pub mod crds;
 pub mod env;
 pub mod namespace;
 pub mod postgres;
+pub mod reconciler;
 pub mod wait;
 
 pub use crds::install_crds;
