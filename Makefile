@@ -55,3 +55,14 @@ generate:
 ## bench: figures for the pure stages (render of 1,000 manifests); timings live here, never in tests.
 bench:
 	$(CARGO) bench --bench render
+
+## image: build the container image from the Dockerfile (push it in your CI); IMAGE names it.
+IMAGE ?= ghcr.io/postgres-reconciler/postgres-reconciler:$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+DOCKER ?= docker
+.PHONY: image install-manifest
+image:
+	$(DOCKER) build -t $(IMAGE) .
+
+## install-manifest: regenerate manifests/install.yaml from the chart (a test fails when it drifts).
+install-manifest:
+	tests/chart/render-install

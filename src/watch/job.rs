@@ -38,7 +38,9 @@ pub fn job_from_cronjob(cronjob: &CronJob, name: &str) -> Option<Job> {
                 name: cronjob.metadata.name.clone()?,
                 uid: cronjob.metadata.uid.clone()?,
                 controller: Some(true),
-                block_owner_deletion: Some(true),
+                // kubectl leaves blockOwnerDeletion unset: setting it would also need
+                // `update` on cronjobs/finalizers.
+                block_owner_deletion: None,
             }]),
             ..Default::default()
         },
@@ -97,7 +99,7 @@ mod tests {
         );
         assert_eq!(
             v["metadata"]["ownerReferences"],
-            json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": "postgres-reconciler", "uid": "u-1", "controller": true, "blockOwnerDeletion": true}])
+            json!([{"apiVersion": "batch/v1", "kind": "CronJob", "name": "postgres-reconciler", "uid": "u-1", "controller": true}])
         );
         assert_eq!(
             v["spec"]["template"]["spec"]["containers"][0]["name"],

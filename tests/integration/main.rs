@@ -10,6 +10,7 @@ mod apply_invalid;
 mod apply_lease;
 mod apply_passwords;
 mod apply_unreachable;
+mod chart;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
