@@ -59,32 +59,40 @@ impl Manifests {
     }
 }
 
-/// Coalesces a burst of changes into one run: the first change opens a window of `delay`;
-/// changes inside it join that run.
+/// Coalesces a burst of changes into one run: a run starts once there has been no change for
+/// `delay`, or at the latest `4 × delay` after the first change of the burst (a steady stream of
+/// changes must not postpone it forever).
 #[derive(Debug)]
 pub struct Debounce {
     delay: Duration,
+    first: Option<Instant>,
     due: Option<Instant>,
 }
 
 impl Debounce {
     pub fn new(delay: Duration) -> Self {
-        Debounce { delay, due: None }
+        Debounce {
+            delay,
+            first: None,
+            due: None,
+        }
     }
 
     pub fn poke(&mut self, now: Instant) {
-        self.due.get_or_insert(now + self.delay);
+        let first = *self.first.get_or_insert(now);
+        self.due = Some((now + self.delay).min(first + self.delay * 4));
     }
 
     pub fn due(&self) -> Option<Instant> {
         self.due
     }
 
-    /// True once, when the window has passed.
+    /// True once, when the quiet period (or the cap) has passed.
     pub fn fire(&mut self, now: Instant) -> bool {
         match self.due {
             Some(t) if t <= now => {
                 self.due = None;
+                self.first = None;
                 true
             }
             _ => false,
@@ -117,15 +125,26 @@ mod tests {
     }
 
     #[test]
-    fn debounce_coalesces_a_burst() {
+    fn debounce_waits_for_quiet_with_a_cap() {
         let start = Instant::now();
-        let mut d = Debounce::new(Duration::from_secs(5));
+        let s = Duration::from_secs;
+        let mut d = Debounce::new(s(5));
         assert!(!d.fire(start));
         d.poke(start);
-        d.poke(start + Duration::from_secs(3));
-        assert_eq!(d.due(), Some(start + Duration::from_secs(5)));
-        assert!(!d.fire(start + Duration::from_secs(4)));
-        assert!(d.fire(start + Duration::from_secs(5)));
-        assert!(!d.fire(start + Duration::from_secs(6)), "fires once");
+        d.poke(start + s(3));
+        assert_eq!(
+            d.due(),
+            Some(start + s(8)),
+            "a later change extends the quiet period"
+        );
+        assert!(!d.fire(start + s(7)));
+        assert!(d.fire(start + s(8)));
+        assert!(!d.fire(start + s(9)), "fires once");
+        // A steady stream: capped at 4 × delay after its first change.
+        let mut d = Debounce::new(s(5));
+        for t in 0..30 {
+            d.poke(start + s(t));
+        }
+        assert_eq!(d.due(), Some(start + s(20)));
     }
 }

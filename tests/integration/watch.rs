@@ -163,3 +163,170 @@ async fn a_manifest_change_starts_a_job_and_waits_for_an_active_one() {
     assert_ne!(second.metadata.name, first.metadata.name);
     watcher.abort();
 }
+
+/// The parts of a Job that say what it runs, without what the server derives from its identity
+/// (name, uid, selector and the labels carrying them).
+fn essence(job: &serde_json::Value) -> serde_json::Value {
+    let mut spec = job["spec"].clone();
+    if let Some(s) = spec.as_object_mut() {
+        s.remove("selector");
+    }
+    if let Some(labels) = spec["template"]["metadata"]["labels"].as_object_mut() {
+        labels.retain(|k, _| !k.contains("controller-uid") && !k.ends_with("job-name"));
+    }
+    let mut owners = job["metadata"]["ownerReferences"].clone();
+    if let Some(list) = owners.as_array_mut() {
+        for o in list {
+            o.as_object_mut().map(|m| m.remove("uid"));
+        }
+    }
+    json!({
+        "annotations": job["metadata"]["annotations"],
+        "labels": job["metadata"]["labels"],
+        "ownerReferences": owners,
+        "spec": spec,
+    })
+}
+
+#[tokio::test]
+async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
+    let ns = TestNamespace::new("watch-burst").await;
+    install_crds(&ns.client).await;
+    let cronjob: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": "pgr"},
+        "spec": {"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {
+            "metadata": {"labels": {"app.kubernetes.io/name": "postgres-reconciler"}, "annotations": {"team": "db"}},
+            "spec": {"suspend": true, "backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}}
+        }}
+    }))
+    .expect("cronjob");
+    Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
+        .create(&PostParams::default(), &cronjob)
+        .await
+        .expect("create cronjob");
+    let debounce = Duration::from_secs(1);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = Config {
+        watched_namespaces: vec![ns.name.clone()],
+        ..Config::default()
+    };
+    let options = WatchOptions {
+        cronjob: "pgr".into(),
+        namespace: ns.name.clone(),
+        debounce,
+        health_addr: Some(addr),
+    };
+    let client = ns.client.clone();
+    let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
+    eventually(Duration::from_secs(30), "the watcher to be ready", || {
+        ready(addr)
+    })
+    .await;
+
+    let pg = Api::<kube::api::DynamicObject>::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &api_resource("acid.zalan.do/v1", "postgresql", "postgresqls"),
+    );
+    let manifest = |instances: i32| {
+        json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-burst"},
+            "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
+    };
+    let user = PatchParams::apply("kubectl");
+    eventually(
+        Duration::from_secs(30),
+        "the manifest to be created",
+        || async {
+            pg.patch("acid-burst", &user, &Patch::Apply(manifest(1)))
+                .await
+                .ok()
+        },
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
+    let live_jobs = || async {
+        jobs.list(&ListParams::default())
+            .await
+            .expect("list jobs")
+            .items
+    };
+    // The creation is a change: one Job, within the debounce and a second.
+    let first = eventually(
+        debounce + Duration::from_secs(1),
+        "a Job for the new manifest",
+        || async { live_jobs().await.into_iter().next() },
+    )
+    .await;
+
+    // The Job is identical to what `kubectl create job --from=cronjob/pgr` makes.
+    let kubectl = std::process::Command::new(crate::support::TestEnv::get().var("PGRENV_KUBECTL"))
+        .args([
+            "--kubeconfig",
+            crate::support::TestEnv::get().kubeconfig_path(),
+        ])
+        .args([
+            "-n",
+            &ns.name,
+            "create",
+            "job",
+            "--from=cronjob/pgr",
+            "by-kubectl",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("run kubectl");
+    assert!(
+        kubectl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kubectl.stderr)
+    );
+    let by_kubectl: serde_json::Value =
+        serde_json::from_slice(&kubectl.stdout).expect("kubectl json");
+    let ours = serde_json::to_value(&first).expect("job json");
+    assert_eq!(essence(&ours), essence(&by_kubectl));
+
+    // With no Job active: a status-only update starts nothing.
+    jobs.delete(
+        first.metadata.name.as_deref().expect("name"),
+        &DeleteParams::background(),
+    )
+    .await
+    .expect("end the first job");
+    eventually(Duration::from_secs(30), "the first Job to go", || async {
+        live_jobs().await.is_empty().then_some(())
+    })
+    .await;
+    pg.patch_status(
+        "acid-burst",
+        &PatchParams::apply("postgres-reconciler").force(),
+        &Patch::Apply(json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-burst"},
+            "status": {"PostgresClusterStatus": "Running"}})),
+    )
+    .await
+    .expect("status write");
+    // Absence needs time to show: three debounce windows.
+    tokio::time::sleep(debounce * 3).await;
+    assert!(
+        live_jobs().await.is_empty(),
+        "a status write must not start a run"
+    );
+
+    // Ten quick spec edits: one run.
+    for instances in 2..12 {
+        pg.patch("acid-burst", &user, &Patch::Apply(manifest(instances)))
+            .await
+            .expect("edit");
+    }
+    eventually(
+        debounce + Duration::from_secs(1) + Duration::from_secs(5),
+        "a Job for the burst",
+        || async { (!live_jobs().await.is_empty()).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(debounce * 3).await;
+    assert_eq!(live_jobs().await.len(), 1, "ten quick edits make one run");
+    watcher.abort();
+}
