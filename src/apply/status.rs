@@ -82,6 +82,23 @@ pub async fn write_status(
                 tracing::warn!(manifest = %m, "not writing status: the manifest is gone");
                 return Ok(false);
             }
+            // Zalando's own postgresql CRD (installed instead of ours, `--skip-crds`) allows
+            // only string values in status: write the one field both understand.
+            Err(kube::Error::Api(s)) if s.code == 422 && kind == "postgresql" => {
+                tracing::warn!(
+                    manifest = %m,
+                    "the postgresql CRD accepts only Zalando's status; writing PostgresClusterStatus alone ({})",
+                    s.message
+                );
+                let minimal = json!({
+                    "apiVersion": api_version,
+                    "kind": kind,
+                    "metadata": {"name": m.name, "namespace": m.namespace},
+                    "status": {"PostgresClusterStatus": status.get("PostgresClusterStatus")},
+                });
+                api.patch_status(&m.name, &params, &Patch::Apply(&minimal))
+                    .await?;
+            }
             Err(e) => return Err(e),
         }
     }

@@ -6,6 +6,7 @@ pub mod meta;
 pub mod output;
 pub mod pdb;
 pub mod pod_rbac;
+pub mod quantity;
 pub mod secrets;
 pub mod services;
 pub mod spilo;

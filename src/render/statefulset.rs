@@ -95,7 +95,7 @@ fn volume_claim(config: &Config, pg: &Postgresql) -> PersistentVolumeClaim {
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_string(),
-                    Quantity(pg.spec.volume.size.clone()),
+                    Quantity(super::quantity::canonical(&pg.spec.volume.size)),
                 )])),
                 limits: None,
             }),
@@ -196,9 +196,16 @@ fn resources(config: &Config, pg: &Postgresql) -> ResourceRequirements {
         let memory = from
             .and_then(|r| r.memory.clone())
             .unwrap_or_else(|| memory.to_string());
+        // Spelled as the apiserver stores them: "0.5" and "500m" render (and hash) the same.
         BTreeMap::from([
-            ("cpu".to_string(), Quantity(cpu)),
-            ("memory".to_string(), Quantity(memory)),
+            (
+                "cpu".to_string(),
+                Quantity(super::quantity::canonical(&cpu)),
+            ),
+            (
+                "memory".to_string(),
+                Quantity(super::quantity::canonical(&memory)),
+            ),
         ])
     };
     ResourceRequirements {
