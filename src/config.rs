@@ -73,6 +73,9 @@ pub struct Config {
     /// Load balancers for clusters that do not say (Zalando's switches).
     pub enable_master_load_balancer: bool,
     pub enable_replica_load_balancer: bool,
+    /// Patroni's REST API of a pod, for the switchover before a master restarts. Placeholders:
+    /// {pod_ip}, {pod}, {namespace}, {cluster}.
+    pub patroni_url_template: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +130,7 @@ impl Default for Config {
             pod_management_policy: PodManagementPolicy::OrderedReady,
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,
+            patroni_url_template: "http://{pod_ip}:8008".into(),
         }
     }
 }

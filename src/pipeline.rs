@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::observe::cluster::{
-    ClusterClient, ClusterError, Scope, observe_manifests, observe_objects,
+    ClusterClient, ClusterError, Scope, observe_manifests, observe_objects, observe_pods,
 };
 use crate::observe::databases::observe_databases;
 use crate::observe::files;
@@ -140,10 +140,16 @@ pub async fn plan_live(
     desired.invalid.splice(0..0, invalid);
     let objects = observe_objects(&cluster.client, &source.scope).await?;
     let databases = observe_databases(Some(&cluster.client), config, &desired, &objects).await;
+    let pods = observe_pods(&cluster.client, &source.scope, config).await?;
     let observed = Observed {
         manifests: live.seen,
         objects,
         databases,
+        pods,
+        now: jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .ok()
+            .map(|t| t.to_string()),
     };
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {

@@ -2,7 +2,7 @@
 //! generated password, deletes and replaces with a UID precondition.
 
 use super::passwords::Passwords;
-use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, api_resource};
+use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, POD_KIND, api_resource};
 use crate::plan::{Action, Change, ObjectRef, Op, SecretKeyRef, Target};
 use crate::render::secrets::PASSWORD_KEY;
 use crate::render::{ApplyPolicy, DesiredObject};
@@ -65,6 +65,9 @@ impl ObjectExecutor<'_> {
         let Target::Object(r) = &action.target else {
             return ActionResult::Failed("not an object action".into());
         };
+        if let Change::Restart { uid, switchover } = &action.change {
+            return self.restart(r, uid.clone(), switchover.as_ref()).await;
+        }
         let Some(api) = api_for(self.client, r) else {
             return ActionResult::Failed(format!("unknown kind {} {}", r.api_version, r.kind));
         };
@@ -74,7 +77,7 @@ impl ObjectExecutor<'_> {
                 resource_version,
                 ..
             } => (uid.clone(), resource_version.clone()),
-            Change::Sql { .. } => (None, None),
+            Change::Sql { .. } | Change::Restart { .. } => (None, None),
         };
         let result = match (action.op, desired) {
             (Op::Create, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
@@ -98,6 +101,34 @@ impl ObjectExecutor<'_> {
         match result {
             Ok(()) => ActionResult::Applied,
             Err(message) => ActionResult::Failed(message),
+        }
+    }
+
+    /// A rollout step: the switchover first for a master (skipped for this run if Patroni
+    /// refuses), then the pod's deletion, pinned to its UID so a pod recreated meanwhile stays.
+    async fn restart(
+        &self,
+        r: &ObjectRef,
+        uid: Option<String>,
+        switchover: Option<&crate::plan::Switchover>,
+    ) -> ActionResult {
+        if let Some(s) = switchover
+            && let Err(e) = super::patroni::switchover(s).await
+        {
+            return ActionResult::Skipped(format!(
+                "switchover from {} to {} failed ({e}); the master restarts in a later run",
+                s.leader, s.candidate
+            ));
+        }
+        let (v, k, plural) = POD_KIND;
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &r.namespace,
+            &api_resource(v, k, plural),
+        );
+        match self.delete(&api, r, uid, None).await {
+            Ok(()) => ActionResult::Applied,
+            Err(e) => ActionResult::Failed(e),
         }
     }
 

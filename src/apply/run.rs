@@ -288,6 +288,8 @@ async fn run_held(
                 applied: Summary::default(),
                 unknown: Vec::new(),
                 new_cluster: false,
+                rollout: None,
+                rollout_held: None,
                 pods: None,
                 deleting: false,
                 plan_digest: plan_digest(&[]),
@@ -295,7 +297,7 @@ async fn run_held(
         }
     }
     outcomes.sort_by_key(|o| key(&o.manifest));
-    refresh_pods(cluster, source, &mut outcomes).await;
+    refresh_pods(cluster, config, source, &mut outcomes).await;
 
     let now = now();
     let mut written = 0;
@@ -506,6 +508,12 @@ fn manifest_outcome(
         let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
         (n("/status/readyReplicas"), n("/spec/replicas"))
     });
+    let rollout_held = planned
+        .plan
+        .held
+        .iter()
+        .find(|h| key(&h.manifest) == key(&manifest))
+        .map(|h| h.reason.clone());
     ManifestOutcome {
         unknown: planned
             .plan
@@ -515,6 +523,8 @@ fn manifest_outcome(
             .map(|u| format!("{}: {}", u.part, u.reason))
             .collect(),
         new_cluster: is_cluster && statefulset.is_none(),
+        rollout: None,
+        rollout_held,
         pods: if is_cluster { pods } else { None },
         deleting: desired.is_some_and(|d| d.deleting),
         plan_digest: plan_digest(&mine),
@@ -527,7 +537,12 @@ fn manifest_outcome(
 
 /// Pod readiness as it is at the end of the run (one LIST of the StatefulSets), so the status
 /// says what is true now, not what was true when the run started.
-async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [ManifestOutcome]) {
+async fn refresh_pods(
+    cluster: &ClusterClient,
+    config: &Config,
+    source: &Source,
+    outcomes: &mut [ManifestOutcome],
+) {
     let kind = ("apps/v1", "StatefulSet", "statefulsets");
     let Ok(statefulsets) = crate::observe::cluster::list_all(
         &cluster.client,
@@ -539,6 +554,9 @@ async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [
     else {
         return;
     };
+    let pods = crate::observe::cluster::observe_pods(&cluster.client, &source.scope, config)
+        .await
+        .ok();
     for outcome in outcomes
         .iter_mut()
         .filter(|o| o.manifest.kind == "postgresql")
@@ -552,6 +570,9 @@ async fn refresh_pods(cluster: &ClusterClient, source: &Source, outcomes: &mut [
         if let Some(s) = found {
             let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
             outcome.pods = Some((n("/status/readyReplicas"), n("/spec/replicas")));
+            if let Some(pods) = &pods {
+                outcome.rollout = crate::plan::rollout::progress(s, pods, config);
+            }
         }
     }
 }

@@ -225,3 +225,23 @@ pub async fn observe_objects(
     }
     Ok(objects)
 }
+
+/// The clusters' pods in scope: one paginated list with the cluster labels. Pods are never owned
+/// objects (no orphan deletes); rollouts read them.
+pub async fn observe_pods(
+    client: &kube::Client,
+    scope: &Scope,
+    config: &crate::config::Config,
+) -> Result<Vec<Value>, ClusterError> {
+    let selector = config
+        .cluster_labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(std::iter::once(config.cluster_name_label.clone()))
+        .collect::<Vec<_>>()
+        .join(",");
+    list_all(client, scope, POD_KIND, Some(&selector)).await
+}
+
+/// Pods, as (apiVersion, kind, plural): read by observe, deleted only by rollouts.
+pub const POD_KIND: (&str, &str, &str) = ("v1", "Pod", "pods");

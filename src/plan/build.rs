@@ -25,6 +25,12 @@ pub struct Observed {
     /// The state of each PostgreSQL server, by server label ("cluster ns/name").
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseObservation>,
+    /// The clusters' pods (not ours to delete as orphans: only rollouts restart them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<Value>,
+    /// When the observation was made (RFC 3339, UTC): maintenance windows are judged by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub now: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,6 +147,8 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         ));
     }
     actions.extend(orphans(desired, observed, config, &live, &wanted));
+    let (restarts, held) = super::rollout::plan_rollouts(desired, observed, config);
+    actions.extend(restarts);
 
     // Stable: within a phase, the order of each manifest's own actions is kept.
     actions.sort_by_key(|a| (phase(a), a.manifest.clone()));
@@ -148,6 +156,7 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         actions,
         invalid: desired.invalid.iter().map(InvalidManifest::from).collect(),
         unknown,
+        held,
     }
 }
 

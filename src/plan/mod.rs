@@ -6,6 +6,7 @@ pub mod diff;
 pub mod fieldset;
 pub mod objects;
 pub mod offline;
+pub mod rollout;
 pub mod scram;
 pub mod sql;
 
@@ -30,6 +31,16 @@ pub struct Plan {
     /// stands; these say what is unknown and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<Unknown>,
+    /// Rollouts that wait: outdated pods that are not restarted in this run, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<Held>,
+}
+
+/// A cluster with outdated pods whose next restart waits for a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    pub manifest: ManifestRef,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +169,22 @@ pub enum Change {
     },
     /// SQL statements, in order, exactly as they run (passwords as placeholders).
     Sql { statements: Vec<SqlStatement> },
+    /// Delete a pod (with its UID as precondition) so its StatefulSet recreates it; a master
+    /// first hands over to a replica through Patroni.
+    Restart {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        switchover: Option<Switchover>,
+    },
+}
+
+/// A Patroni switchover: `POST {url}/switchover` with the leader and the candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switchover {
+    pub url: String,
+    pub leader: String,
+    pub candidate: String,
 }
 
 /// One SQL statement. A statement that sets a password carries no password: `apply` reads it

@@ -22,6 +22,8 @@ use std::fmt;
 
 /// Manifest annotation that allows destructive actions (replace) for that manifest's objects.
 pub const ALLOW_DESTRUCTIVE_ANNOTATION: &str = "postgres-reconciler.io/allow-destructive";
+/// Lets a single-instance cluster restart its pod (downtime) outside maintenance windows.
+pub const ALLOW_RESTART_ANNOTATION: &str = "postgres-reconciler.io/allow-restart";
 
 /// Annotation that assigns a manifest to one reconciler instance (Zalando's `CONTROLLER_ID`).
 pub const CONTROLLER_ANNOTATION: &str = "acid.zalan.do/controller";
@@ -148,6 +150,12 @@ pub struct DesiredManifest {
     /// Drop its database when it goes (a PostgreSQLConfig with `reclaimPolicy: Delete`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drop_database_on_delete: bool,
+    /// `spec.maintenanceWindows` (clusters): disruptive restarts only inside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance_windows: Vec<String>,
+    /// The manifest's `postgres-reconciler.io/allow-restart: "true"` (single-instance restarts).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_restart: bool,
 }
 
 /// The desired state of every manifest that is ours.
@@ -199,6 +207,8 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
                     deleting: c.metadata.deletion_timestamp.is_some(),
                     drop_database_on_delete: c.spec.reclaim_policy
                         == crate::api::ReclaimPolicy::Delete,
+                    maintenance_windows: Vec::new(),
+                    allow_restart: false,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -258,6 +268,13 @@ fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
     objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));
 
     let deleting = pg.metadata.deletion_timestamp.is_some();
+    let allow_restart = pg
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ALLOW_RESTART_ANNOTATION))
+        .is_some_and(|v| v == "true");
+    let maintenance_windows = pg.spec.maintenance_windows.clone();
     DesiredManifest {
         manifest: Manifest::Postgresql(Box::new(pg)).reference(),
         objects,
@@ -265,5 +282,7 @@ fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
         pod_template_hash: hash,
         deleting,
         drop_database_on_delete: false,
+        maintenance_windows,
+        allow_restart,
     }
 }

@@ -37,6 +37,14 @@ pub fn json(plan: &Plan) -> String {
             "reason": u.reason,
         })).collect::<Vec<_>>(),
     });
+    let mut document = document;
+    if !plan.held.is_empty() {
+        document["held"] = plan
+            .held
+            .iter()
+            .map(|h| json!({"manifest": to_value(&h.manifest), "reason": h.reason}))
+            .collect();
+    }
     let mut out = serde_json::to_string_pretty(&Ordered::plain(&document))
         .unwrap_or_else(|e| json!({ "error": e.to_string() }).to_string());
     out.push('\n');
@@ -60,6 +68,8 @@ fn action(a: &Action) -> Value {
         }
         // An object change aimed at a SQL target: what it holds is not known to be safe.
         (Change::Object { .. }, Target::Sql { .. }) => (None, None, None, None),
+        // A restart: its reason says everything.
+        (Change::Restart { .. }, _) => (None, None, None, None),
         (Change::Sql { statements }, _) => (
             None,
             None,

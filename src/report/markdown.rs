@@ -69,7 +69,7 @@ pub fn markdown(plan: &Plan, limit: usize) -> String {
 fn summary_line(plan: &Plan) -> String {
     if plan.has_changes() {
         format!("**Plan:** {}", plan.summary())
-    } else if plan.invalid.is_empty() && plan.unknown.is_empty() {
+    } else if plan.invalid.is_empty() && plan.unknown.is_empty() && plan.held.is_empty() {
         "**No changes.** Everything is up to date.".to_owned()
     } else {
         "**No changes.**".to_owned()
@@ -168,6 +168,22 @@ fn notices(plan: &Plan, budget: usize) -> String {
     if !unknown.is_empty() {
         let title = format!(":grey_question: **Not planned ({}):**", unknown.len());
         out.push_str(&list(&title, &unknown, budget.saturating_sub(out.len())));
+    }
+    let held: Vec<String> = plan
+        .held
+        .iter()
+        .map(|h| {
+            format!(
+                "- {} {} — {}\n",
+                escape(&h.manifest.kind),
+                code(&format!("{}/{}", h.manifest.namespace, h.manifest.name)),
+                escape(&h.reason)
+            )
+        })
+        .collect();
+    if !held.is_empty() {
+        let title = format!(":hourglass: **Rollouts held ({}):**", held.len());
+        out.push_str(&list(&title, &held, budget.saturating_sub(out.len())));
     }
     out
 }

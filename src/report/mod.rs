@@ -132,6 +132,8 @@ pub(crate) fn body(action: &Action) -> Body {
         // An object change aimed at a SQL target: nothing is known about what it holds, so
         // nothing of it is printed.
         (Change::Object { .. }, Target::Sql { .. }) => Body::Diff(Vec::new()),
+        // A restart: its reason says everything.
+        (Change::Restart { .. }, _) => Body::Diff(Vec::new()),
     }
 }
 

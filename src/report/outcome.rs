@@ -44,6 +44,12 @@ pub struct ManifestOutcome {
     /// Pods ready / wanted, from the StatefulSet's status (clusters only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pods: Option<(i32, i32)>,
+    /// Pods on the StatefulSet's update revision / pods (clusters with a StatefulSet only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<(i32, i32)>,
+    /// Why the rollout's next restart waits, when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_held: Option<String>,
     /// The manifest is being deleted.
     #[serde(default)]
     pub deleting: bool,

@@ -39,6 +39,8 @@ pub mod phase {
 pub const READY: &str = "Ready";
 pub const RECONCILED: &str = "Reconciled";
 pub const DEGRADED: &str = "Degraded";
+/// A rollout: True while pods are outdated, False once all are on the new revision.
+pub const ROLLING_UPDATE: &str = "RollingUpdate";
 
 /// Reasons of `Reconciled=False` and `Degraded=True`.
 pub mod reason {
@@ -259,6 +261,19 @@ fn cluster_ready(outcome: &ManifestOutcome) -> Verdict {
     }
 }
 
+/// `RollingUpdate`: "n of m pods on the new revision", with why the next restart waits.
+fn rolling_update(outcome: &ManifestOutcome) -> Option<Verdict> {
+    let (current, total) = outcome.rollout?;
+    let progress = format!("{current} of {total} pods on the new revision");
+    Some(if current >= total {
+        verdict("False", "UpToDate", progress)
+    } else if let Some(why) = &outcome.rollout_held {
+        verdict("True", "Held", shorten(&format!("{progress}; {why}")))
+    } else {
+        verdict("True", "PodsOutdated", progress)
+    })
+}
+
 fn config_ready(outcome: &ManifestOutcome) -> Verdict {
     if !outcome.invalid.is_empty() {
         verdict("False", reason::INVALID, "the manifest is invalid")
@@ -400,14 +415,31 @@ fn reconcile(
         }
     })
     .collect();
-    // Conditions of other types (a rollout's `RollingUpdate`) are someone else's: kept as they are.
+    let rolling = rolling_update(outcome).map(|v| {
+        let before = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == ROLLING_UPDATE));
+        Condition {
+            type_: ROLLING_UPDATE.to_string(),
+            status: v.status.to_string(),
+            reason: v.reason.to_string(),
+            message: v.message,
+            observed_generation: generation,
+            last_transition_time: match before {
+                Some(c) if c.status == v.status => c.last_transition_time.clone(),
+                _ => transition.clone(),
+            },
+        }
+    });
+    // Conditions of other types are someone else's: kept as they are. `RollingUpdate` is kept
+    // when this run did not observe the rollout.
     conditions.extend(
         previous
             .into_iter()
             .flat_map(|p| p.conditions.iter())
             .filter(|c| ![READY, RECONCILED, DEGRADED].contains(&c.type_.as_str()))
+            .filter(|c| rolling.is_none() || c.type_ != ROLLING_UPDATE)
             .cloned(),
     );
+    conditions.extend(rolling);
     // A run that planned nothing keeps the counts and digest of the last plan that did.
     let (applied, plan_digest) = match previous {
         Some(p) if outcome.actions.is_empty() && p.applied.is_some() => {
@@ -487,6 +519,8 @@ mod tests {
             applied: Summary::default(),
             unknown: Vec::new(),
             new_cluster: false,
+            rollout: None,
+            rollout_held: None,
             pods: if kind == "postgresql" {
                 Some((2, 2))
             } else {
@@ -939,6 +973,42 @@ mod tests {
         let next = postgresql_status(&failed(cluster(), "boom"), Some(&previous), T2);
         assert_eq!(next.reconcile.conditions.len(), 4);
         assert_eq!(next.reconcile.conditions[3], rolling);
+    }
+
+    #[test]
+    fn rolling_update_says_how_far_the_rollout_is() {
+        let mut o = applied(cluster());
+        o.rollout = Some((1, 3));
+        let first = postgresql_status(&o, None, T1);
+        assert_eq!(
+            sr(&first.reconcile, ROLLING_UPDATE),
+            pair("True", "PodsOutdated")
+        );
+        assert_eq!(
+            cond(&first.reconcile, ROLLING_UPDATE).message,
+            "1 of 3 pods on the new revision"
+        );
+        o.rollout = Some((2, 3));
+        o.rollout_held = Some("pod acid-x-1 is Pending".into());
+        let held = postgresql_status(&o, Some(&first), T2);
+        assert_eq!(sr(&held.reconcile, ROLLING_UPDATE), pair("True", "Held"));
+        assert_eq!(
+            cond(&held.reconcile, ROLLING_UPDATE).message,
+            "2 of 3 pods on the new revision; pod acid-x-1 is Pending"
+        );
+        assert_eq!(
+            cond(&held.reconcile, ROLLING_UPDATE).last_transition_time,
+            transition_time(T1)
+        );
+        assert_eq!(held.reconcile.conditions.len(), 4, "replaced, not added");
+        o.rollout = Some((3, 3));
+        o.rollout_held = None;
+        let done = postgresql_status(&o, Some(&held), T2);
+        assert_eq!(
+            sr(&done.reconcile, ROLLING_UPDATE),
+            pair("False", "UpToDate")
+        );
+        assert_eq!(done.reconcile.conditions.len(), 4);
     }
 
     #[test]

@@ -92,6 +92,18 @@ pub fn text(plan: &Plan, color: bool) -> String {
         blocks.push(lines.join("\n"));
     }
 
+    if !plan.held.is_empty() {
+        let mut lines = vec![p.paint(YELLOW, &format!("Rollouts held ({}):", plan.held.len()))];
+        lines.extend(plan.held.iter().map(|h| {
+            format!(
+                "  {} — {}",
+                one_line(&h.manifest.to_string()),
+                one_line(&h.reason)
+            )
+        }));
+        blocks.push(lines.join("\n"));
+    }
+
     let mut out = blocks.join("\n\n");
     out.push('\n');
     out
@@ -101,7 +113,7 @@ fn summary(plan: &Plan, p: &Paint) -> String {
     let not_planned = plan.invalid.len() + plan.unknown.len();
     let mut line = if plan.has_changes() {
         format!("{} {}", p.paint(BOLD, "Plan:"), plan.summary())
-    } else if not_planned == 0 {
+    } else if not_planned == 0 && plan.held.is_empty() {
         p.paint(GREEN, "No changes. Everything is up to date.")
     } else {
         p.paint(GREEN, "No changes.")

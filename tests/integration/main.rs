@@ -18,5 +18,6 @@ mod lease;
 mod observe_postgres;
 mod plan_live;
 mod render_dry_run;
+mod rollout;
 mod status;
 mod watch;

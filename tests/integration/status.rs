@@ -68,6 +68,8 @@ fn outcome(manifest: ManifestRef, actions: Vec<ActionOutcome>) -> ManifestOutcom
         applied,
         unknown: Vec::new(),
         new_cluster: false,
+        rollout: None,
+        rollout_held: None,
         pods: Some((2, 2)),
         deleting: false,
         plan_digest: plan_digest(&[]),

@@ -187,6 +187,7 @@ fn full_plan() -> Plan {
             part: "database state".into(),
             reason: "connection refused".into(),
         }],
+        held: Vec::new(),
     }
 }
 

@@ -1,0 +1,305 @@
+//! Rolling updates across runs: at most one pod restart per cluster per run, replicas first, the
+//! master last (after a Patroni switchover), only while every pod of the cluster is Ready and
+//! scheduled, inside the maintenance windows if the cluster has any. A pod is outdated when its
+//! `controller-revision-hash` differs from its StatefulSet's `updateRevision`: the decision
+//! follows the rendered pod-template hash, never a field-by-field comparison.
+
+use super::build::Observed;
+use super::{Action, Change, Held, ObjectRef, Op, Risk, Switchover, Target};
+use crate::config::Config;
+use crate::render::meta::{POD_TEMPLATE_HASH, ROLE_LABEL};
+use crate::render::{Desired, DesiredManifest};
+use crate::validate::windows::parse_maintenance_window;
+use serde_json::Value;
+
+/// Set by the StatefulSet controller on each pod: the revision it was created from.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+
+/// The restart actions of this run and the rollouts that wait.
+pub fn plan_rollouts(
+    desired: &Desired,
+    observed: &Observed,
+    config: &Config,
+) -> (Vec<Action>, Vec<Held>) {
+    let mut actions = Vec::new();
+    let mut held = Vec::new();
+    for m in &desired.manifests {
+        if m.manifest.kind != "postgresql" || m.deleting {
+            continue;
+        }
+        match plan_cluster(m, observed, config) {
+            Some(Ok(action)) => actions.push(action),
+            Some(Err(reason)) => held.push(Held {
+                manifest: m.manifest.clone(),
+                reason,
+            }),
+            None => {}
+        }
+    }
+    (actions, held)
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+fn label<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+    pod.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+fn name(v: &Value) -> &str {
+    str_at(v, "/metadata/name").unwrap_or_default()
+}
+
+fn ready(pod: &Value) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                str_at(c, "/type") == Some("Ready") && str_at(c, "/status") == Some("True")
+            })
+        })
+        && pod.pointer("/metadata/deletionTimestamp").is_none()
+}
+
+/// The Spilo container's image: the container named `postgres`, else the first.
+fn image(containers: Option<&Value>) -> Option<&str> {
+    let list = containers?.as_array()?;
+    list.iter()
+        .find(|c| str_at(c, "/name") == Some("postgres"))
+        .or_else(|| list.first())
+        .and_then(|c| str_at(c, "/image"))
+}
+
+/// Whether `now` (RFC 3339) lies inside one of the windows; unreadable times and windows are
+/// outside.
+pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
+    let Some(now) = now.and_then(|n| n.parse::<jiff::Timestamp>().ok()) else {
+        return false;
+    };
+    let t = now.to_zoned(jiff::tz::TimeZone::UTC);
+    let weekday = t.weekday().to_monday_zero_offset() as u8;
+    let minute = t.hour() as u16 * 60 + t.minute() as u16;
+    windows
+        .iter()
+        .filter_map(|w| parse_maintenance_window(w).ok())
+        .any(|w| w.weekday.is_none_or(|d| d == weekday) && w.start <= minute && minute <= w.end)
+}
+
+/// Pods of a cluster on its StatefulSet's update revision, and the pods wanted: the rollout's
+/// progress. None without an update revision.
+pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i32)> {
+    let update_revision = str_at(sts, "/status/updateRevision")?;
+    let namespace = str_at(sts, "/metadata/namespace");
+    let cluster = name(sts);
+    let current = pods
+        .iter()
+        .filter(|p| {
+            str_at(p, "/metadata/namespace") == namespace
+                && label(p, &config.cluster_name_label) == Some(cluster)
+                && p.pointer("/metadata/deletionTimestamp").is_none()
+                && label(p, REVISION_LABEL) == Some(update_revision)
+        })
+        .count() as i32;
+    let wanted = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1) as i32;
+    Some((current.min(wanted), wanted))
+}
+
+/// The next restart of one cluster: None when nothing is outdated (or the StatefulSet changes in
+/// this run, so its pods are judged in a later run), Err with the reason when it waits.
+fn plan_cluster(
+    m: &DesiredManifest,
+    observed: &Observed,
+    config: &Config,
+) -> Option<Result<Action, String>> {
+    let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
+    let sts = observed.objects.iter().find(|o| {
+        str_at(o, "/kind") == Some("StatefulSet")
+            && str_at(o, "/metadata/namespace") == Some(namespace)
+            && name(o) == cluster
+    })?;
+    let live_hash = sts
+        .pointer("/spec/template/metadata/annotations")
+        .and_then(|a| a.get(POD_TEMPLATE_HASH))
+        .and_then(Value::as_str);
+    if m.pod_template_hash.is_none() || live_hash != m.pod_template_hash.as_deref() {
+        return None; // the template is updated in this run: restarts follow in later runs
+    }
+    let update_revision = str_at(sts, "/status/updateRevision")?;
+    let mut pods: Vec<&Value> = observed
+        .pods
+        .iter()
+        .filter(|p| {
+            str_at(p, "/metadata/namespace") == Some(namespace)
+                && label(p, &config.cluster_name_label) == Some(cluster)
+        })
+        .collect();
+    pods.sort_by_key(|p| name(p));
+    let revision = |p: &Value| label(p, REVISION_LABEL).map(str::to_string);
+    let outdated: Vec<&Value> = pods
+        .iter()
+        .copied()
+        .filter(|p| revision(p).as_deref() != Some(update_revision))
+        .collect();
+    if outdated.is_empty() {
+        return None;
+    }
+    Some(next_restart(m, observed, config, sts, &pods, &outdated))
+}
+
+fn next_restart(
+    m: &DesiredManifest,
+    observed: &Observed,
+    config: &Config,
+    sts: &Value,
+    pods: &[&Value],
+    outdated: &[&Value],
+) -> Result<Action, String> {
+    let update_revision = str_at(sts, "/status/updateRevision").unwrap_or_default();
+    let generation = sts.pointer("/metadata/generation").and_then(Value::as_i64);
+    let observed_generation = sts
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
+    if generation.is_some() && observed_generation < generation {
+        return Err(format!(
+            "{} of {} pods outdated; waiting for the StatefulSet controller to observe generation {}",
+            outdated.len(),
+            pods.len(),
+            generation.unwrap_or_default()
+        ));
+    }
+    let replicas = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let waiting = |why: String| {
+        Err(format!(
+            "{} of {} pods outdated; {why}",
+            outdated.len(),
+            replicas
+        ))
+    };
+    if (pods.len() as i64) < replicas {
+        return waiting(format!(
+            "waiting until all pods exist ({} of {replicas})",
+            pods.len()
+        ));
+    }
+    if let Some(p) = pods
+        .iter()
+        .find(|p| str_at(p, "/status/phase") == Some("Pending"))
+    {
+        let why = p
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| str_at(c, "/type") == Some("PodScheduled"))
+                    .and_then(|c| str_at(c, "/message"))
+            })
+            .map(|msg| format!(": {msg}"))
+            .unwrap_or_default();
+        return waiting(format!("pod {} is Pending{why}", name(p)));
+    }
+    if let Some(p) = pods.iter().find(|p| !ready(p)) {
+        return waiting(format!("pod {} is not Ready", name(p)));
+    }
+    let in_window = in_windows(&m.maintenance_windows, observed.now.as_deref());
+    if !m.maintenance_windows.is_empty() && !in_window {
+        return waiting(format!(
+            "outside the maintenance windows ({})",
+            m.maintenance_windows.join(", ")
+        ));
+    }
+    let role = |p: &Value| label(p, ROLE_LABEL).map(str::to_string);
+    let single = replicas <= 1;
+    if single && !(m.allow_restart || in_window) {
+        return waiting(format!(
+            "a single instance: restarting pod {} means downtime; annotate the manifest {}: \"true\" or set maintenanceWindows",
+            name(outdated[0]),
+            crate::render::ALLOW_RESTART_ANNOTATION
+        ));
+    }
+    let replica = outdated
+        .iter()
+        .find(|p| role(p).as_deref() == Some("replica"));
+    let (pod, switchover) = match replica {
+        Some(p) => (*p, None),
+        None if single => (outdated[0], None),
+        None => {
+            if let Some(p) = outdated
+                .iter()
+                .find(|p| role(p).as_deref() != Some("master"))
+            {
+                return waiting(format!("pod {} has no {ROLE_LABEL} label", name(p)));
+            }
+            let master = outdated[0];
+            let Some(candidate) = pods.iter().find(|p| {
+                role(p).as_deref() == Some("replica")
+                    && label(p, REVISION_LABEL) == Some(update_revision)
+            }) else {
+                return waiting(format!(
+                    "no Ready replica on revision {update_revision} to switch over to"
+                ));
+            };
+            let url = config
+                .patroni_url_template
+                .replace(
+                    "{pod_ip}",
+                    str_at(master, "/status/podIP").unwrap_or_default(),
+                )
+                .replace("{pod}", name(master))
+                .replace("{namespace}", &m.manifest.namespace)
+                .replace("{cluster}", &m.manifest.name);
+            (
+                master,
+                Some(Switchover {
+                    url,
+                    leader: name(master).to_string(),
+                    candidate: name(candidate).to_string(),
+                }),
+            )
+        }
+    };
+    let from = label(pod, REVISION_LABEL).unwrap_or("none");
+    let change = match (
+        image(pod.pointer("/spec/containers")),
+        image(sts.pointer("/spec/template/spec/containers")),
+    ) {
+        (Some(a), Some(b)) if a != b => format!("image {a} → {b}"),
+        _ => "pod template changed".to_string(),
+    };
+    let mut reason = format!("on revision {from}, StatefulSet wants {update_revision} ({change})");
+    match &switchover {
+        Some(s) => reason.push_str(&format!(
+            "; the master, after a switchover to {}",
+            s.candidate
+        )),
+        None if single => reason.push_str("; a single instance: downtime until it is Ready"),
+        None => {}
+    }
+    Ok(Action {
+        manifest: Some(m.manifest.clone()),
+        target: Target::Object(ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            namespace: m.manifest.namespace.clone(),
+            name: name(pod).to_string(),
+        }),
+        op: Op::Restart,
+        risk: Risk::Disruptive,
+        reason,
+        change: Change::Restart {
+            uid: str_at(pod, "/metadata/uid").map(str::to_string),
+            switchover,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests;

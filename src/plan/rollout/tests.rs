@@ -1,0 +1,315 @@
+use super::*;
+use crate::api::Postgresql;
+use crate::render::{self, Manifest};
+use serde_json::json;
+
+const OLD: &str = "acid-a-old";
+const NEW: &str = "acid-a-new";
+const OLD_IMAGE: &str = "ghcr.io/zalando/spilo-17:4.0-p2";
+const NEW_IMAGE: &str = "ghcr.io/zalando/spilo-17:4.0-p3";
+/// A Wednesday, 10:30 UTC.
+const NOW: &str = "2026-11-18T10:30:00Z";
+
+fn desired(instances: i64, annotations: Value, windows: &[&str]) -> Desired {
+    let pg: Postgresql = serde_json::from_value(json!({
+        "apiVersion": "acid.zalan.do/v1",
+        "kind": "postgresql",
+        "metadata": {"name": "acid-a", "namespace": "ns", "uid": "u-1", "annotations": annotations},
+        "spec": {
+            "teamId": "acid",
+            "numberOfInstances": instances,
+            "volume": {"size": "1Gi"},
+            "postgresql": {"version": "17"},
+            "maintenanceWindows": windows,
+        }
+    }))
+    .expect("manifest");
+    let d = render::render(&[Manifest::Postgresql(Box::new(pg))], &Config::default());
+    assert!(d.invalid.is_empty(), "{:?}", d.invalid);
+    d
+}
+
+fn statefulset(d: &Desired, replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "acid-a", "namespace": "ns", "generation": 2},
+        "spec": {"replicas": replicas, "template": {
+            "metadata": {"annotations": {POD_TEMPLATE_HASH: d.manifests[0].pod_template_hash}},
+            "spec": {"containers": [{"name": "postgres", "image": NEW_IMAGE}]}
+        }},
+        "status": {"observedGeneration": 2, "updateRevision": NEW, "currentRevision": OLD}
+    })
+}
+
+fn pod(i: usize, role: &str, revision: &str) -> Value {
+    let image = if revision == NEW {
+        NEW_IMAGE
+    } else {
+        OLD_IMAGE
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("acid-a-{i}"), "namespace": "ns", "uid": format!("pod-uid-{i}"),
+            "labels": {"application": "spilo", "cluster-name": "acid-a", ROLE_LABEL: role, REVISION_LABEL: revision}},
+        "spec": {"containers": [{"name": "postgres", "image": image}]},
+        "status": {"phase": "Running", "podIP": format!("10.0.0.{i}"),
+            "conditions": [{"type": "Ready", "status": "True"}]}
+    })
+}
+
+fn observed(d: &Desired, replicas: i64, pods: Vec<Value>) -> Observed {
+    Observed {
+        objects: vec![statefulset(d, replicas)],
+        pods,
+        now: Some(NOW.into()),
+        ..Observed::default()
+    }
+}
+
+fn three(revisions: [&str; 3]) -> Vec<Value> {
+    vec![
+        pod(0, "master", revisions[0]),
+        pod(1, "replica", revisions[1]),
+        pod(2, "replica", revisions[2]),
+    ]
+}
+
+fn run(d: &Desired, o: &Observed) -> (Vec<Action>, Vec<Held>) {
+    plan_rollouts(d, o, &Config::default())
+}
+
+fn target(a: &Action) -> String {
+    a.target.to_string()
+}
+
+#[test]
+fn nothing_when_every_pod_is_on_the_update_revision() {
+    let d = desired(3, json!({}), &[]);
+    let (actions, held) = run(&d, &observed(&d, 3, three([NEW, NEW, NEW])));
+    assert!(actions.is_empty() && held.is_empty());
+}
+
+#[test]
+fn one_replica_first_with_the_image_change_as_reason() {
+    let d = desired(3, json!({}), &[]);
+    let (actions, held) = run(&d, &observed(&d, 3, three([OLD, OLD, OLD])));
+    assert!(held.is_empty());
+    assert_eq!(actions.len(), 1, "one restart per run");
+    let a = &actions[0];
+    assert_eq!(target(a), "Pod ns/acid-a-1");
+    assert_eq!((a.op, a.risk), (Op::Restart, Risk::Disruptive));
+    assert_eq!(
+        a.reason,
+        format!("on revision {OLD}, StatefulSet wants {NEW} (image {OLD_IMAGE} → {NEW_IMAGE})")
+    );
+    assert_eq!(
+        a.change,
+        Change::Restart {
+            uid: Some("pod-uid-1".into()),
+            switchover: None
+        }
+    );
+}
+
+#[test]
+fn the_next_replica_then_the_master_with_a_switchover() {
+    let d = desired(3, json!({}), &[]);
+    let (actions, _) = run(&d, &observed(&d, 3, three([OLD, NEW, OLD])));
+    assert_eq!(target(&actions[0]), "Pod ns/acid-a-2");
+
+    let (actions, _) = run(&d, &observed(&d, 3, three([OLD, NEW, NEW])));
+    assert_eq!(actions.len(), 1);
+    assert_eq!(target(&actions[0]), "Pod ns/acid-a-0");
+    assert!(actions[0].reason.contains("switchover to acid-a-1"));
+    let Change::Restart { switchover, .. } = &actions[0].change else {
+        panic!("not a restart");
+    };
+    assert_eq!(
+        switchover.as_ref(),
+        Some(&Switchover {
+            url: "http://10.0.0.0:8008".into(),
+            leader: "acid-a-0".into(),
+            candidate: "acid-a-1".into(),
+        })
+    );
+}
+
+#[test]
+fn the_patroni_url_follows_the_template() {
+    let d = desired(2, json!({}), &[]);
+    let config = Config {
+        patroni_url_template: "http://{pod}.{cluster}.{namespace}:8008".into(),
+        ..Config::default()
+    };
+    let o = observed(&d, 2, vec![pod(0, "master", OLD), pod(1, "replica", NEW)]);
+    let (actions, _) = plan_rollouts(&d, &o, &config);
+    let Change::Restart {
+        switchover: Some(s),
+        ..
+    } = &actions[0].change
+    else {
+        panic!("no switchover");
+    };
+    assert_eq!(s.url, "http://acid-a-0.acid-a.ns:8008");
+}
+
+fn held_reason(d: &Desired, o: &Observed) -> String {
+    let (actions, held) = run(d, o);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(held.len(), 1);
+    held[0].reason.clone()
+}
+
+#[test]
+fn waits_while_a_pod_is_not_ready() {
+    let d = desired(3, json!({}), &[]);
+    let mut pods = three([OLD, NEW, OLD]);
+    pods[1]["status"]["conditions"][0]["status"] = json!("False");
+    let reason = held_reason(&d, &observed(&d, 3, pods));
+    assert!(reason.contains("pod acid-a-1 is not Ready"), "{reason}");
+}
+
+#[test]
+fn waits_while_a_pod_is_missing_or_terminating() {
+    let d = desired(3, json!({}), &[]);
+    let mut pods = three([OLD, OLD, OLD]);
+    pods.remove(1);
+    let reason = held_reason(&d, &observed(&d, 3, pods));
+    assert!(reason.contains("until all pods exist (2 of 3)"), "{reason}");
+
+    let mut pods = three([OLD, OLD, OLD]);
+    pods[2]["metadata"]["deletionTimestamp"] = json!("2026-11-18T10:29:00Z");
+    let reason = held_reason(&d, &observed(&d, 3, pods));
+    assert!(reason.contains("acid-a-2 is not Ready"), "{reason}");
+}
+
+#[test]
+fn a_pending_pod_stops_the_rollout() {
+    let d = desired(3, json!({}), &[]);
+    let mut pods = three([OLD, NEW, OLD]);
+    pods[1]["status"] = json!({"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "message": "0/3 nodes are available: 3 Insufficient cpu."}
+    ]});
+    let reason = held_reason(&d, &observed(&d, 3, pods));
+    assert!(
+        reason.contains("pod acid-a-1 is Pending: 0/3 nodes are available"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn maintenance_windows_gate_restarts() {
+    let inside = desired(3, json!({}), &["Wed:10:00-11:00"]);
+    let (actions, _) = run(&inside, &observed(&inside, 3, three([OLD, OLD, OLD])));
+    assert_eq!(actions.len(), 1);
+
+    let every_day = desired(3, json!({}), &["10:00-10:45"]);
+    let (actions, _) = run(&every_day, &observed(&every_day, 3, three([OLD, OLD, OLD])));
+    assert_eq!(actions.len(), 1);
+
+    let outside = desired(3, json!({}), &["Thu:10:00-11:00", "01:00-02:00"]);
+    let reason = held_reason(&outside, &observed(&outside, 3, three([OLD, OLD, OLD])));
+    assert!(
+        reason.contains("outside the maintenance windows (Thu:10:00-11:00, 01:00-02:00)"),
+        "{reason}"
+    );
+
+    // No time observed (an offline plan): never inside a window.
+    let mut o = observed(&inside, 3, three([OLD, OLD, OLD]));
+    o.now = None;
+    assert!(held_reason(&inside, &o).contains("outside the maintenance windows"));
+}
+
+#[test]
+fn a_single_instance_is_held_without_annotation_or_window() {
+    let d = desired(1, json!({}), &[]);
+    let reason = held_reason(&d, &observed(&d, 1, vec![pod(0, "master", OLD)]));
+    assert!(reason.contains("a single instance"), "{reason}");
+    assert!(reason.contains(crate::render::ALLOW_RESTART_ANNOTATION));
+
+    for d in [
+        desired(
+            1,
+            json!({crate::render::ALLOW_RESTART_ANNOTATION: "true"}),
+            &[],
+        ),
+        desired(1, json!({}), &["Wed:10:00-11:00"]),
+    ] {
+        let (actions, held) = run(&d, &observed(&d, 1, vec![pod(0, "master", OLD)]));
+        assert!(held.is_empty());
+        assert_eq!(target(&actions[0]), "Pod ns/acid-a-0");
+        assert!(matches!(
+            actions[0].change,
+            Change::Restart {
+                switchover: None,
+                ..
+            }
+        ));
+        assert!(actions[0].reason.contains("downtime"));
+    }
+}
+
+#[test]
+fn nothing_while_the_statefulset_template_changes_in_this_run() {
+    let d = desired(3, json!({}), &[]);
+    let mut o = observed(&d, 3, three([OLD, OLD, OLD]));
+    o.objects[0]["spec"]["template"]["metadata"]["annotations"][POD_TEMPLATE_HASH] =
+        json!("an-older-hash");
+    assert_eq!(run(&d, &o), (Vec::new(), Vec::new()));
+}
+
+#[test]
+fn waits_for_the_controller_to_observe_the_statefulset() {
+    let d = desired(3, json!({}), &[]);
+    let mut o = observed(&d, 3, three([OLD, OLD, OLD]));
+    o.objects[0]["status"]["observedGeneration"] = json!(1);
+    assert!(held_reason(&d, &o).contains("observe generation 2"));
+}
+
+#[test]
+fn a_pod_template_change_without_an_image_change() {
+    let d = desired(2, json!({}), &[]);
+    let mut pods = vec![pod(0, "master", OLD), pod(1, "replica", OLD)];
+    pods[1]["spec"]["containers"][0]["image"] = json!(NEW_IMAGE);
+    let (actions, _) = run(&d, &observed(&d, 2, pods));
+    assert!(actions[0].reason.ends_with("(pod template changed)"));
+}
+
+#[test]
+fn an_unlabelled_outdated_pod_waits() {
+    let d = desired(2, json!({}), &[]);
+    let mut pods = vec![pod(0, "master", OLD), pod(1, "replica", OLD)];
+    pods[1]["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove(ROLE_LABEL);
+    let reason = held_reason(&d, &observed(&d, 2, pods));
+    assert!(
+        reason.contains("acid-a-1 has no spilo-role label"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn progress_counts_pods_on_the_update_revision() {
+    let d = desired(3, json!({}), &[]);
+    let o = observed(&d, 3, three([OLD, NEW, NEW]));
+    assert_eq!(
+        progress(&o.objects[0], &o.pods, &Config::default()),
+        Some((2, 3))
+    );
+}
+
+#[test]
+fn restarts_are_ordered_after_the_statefulsets_in_the_plan() {
+    let d = desired(3, json!({}), &[]);
+    let o = observed(&d, 3, three([OLD, OLD, OLD]));
+    let plan = crate::plan::plan(&d, &o, &Config::default());
+    let restart = plan.actions.iter().position(|a| a.op == Op::Restart);
+    assert!(restart.is_some());
+    let last_object = plan
+        .actions
+        .iter()
+        .rposition(|a| matches!(&a.target, Target::Object(r) if r.kind == "StatefulSet"));
+    assert!(last_object.is_none_or(|i| i < restart.unwrap()));
+}

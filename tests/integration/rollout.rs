@@ -1,0 +1,475 @@
+//! Rolling updates on the real control plane: kube-controller-manager recreates deleted pods,
+//! kwok makes them Ready; the test labels pods with `spilo-role` as Patroni would and a small
+//! HTTP server on 127.0.0.1 stands in for Patroni's REST API (switchover requests only).
+
+use crate::support::reconciler::Harness;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::watcher;
+use postgres_reconciler::report::outcome::ActionResult;
+use postgres_reconciler::report::run::{RunReport, text};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What happened, in order: "switchover <leader> <candidate>" (from the Patroni stand-in) and
+/// "deleted <pod>" (from the pod watch).
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Patroni's REST API, as far as a switchover goes: records each `POST /switchover` body and
+/// answers 200. Returns its port.
+fn patroni_stand_in(log: Log) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let Ok(n) = stream.read(&mut chunk) else {
+                    break (String::new(), String::new());
+                };
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break (head.to_string(), body.to_string());
+                    }
+                }
+            };
+            if head.starts_with("POST /switchover ") {
+                let v: Value = serde_json::from_str(&body).unwrap_or_default();
+                log.lock().unwrap().push(format!(
+                    "switchover {} {}",
+                    v["leader"].as_str().unwrap_or_default(),
+                    v["candidate"].as_str().unwrap_or_default()
+                ));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            } else {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    port
+}
+
+fn ready(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Watches the cluster's pods: logs deletions, and keeps the fewest Ready pods seen while
+/// `armed` (i32::MAX until then).
+fn watch_pods(api: Api<Pod>, cluster: &str, log: Log, armed: Arc<Mutex<bool>>) -> Arc<Mutex<i32>> {
+    let fewest = Arc::new(Mutex::new(i32::MAX));
+    let out = fewest.clone();
+    let config = watcher::Config::default().labels(&format!("cluster-name={cluster}"));
+    tokio::spawn(async move {
+        let mut pods: BTreeMap<String, bool> = BTreeMap::new();
+        let mut deleting: BTreeMap<String, String> = BTreeMap::new();
+        let mut stream = watcher(api, config).boxed();
+        while let Some(event) = stream.next().await {
+            let Ok(event) = event else { continue };
+            let mut note_deleted = |p: &Pod| {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let uid = p.metadata.uid.clone().unwrap_or_default();
+                if deleting.get(&name) != Some(&uid) {
+                    deleting.insert(name.clone(), uid);
+                    log.lock().unwrap().push(format!("deleted {name}"));
+                }
+            };
+            match event {
+                watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
+                    if p.metadata.deletion_timestamp.is_some() {
+                        note_deleted(&p);
+                    }
+                    pods.insert(p.metadata.name.clone().unwrap_or_default(), ready(&p));
+                }
+                watcher::Event::Delete(p) => {
+                    note_deleted(&p);
+                    pods.remove(&p.metadata.name.clone().unwrap_or_default());
+                }
+                watcher::Event::Init | watcher::Event::InitDone => continue,
+            }
+            if *armed.lock().unwrap() {
+                let n = pods.values().filter(|r| **r).count() as i32;
+                let mut f = fewest.lock().unwrap();
+                *f = (*f).min(n);
+            }
+        }
+    });
+    out
+}
+
+/// Labels the pods as Patroni would: `master` on the leader, `replica` on the others.
+async fn label_roles(pods: &Api<Pod>, cluster: &str, master: &str) {
+    let list = pods
+        .list(&ListParams::default().labels(&format!("cluster-name={cluster}")))
+        .await
+        .expect("list pods");
+    for p in list.items {
+        let name = p.metadata.name.clone().unwrap_or_default();
+        let role = if name == master { "master" } else { "replica" };
+        let current = p
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("spilo-role"))
+            .cloned();
+        if current.as_deref() != Some(role) {
+            // A pod that is just being replaced may be gone: that is fine.
+            let _ = pods
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"labels": {"spilo-role": role}}})),
+                )
+                .await;
+        }
+    }
+}
+
+/// The restarts a run applied; panics on a restart that failed.
+fn restarts(report: &RunReport) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in &report.manifests {
+        for a in &m.actions {
+            if let Some(target) = a.action.strip_prefix("restart Pod ") {
+                assert!(
+                    !matches!(a.result, ActionResult::Failed(_)),
+                    "{}",
+                    text(report)
+                );
+                if a.result == ActionResult::Applied {
+                    out.push(target.rsplit('/').next().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (pods on the update revision, pods, all Ready).
+async fn progress(h: &Harness, pods: &Api<Pod>, cluster: &str) -> (usize, usize, bool) {
+    let sts = h.get("StatefulSet", cluster).await.expect("StatefulSet");
+    let revision = sts["status"]["updateRevision"].as_str().unwrap_or_default();
+    let list = pods
+        .list(&ListParams::default().labels(&format!("cluster-name={cluster}")))
+        .await
+        .expect("list pods")
+        .items;
+    let current = list
+        .iter()
+        .filter(|p| {
+            p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("controller-revision-hash"))
+                .map(String::as_str)
+                == Some(revision)
+        })
+        .count();
+    (current, list.len(), list.iter().all(ready))
+}
+
+fn uids(list: &[Pod]) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .iter()
+        .map(|p| p.metadata.uid.clone().unwrap_or_default())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn an_image_change_rolls_one_pod_per_run_replicas_first_master_last() {
+    let mut h = Harness::new("rollout").await;
+    let log: Log = Arc::default();
+    let port = patroni_stand_in(log.clone());
+    h.config.patroni_url_template = format!("http://127.0.0.1:{port}");
+    let cluster = "acid-roll";
+    h.cluster_secrets(cluster).await;
+    h.apply(h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({})))
+        .await;
+    let first = h.run().await;
+    assert_eq!(first.exit_code, 0, "{}", text(&first));
+    h.settle(cluster, 3).await;
+    let pods: Api<Pod> = h.ns.api();
+    let mut master = format!("{cluster}-0");
+    label_roles(&pods, cluster, &master).await;
+    let armed = Arc::new(Mutex::new(false));
+    let fewest = watch_pods(pods.clone(), cluster, log.clone(), armed.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    *armed.lock().unwrap() = true;
+
+    // A configuration change that renders the same pod template restarts nothing.
+    let selector = ListParams::default().labels(&format!("cluster-name={cluster}"));
+    let before = uids(&pods.list(&selector).await.expect("pods").items);
+    h.config.delete_secrets = true;
+    h.config.max_parallel_clusters = 2;
+    let report = h.run().await;
+    assert!(restarts(&report).is_empty(), "{}", text(&report));
+    assert_eq!(report.totals.restart, 0, "{}", text(&report));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        uids(&pods.list(&selector).await.expect("pods").items),
+        before
+    );
+
+    // The image changes: the first run updates the StatefulSet only.
+    let revision = |sts: Option<Value>| {
+        sts.and_then(|s| s["status"]["updateRevision"].as_str().map(str::to_string))
+    };
+    let old_revision = revision(h.get("StatefulSet", cluster).await);
+    h.config.docker_image = "ghcr.io/zalando/spilo-17:4.0-p4".into();
+    let report = h.run().await;
+    assert!(
+        restarts(&report).is_empty(),
+        "no restart in the run that updates the template: {}",
+        text(&report)
+    );
+
+    crate::support::eventually(
+        Duration::from_secs(60),
+        "the StatefulSet controller to compute the new revision",
+        || async {
+            let now = revision(h.get("StatefulSet", cluster).await);
+            (now.is_some() && now != old_revision).then_some(())
+        },
+    )
+    .await;
+
+    let mut order = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let (current, total, all_ready) = progress(&h, &pods, cluster).await;
+        if current == 3 && total == 3 && all_ready {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not finish: {current} of {total} on the new revision; restarts {order:?}; log {:?}",
+            log.lock().unwrap()
+        );
+        let report = h.run().await;
+        let done = restarts(&report);
+        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
+        order.extend(done);
+        // Patroni: after a switchover the candidate leads; recreated pods get their role back.
+        if let Some(last) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("switchover "))
+        {
+            master = last.split(' ').nth(1).unwrap_or_default().to_string();
+        }
+        label_roles(&pods, cluster, &master).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    assert_eq!(order.len(), 3, "every pod restarted once: {order:?}");
+    assert_eq!(
+        order[2],
+        format!("{cluster}-0"),
+        "the master last: {order:?}"
+    );
+    let mut replicas = order[..2].to_vec();
+    replicas.sort();
+    assert_eq!(replicas, [format!("{cluster}-1"), format!("{cluster}-2")]);
+    let events = log.lock().unwrap().clone();
+    let switchover = events
+        .iter()
+        .position(|e| e.starts_with(&format!("switchover {cluster}-0 ")))
+        .unwrap_or_else(|| panic!("no switchover from the master: {events:?}"));
+    let master_deleted = events
+        .iter()
+        .position(|e| *e == format!("deleted {cluster}-0"))
+        .unwrap_or_else(|| panic!("the master was never deleted: {events:?}"));
+    assert!(switchover < master_deleted, "{events:?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.starts_with("switchover"))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    let fewest = *fewest.lock().unwrap();
+    // Each restart takes one pod away, never more; the watch saw those moments.
+    assert_eq!(fewest, 2, "the fewest Ready pods seen during the rollout");
+
+    // Status: the rollout is done.
+    h.run().await;
+    let status = h.status("postgresql", cluster).await;
+    let rolling = status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "RollingUpdate"))
+        .unwrap_or_else(|| panic!("no RollingUpdate condition: {status:#}"))
+        .clone();
+    assert_eq!(rolling["status"], "False", "{rolling}");
+    assert_eq!(rolling["message"], "3 of 3 pods on the new revision");
+}
+
+/// A 3-instance cluster, settled, its pods labelled with pod -0 as the master.
+async fn settled_cluster(h: &Harness, cluster: &str, manifest: Value) -> Api<Pod> {
+    h.cluster_secrets(cluster).await;
+    h.apply(manifest).await;
+    let first = h.run().await;
+    assert_eq!(first.exit_code, 0, "{}", text(&first));
+    let instances = h.get("StatefulSet", cluster).await.expect("StatefulSet")["spec"]["replicas"]
+        .as_i64()
+        .unwrap_or(1);
+    h.settle(cluster, instances).await;
+    let pods: Api<Pod> = h.ns.api();
+    label_roles(&pods, cluster, &format!("{cluster}-0")).await;
+    pods
+}
+
+fn rolling_update(status: &Value) -> Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "RollingUpdate"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no RollingUpdate condition: {status:#}"))
+}
+
+#[tokio::test]
+async fn a_replacement_that_stays_pending_stops_the_rollout() {
+    let h = Harness::new("rollout-pending").await;
+    let cluster = "acid-pend";
+    let manifest = h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}));
+    let pods = settled_cluster(&h, cluster, manifest.clone()).await;
+
+    // More CPU than any fake node has: the replaced pod cannot be scheduled.
+    let mut big = manifest;
+    big["spec"]["resources"] = json!({
+        "requests": {"cpu": "64", "memory": "100Mi"},
+        "limits": {"cpu": "64", "memory": "500Mi"},
+    });
+    h.apply(big).await;
+    let report = h.run().await;
+    assert!(restarts(&report).is_empty(), "{}", text(&report));
+    // The next runs restart the first replica, once the StatefulSet controller has caught up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let report = h.run().await;
+        let done = restarts(&report);
+        if !done.is_empty() {
+            assert_eq!(done, [format!("{cluster}-1")], "{}", text(&report));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no restart: {}",
+            text(&report)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // The replacement stays Pending: no further pod is deleted, the status says why.
+    let pending = format!("{cluster}-1");
+    crate::support::eventually(
+        Duration::from_secs(60),
+        "the replacement pod Pending",
+        || {
+            let pods = pods.clone();
+            let pending = pending.clone();
+            async move {
+                let p = pods.get_opt(&pending).await.ok()??;
+                (p.status?.phase.as_deref() == Some("Pending")).then_some(())
+            }
+        },
+    )
+    .await;
+    let selector = ListParams::default().labels(&format!("cluster-name={cluster}"));
+    let before = uids(&pods.list(&selector).await.expect("pods").items);
+    for _ in 0..3 {
+        let report = h.run().await;
+        assert!(restarts(&report).is_empty(), "{}", text(&report));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        uids(&pods.list(&selector).await.expect("pods").items),
+        before
+    );
+    let rolling = rolling_update(&h.status("postgresql", cluster).await);
+    assert_eq!(rolling["status"], "True", "{rolling}");
+    assert_eq!(rolling["reason"], "Held", "{rolling}");
+    let message = rolling["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("pod {pending} is Pending")),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_switchover_skips_the_master() {
+    let mut h = Harness::new("rollout-switchover").await;
+    // Nothing listens there: Patroni cannot be reached.
+    h.config.patroni_url_template = "http://127.0.0.1:9".into();
+    let cluster = "acid-sw";
+    let manifest = h.cluster_manifest(cluster, 2, json!({}), json!({}), json!({}));
+    let pods = settled_cluster(&h, cluster, manifest).await;
+    let master = format!("{cluster}-0");
+    let master_uid = pods.get(&master).await.expect("master").metadata.uid;
+
+    h.config.docker_image = "ghcr.io/zalando/spilo-17:4.0-p4".into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let skipped = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the master was never tried"
+        );
+        let report = h.run().await;
+        let skipped = report
+            .manifests
+            .iter()
+            .flat_map(|m| &m.actions)
+            .find_map(|a| {
+                match (
+                    &a.result,
+                    a.action == format!("restart Pod {}/{master}", h.ns.name),
+                ) {
+                    (ActionResult::Skipped(why), true) => Some((why.clone(), report.exit_code)),
+                    _ => None,
+                }
+            });
+        if let Some(s) = skipped {
+            break s;
+        }
+        label_roles(&pods, cluster, &master).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(skipped.0.contains("switchover from"), "{}", skipped.0);
+    assert_eq!(skipped.1, 2, "a skipped step is a partial run");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        pods.get(&master).await.expect("master").metadata.uid,
+        master_uid,
+        "the master was not deleted"
+    );
+}
