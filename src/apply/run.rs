@@ -337,16 +337,8 @@ fn object_of(action: &Action) -> Option<&ObjectRef> {
 }
 
 fn outcome_of(action: &Action, result: ActionResult) -> ActionOutcome {
-    let verb = match action.op {
-        Op::Create => "create",
-        Op::Update => "update",
-        Op::Replace => "replace",
-        Op::Delete => "delete",
-        Op::Sql => "sql",
-        Op::Restart => "restart",
-    };
     ActionOutcome {
-        action: format!("{verb} {}", action.target),
+        action: format!("{} {}", crate::report::op_name(action.op), action.target),
         result,
     }
 }
