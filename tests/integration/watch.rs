@@ -31,6 +31,41 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts the watcher for `cronjob` in the test namespace and waits until it is ready.
+async fn start_watcher(
+    ns: &TestNamespace,
+    cronjob: &str,
+    debounce: Duration,
+) -> tokio::task::JoinHandle<Result<(), watch::WatchError>> {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = Config {
+        watched_namespaces: vec![ns.name.clone()],
+        ..Config::default()
+    };
+    let options = WatchOptions {
+        cronjob: cronjob.into(),
+        namespace: ns.name.clone(),
+        debounce,
+        health_addr: Some(addr),
+    };
+    let client = ns.client.clone();
+    let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
+    eventually(Duration::from_secs(30), "the watcher to be ready", || {
+        ready(addr)
+    })
+    .await;
+    watcher
+}
+
+/// The `postgresql` manifests of the test namespace.
+fn manifests(ns: &TestNamespace) -> Api<kube::api::DynamicObject> {
+    Api::namespaced_with(
+        ns.client.clone(),
+        &ns.name,
+        &api_resource("acid.zalan.do/v1", "postgresql", "postgresqls"),
+    )
+}
+
 #[tokio::test]
 async fn a_manifest_change_starts_a_job_and_waits_for_an_active_one() {
     let ns = TestNamespace::new("watch").await;
@@ -50,29 +85,9 @@ async fn a_manifest_change_starts_a_job_and_waits_for_an_active_one() {
         .await
         .expect("create cronjob");
 
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let config = Config {
-        watched_namespaces: vec![ns.name.clone()],
-        ..Config::default()
-    };
-    let options = WatchOptions {
-        cronjob: "postgres-reconciler".into(),
-        namespace: ns.name.clone(),
-        debounce: Duration::from_millis(300),
-        health_addr: Some(addr),
-    };
-    let client = ns.client.clone();
-    let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
-    eventually(Duration::from_secs(30), "the watcher to be ready", || {
-        ready(addr)
-    })
-    .await;
+    let watcher = start_watcher(&ns, "postgres-reconciler", Duration::from_millis(300)).await;
 
-    let pg = Api::<kube::api::DynamicObject>::namespaced_with(
-        ns.client.clone(),
-        &ns.name,
-        &api_resource("acid.zalan.do/v1", "postgresql", "postgresqls"),
-    );
+    let pg = manifests(&ns);
     let manifest = |instances: i32| {
         json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-watch"},
             "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
@@ -206,29 +221,9 @@ async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
         .await
         .expect("create cronjob");
     let debounce = Duration::from_secs(1);
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let config = Config {
-        watched_namespaces: vec![ns.name.clone()],
-        ..Config::default()
-    };
-    let options = WatchOptions {
-        cronjob: "pgr".into(),
-        namespace: ns.name.clone(),
-        debounce,
-        health_addr: Some(addr),
-    };
-    let client = ns.client.clone();
-    let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
-    eventually(Duration::from_secs(30), "the watcher to be ready", || {
-        ready(addr)
-    })
-    .await;
+    let watcher = start_watcher(&ns, "pgr", debounce).await;
 
-    let pg = Api::<kube::api::DynamicObject>::namespaced_with(
-        ns.client.clone(),
-        &ns.name,
-        &api_resource("acid.zalan.do/v1", "postgresql", "postgresqls"),
-    );
+    let pg = manifests(&ns);
     let manifest = |instances: i32| {
         json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-burst"},
             "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
