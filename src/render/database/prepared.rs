@@ -321,5 +321,5 @@ fn add(
 
 /// A double-quoted identifier for `search_path`.
 fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
+    postgres_protocol::escape::escape_identifier(ident)
 }
