@@ -76,6 +76,12 @@ pub struct Config {
     /// Patroni's REST API of a pod, for the switchover before a master restarts. Placeholders:
     /// {pod_ip}, {pod}, {namespace}, {cluster}.
     pub patroni_url_template: String,
+    /// Clusters whose pods are being restarted at the same time (rolling updates); 0: no limit.
+    /// Clusters already rolling finish first; the others wait for a free slot.
+    pub max_rolling_clusters: usize,
+    /// Update the StatefulSets only: outdated pods take the new revision when they restart for
+    /// another reason (Zalando's switch of the same name).
+    pub enable_lazy_spilo_upgrade: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +137,8 @@ impl Default for Config {
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,
             patroni_url_template: "http://{pod_ip}:8008".into(),
+            max_rolling_clusters: 0,
+            enable_lazy_spilo_upgrade: false,
         }
     }
 }

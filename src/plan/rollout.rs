@@ -21,22 +21,48 @@ pub fn plan_rollouts(
     observed: &Observed,
     config: &Config,
 ) -> (Vec<Action>, Vec<Held>) {
+    let clusters: Vec<(&DesiredManifest, ClusterRollout)> = desired
+        .manifests
+        .iter()
+        .filter(|m| m.manifest.kind == "postgresql" && !m.deleting)
+        .filter_map(|m| Some((m, plan_cluster(m, observed, config)?)))
+        .collect();
+    // Clusters already rolling keep their slot; the others start in manifest order while slots
+    // are free, so a limit never strands a half-done rollout.
+    let limit = config.max_rolling_clusters;
+    let mut rolling = clusters.iter().filter(|(_, c)| c.in_progress).count();
     let mut actions = Vec::new();
     let mut held = Vec::new();
-    for m in &desired.manifests {
-        if m.manifest.kind != "postgresql" || m.deleting {
-            continue;
-        }
-        match plan_cluster(m, observed, config) {
-            Some(Ok(action)) => actions.push(action),
-            Some(Err(reason)) => held.push(Held {
+    for (m, cluster) in clusters {
+        let next = match cluster.next {
+            Ok(_) if !cluster.in_progress && limit > 0 && rolling >= limit => Err(format!(
+                "{}; waiting for a free rollout slot (max_rolling_clusters = {limit}, all in use)",
+                cluster.outdated
+            )),
+            Ok(action) => {
+                rolling += usize::from(!cluster.in_progress);
+                Ok(action)
+            }
+            Err(why) => Err(why),
+        };
+        match next {
+            Ok(action) => actions.push(action),
+            Err(reason) => held.push(Held {
                 manifest: m.manifest.clone(),
                 reason,
             }),
-            None => {}
         }
     }
     (actions, held)
+}
+
+/// One cluster with outdated pods: its next restart (or why it waits), and whether its rollout
+/// has begun (a pod already on the new revision, or one missing).
+struct ClusterRollout {
+    next: Result<Action, String>,
+    in_progress: bool,
+    /// "n of m pods outdated", for the reasons of a waiting rollout.
+    outdated: String,
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -111,12 +137,12 @@ pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i3
 }
 
 /// The next restart of one cluster: None when nothing is outdated (or the StatefulSet changes in
-/// this run, so its pods are judged in a later run), Err with the reason when it waits.
+/// this run, so its pods are judged in a later run).
 fn plan_cluster(
     m: &DesiredManifest,
     observed: &Observed,
     config: &Config,
-) -> Option<Result<Action, String>> {
+) -> Option<ClusterRollout> {
     let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
     let sts = observed.objects.iter().find(|o| {
         str_at(o, "/kind") == Some("StatefulSet")
@@ -140,16 +166,36 @@ fn plan_cluster(
         })
         .collect();
     pods.sort_by_key(|p| name(p));
-    let revision = |p: &Value| label(p, REVISION_LABEL).map(str::to_string);
+    let on_update_revision = |p: &&Value| label(p, REVISION_LABEL) == Some(update_revision);
     let outdated: Vec<&Value> = pods
         .iter()
         .copied()
-        .filter(|p| revision(p).as_deref() != Some(update_revision))
+        .filter(|p| !on_update_revision(p))
         .collect();
     if outdated.is_empty() {
         return None;
     }
-    Some(next_restart(m, observed, config, sts, &pods, &outdated))
+    let replicas = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let in_progress = (pods.len() as i64) < replicas
+        || pods
+            .iter()
+            .any(|p| on_update_revision(p) && p.pointer("/metadata/deletionTimestamp").is_none());
+    let summary = format!("{} of {} pods outdated", outdated.len(), replicas);
+    let next = if config.enable_lazy_spilo_upgrade {
+        Err(format!(
+            "{summary}; lazy upgrade (enable_lazy_spilo_upgrade): each takes revision {update_revision} when it restarts for another reason"
+        ))
+    } else {
+        next_restart(m, observed, config, sts, &pods, &outdated)
+    };
+    Some(ClusterRollout {
+        next,
+        in_progress,
+        outdated: summary,
+    })
 }
 
 fn next_restart(

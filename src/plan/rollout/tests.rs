@@ -313,3 +313,140 @@ fn restarts_are_ordered_after_the_statefulsets_in_the_plan() {
         .rposition(|a| matches!(&a.target, Target::Object(r) if r.kind == "StatefulSet"));
     assert!(last_object.is_none_or(|i| i < restart.unwrap()));
 }
+
+/// Clusters acid-a, acid-b, acid-c (3 instances each) with their pods on the given revisions.
+fn three_clusters(revisions: [[&str; 3]; 3]) -> (Desired, Observed) {
+    let names = ["acid-a", "acid-b", "acid-c"];
+    let manifests: Vec<Manifest> = names
+        .iter()
+        .map(|n| {
+            let pg: Postgresql = serde_json::from_value(json!({
+                "apiVersion": "acid.zalan.do/v1",
+                "kind": "postgresql",
+                "metadata": {"name": n, "namespace": "ns", "uid": format!("u-{n}")},
+                "spec": {"teamId": "acid", "numberOfInstances": 3, "volume": {"size": "1Gi"},
+                    "postgresql": {"version": "17"}}
+            }))
+            .expect("manifest");
+            Manifest::Postgresql(Box::new(pg))
+        })
+        .collect();
+    let d = render::render(&manifests, &Config::default());
+    let one = desired(3, json!({}), &[]);
+    let rename = |v: Value, n: &str| -> Value {
+        serde_json::from_str(&v.to_string().replace("acid-a", n)).expect("json")
+    };
+    let mut o = Observed {
+        now: Some(NOW.into()),
+        ..Observed::default()
+    };
+    for ((n, revs), m) in names.iter().zip(revisions).zip(&d.manifests) {
+        let mut sts = rename(statefulset(&one, 3), n);
+        sts["spec"]["template"]["metadata"]["annotations"][POD_TEMPLATE_HASH] =
+            json!(m.pod_template_hash);
+        o.objects.push(sts);
+        o.pods.extend(three(revs).into_iter().map(|p| rename(p, n)));
+    }
+    (d, o)
+}
+
+fn limited(limit: usize) -> Config {
+    Config {
+        max_rolling_clusters: limit,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn no_limit_rolls_every_cluster_at_once() {
+    let (d, o) = three_clusters([[OLD, OLD, OLD]; 3]);
+    let (actions, held) = plan_rollouts(&d, &o, &limited(0));
+    assert!(held.is_empty(), "{held:?}");
+    let targets: Vec<String> = actions.iter().map(target).collect();
+    assert_eq!(
+        targets,
+        ["Pod ns/acid-a-1", "Pod ns/acid-b-1", "Pod ns/acid-c-1"]
+    );
+}
+
+#[test]
+fn the_limit_starts_clusters_in_order_while_slots_are_free() {
+    let (d, o) = three_clusters([[OLD, OLD, OLD]; 3]);
+    let (actions, held) = plan_rollouts(&d, &o, &limited(2));
+    let targets: Vec<String> = actions.iter().map(target).collect();
+    assert_eq!(targets, ["Pod ns/acid-a-1", "Pod ns/acid-b-1"]);
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].manifest.name, "acid-c");
+    assert_eq!(
+        held[0].reason,
+        "3 of 3 pods outdated; waiting for a free rollout slot (max_rolling_clusters = 2, all in use)"
+    );
+}
+
+#[test]
+fn clusters_already_rolling_keep_their_slots() {
+    // acid-c has begun (one pod on the new revision): it goes on, acid-a and acid-b wait.
+    let (d, o) = three_clusters([[OLD, OLD, OLD], [OLD, OLD, OLD], [OLD, NEW, OLD]]);
+    let (actions, held) = plan_rollouts(&d, &o, &limited(1));
+    let targets: Vec<String> = actions.iter().map(target).collect();
+    assert_eq!(targets, ["Pod ns/acid-c-2"]);
+    let waiting: Vec<&str> = held.iter().map(|h| h.manifest.name.as_str()).collect();
+    assert_eq!(waiting, ["acid-a", "acid-b"]);
+}
+
+#[test]
+fn a_cluster_waiting_mid_rollout_still_holds_its_slot() {
+    // acid-a has begun and waits for its replaced pod to become Ready: no other cluster starts.
+    let (d, mut o) = three_clusters([[OLD, NEW, OLD], [OLD, OLD, OLD], [OLD, OLD, OLD]]);
+    o.pods[1]["status"]["conditions"][0]["status"] = json!("False");
+    let (actions, held) = plan_rollouts(&d, &o, &limited(1));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(held.len(), 3);
+    assert!(held[0].reason.contains("acid-a-1 is not Ready"), "{held:?}");
+    assert!(
+        held[1]
+            .reason
+            .contains("waiting for a free rollout slot (max_rolling_clusters = 1")
+    );
+
+    // A pod deleted and not yet recreated also counts as rolling.
+    let (d, mut o) = three_clusters([[OLD, OLD, OLD]; 3]);
+    o.pods.remove(4); // acid-b-1
+    let (actions, held) = plan_rollouts(&d, &o, &limited(1));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(
+        held[1].reason.contains("until all pods exist (2 of 3)"),
+        "{held:?}"
+    );
+}
+
+#[test]
+fn a_cluster_that_cannot_start_leaves_its_slot_to_the_next() {
+    // acid-a is unhealthy before its rollout began: it does not take the only slot.
+    let (d, mut o) = three_clusters([[OLD, OLD, OLD]; 3]);
+    o.pods[2]["status"]["conditions"][0]["status"] = json!("False");
+    let (actions, held) = plan_rollouts(&d, &o, &limited(1));
+    let targets: Vec<String> = actions.iter().map(target).collect();
+    assert_eq!(targets, ["Pod ns/acid-b-1"]);
+    assert!(held[0].reason.contains("acid-a-2 is not Ready"));
+    assert!(held[1].reason.contains("free rollout slot"));
+}
+
+#[test]
+fn lazy_upgrade_restarts_nothing_and_says_so() {
+    let d = desired(3, json!({}), &[]);
+    let config = Config {
+        enable_lazy_spilo_upgrade: true,
+        ..Config::default()
+    };
+    let (actions, held) = plan_rollouts(&d, &observed(&d, 3, three([OLD, NEW, OLD])), &config);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(
+        held[0].reason,
+        format!(
+            "2 of 3 pods outdated; lazy upgrade (enable_lazy_spilo_upgrade): each takes revision {NEW} when it restarts for another reason"
+        )
+    );
+    let (actions, held) = plan_rollouts(&d, &observed(&d, 3, three([NEW; 3])), &config);
+    assert!(actions.is_empty() && held.is_empty());
+}
