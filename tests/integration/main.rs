@@ -19,5 +19,7 @@ mod observe_postgres;
 mod plan_live;
 mod render_dry_run;
 mod rollout;
+mod rollout_limits;
+mod rollout_resume;
 mod status;
 mod watch;

@@ -4,9 +4,11 @@
 
 pub mod crds;
 pub mod env;
+pub mod fault_proxy;
 pub mod namespace;
 pub mod postgres;
 pub mod reconciler;
+pub mod rollout;
 pub mod wait;
 
 pub use crds::install_crds;

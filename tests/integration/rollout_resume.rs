@@ -1,0 +1,202 @@
+//! A run killed in the middle of a rolling update: the `apply` binary reaches the apiserver
+//! through a fault-injecting proxy that stops answering right after the run's pod delete, and is
+//! then killed (SIGKILL) — the pod is gone, the status and the Lease are as the run left them.
+//! The next runs take the expired Lease over and finish the rollout: no pod restarted twice,
+//! never fewer than 2 Ready pods, the master last.
+
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::reconciler::Harness;
+use crate::support::rollout::*;
+use crate::support::{eventually, unique_name};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams};
+use postgres_reconciler::report::run::text;
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Starts `postgres-reconciler apply` with `config`, through the proxy's kubeconfig; its output
+/// goes to files in `dir` (shown when the test fails).
+fn spawn_apply(h: &Harness, dir: &std::path::Path, proxy: &FaultProxy) -> Child {
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, serde_yaml::to_string(&h.config).expect("yaml")).expect("config");
+    let log = std::fs::File::create(dir.join("apply.log")).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--kubeconfig")
+        .arg(&proxy.kubeconfig)
+        .args(["-n", &h.ns.name, "apply"])
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start the apply binary")
+}
+
+fn deletions(log: &[String], pod: &str) -> usize {
+    log.iter()
+        .filter(|e| *e == &format!("deleted {pod}"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
+    let mut h = Harness::new("rollout-kill").await;
+    let log: Log = Arc::default();
+    let port = patroni_stand_in(log.clone());
+    h.config.patroni_url_template = format!("http://127.0.0.1:{port}");
+    // Short, so the next run may take over the Lease the killed run leaves behind.
+    h.config.lease_duration_seconds = 5;
+    let cluster = "acid-kill";
+    let manifest = h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}));
+    let pods = settled_cluster(&h, cluster, manifest).await;
+    let mut master = format!("{cluster}-0");
+    let armed = Arc::new(Mutex::new(false));
+    let fewest = watch_pods(pods.clone(), cluster, log.clone(), armed.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    *armed.lock().unwrap() = true;
+
+    // The image changes; this run updates the StatefulSet only.
+    let old_revision =
+        h.get("StatefulSet", cluster).await.expect("sts")["status"]["updateRevision"].clone();
+    h.config.docker_image = "ghcr.io/zalando/spilo-17:4.0-p4".into();
+    let report = h.run().await;
+    assert!(restarts(&report).is_empty(), "{}", text(&report));
+    eventually(Duration::from_secs(60), "the new revision", || async {
+        let now = h.get("StatefulSet", cluster).await?["status"]["updateRevision"].clone();
+        (now.is_string() && now != old_revision).then_some(())
+    })
+    .await;
+
+    // The binary runs until its first pod delete has been answered; then it is killed.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_name("kill"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let pods_path = format!("/api/v1/namespaces/{}/pods/", h.ns.name);
+    let proxy = FaultProxy::start(
+        &dir,
+        Box::new(move |method, path| {
+            method == http::Method::DELETE && path.starts_with(&pods_path)
+        }),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let status_before = loop {
+        let status_before = h.status("postgresql", cluster).await;
+        let mut child = spawn_apply(&h, &dir, &proxy);
+        let frozen = tokio::select! {
+            _ = proxy.frozen() => true,
+            _ = async {
+                while child.try_wait().expect("wait").is_none() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => false,
+        };
+        if frozen {
+            child.kill().expect("kill the run");
+            child.wait().expect("reap the run");
+            break status_before;
+        }
+        // That run had nothing to restart yet (the controller still catching up): again.
+        let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no run restarted a pod; last run:\n{output}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+
+    // The kill landed between the delete and everything after it.
+    let forwarded = proxy.forwarded();
+    let last = forwarded.last().cloned().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "DELETE /api/v1/namespaces/{}/pods/{cluster}-",
+            h.ns.name
+        )),
+        "the pod delete is the killed run's last request: {forwarded:#?}"
+    );
+    let killed_pod = last.rsplit('/').next().unwrap_or_default().to_string();
+    assert_ne!(killed_pod, master, "a replica first");
+    let status_after_kill = h.status("postgresql", cluster).await;
+    assert_eq!(
+        status_after_kill, status_before,
+        "the killed run wrote no status"
+    );
+    let leases: Api<Lease> = Api::namespaced(h.ns.client.clone(), &h.ns.name);
+    let lease = leases.get("postgres-reconciler").await.expect("lease");
+    let holder = lease
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    assert!(!holder.is_empty(), "the killed run still holds the Lease");
+    drop(proxy);
+
+    // The next runs: wait out the Lease, then finish the rollout one pod at a time.
+    let mut order = vec![killed_pod.clone()];
+    let mut took_over = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let (current, total, all_ready) = progress(&h, &pods, cluster).await;
+        if took_over && current == 3 && total == 3 && all_ready {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not finish: {current} of {total}; restarts {order:?}; log {:?}",
+            log.lock().unwrap()
+        );
+        let report = h.run().await;
+        if report.result == "lease-held" {
+            assert!(!took_over, "{}", text(&report));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        took_over = true;
+        let done = restarts(&report);
+        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
+        order.extend(done);
+        if let Some(last) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("switchover "))
+        {
+            master = last.split(' ').nth(1).unwrap_or_default().to_string();
+        }
+        label_roles(&pods, cluster, &master).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let events = log.lock().unwrap().clone();
+    assert_eq!(
+        order.len(),
+        3,
+        "every pod restarted once: {order:?} {events:?}"
+    );
+    assert_eq!(
+        order[2],
+        format!("{cluster}-0"),
+        "the master last: {order:?}"
+    );
+    for i in 0..3 {
+        assert_eq!(
+            deletions(&events, &format!("{cluster}-{i}")),
+            1,
+            "{cluster}-{i} deleted exactly once: {events:?}"
+        );
+    }
+    assert_eq!(
+        *fewest.lock().unwrap(),
+        2,
+        "the fewest Ready pods seen during the rollout"
+    );
+    h.run().await;
+    let rolling: Value = rolling_update(&h.status("postgresql", cluster).await);
+    assert_eq!(rolling["status"], "False", "{rolling}");
+    assert_eq!(rolling["message"], "3 of 3 pods on the new revision");
+    let selector = ListParams::default().labels(&format!("cluster-name={cluster}"));
+    assert_eq!(pods.list(&selector).await.expect("pods").items.len(), 3);
+}

@@ -1,0 +1,168 @@
+//! A fault-injecting proxy in front of the real kube-apiserver, for faults the apiserver cannot
+//! produce on demand. It terminates TLS with its own CA (written into a kubeconfig for the
+//! process under test) and forwards every request with the test's admin client. A freeze rule
+//! stops it after a matching request has been answered: every later request hangs unanswered,
+//! so nothing the process does after that point reaches the apiserver — the moment to kill it.
+
+use super::TestEnv;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Decides, from a request's method and path, that the proxy freezes once it has been answered.
+pub type FreezeRule = Box<dyn Fn(&http::Method, &str) -> bool + Send + Sync>;
+
+pub struct FaultProxy {
+    /// A kubeconfig that reaches the apiserver through this proxy (no credentials of its own).
+    pub kubeconfig: PathBuf,
+    frozen: watch::Receiver<bool>,
+    log: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts the proxy; its kubeconfig is written into `dir`.
+    pub async fn start(dir: &Path, freeze_after: FreezeRule) -> FaultProxy {
+        let (cert_pem, tls) = tls_config();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let kubeconfig = dir.join("fault-proxy.kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_yaml(port, &cert_pem)).expect("write kubeconfig");
+
+        let upstream = kube::Client::try_from(TestEnv::get().kube_config().await).expect("client");
+        let (freeze, frozen) = watch::channel(false);
+        let freeze = Arc::new(freeze);
+        let rule: Arc<FreezeRule> = Arc::new(freeze_after);
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let state = (upstream, freeze, rule, log.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let (upstream, freeze, rule, log) = state.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = service_fn(move |req| {
+                        forward(
+                            req,
+                            upstream.clone(),
+                            freeze.clone(),
+                            rule.clone(),
+                            log.clone(),
+                        )
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        FaultProxy {
+            kubeconfig,
+            frozen,
+            log,
+            task,
+        }
+    }
+
+    /// Waits until the freeze rule has matched.
+    pub async fn frozen(&self) {
+        let mut frozen = self.frozen.clone();
+        frozen.wait_for(|f| *f).await.expect("proxy running");
+    }
+
+    /// "METHOD path" of each request that reached the apiserver, in order.
+    pub fn forwarded(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    req: http::Request<Incoming>,
+    upstream: kube::Client,
+    freeze: Arc<watch::Sender<bool>>,
+    rule: Arc<FreezeRule>,
+    log: Arc<Mutex<Vec<String>>>,
+) -> Result<http::Response<kube::client::Body>, std::convert::Infallible> {
+    if *freeze.borrow() {
+        std::future::pending::<()>().await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    parts.headers.remove(http::header::HOST);
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    let request = http::Request::from_parts(parts, kube::client::Body::from(body));
+    let response = match upstream.send(request).await {
+        Ok(response) => response,
+        Err(e) => {
+            let mut response =
+                http::Response::new(kube::client::Body::from(e.to_string().into_bytes()));
+            *response.status_mut() = http::StatusCode::BAD_GATEWAY;
+            response
+        }
+    };
+    log.lock().unwrap().push(format!("{method} {path}"));
+    if rule(&method, &path) {
+        freeze.send_replace(true);
+    }
+    Ok(response)
+}
+
+/// A throwaway CA and a certificate for 127.0.0.1 signed by it: the CA's PEM (for the
+/// kubeconfig) and the server configuration.
+fn tls_config() -> (String, rustls::ServerConfig) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("certificate");
+    let private_key =
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("private key");
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.der().clone(), ca.der().clone()], private_key)
+    .expect("server config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (ca.pem(), config)
+}
+
+fn kubeconfig_yaml(port: u16, ca_pem: &str) -> String {
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- name: fault-proxy\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: through-proxy\n  user: {{}}\n\
+         contexts:\n- name: fault-proxy\n  context:\n    cluster: fault-proxy\n    user: through-proxy\n\
+         current-context: fault-proxy\n"
+    )
+}
