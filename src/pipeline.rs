@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::observe::cluster::{
-    ClusterClient, ClusterError, Scope, observe_manifests, observe_objects, observe_pods,
+    ClusterClient, ClusterError, Scope, observe_adoptable_secrets, observe_manifests,
+    observe_objects, observe_pods,
 };
 use crate::observe::databases::observe_databases;
 use crate::observe::files;
@@ -139,11 +140,20 @@ pub async fn plan_live(
     let mut desired = render::render(&manifests, config);
     desired.invalid.splice(0..0, invalid);
     let objects = observe_objects(&cluster.client, &source.scope).await?;
-    let databases = observe_databases(Some(&cluster.client), config, &desired, &objects).await;
+    let adoptable = observe_adoptable_secrets(&cluster.client, &source.scope, config).await?;
+    // The superuser's password may be in a Secret that this run adopts.
+    let secrets: Vec<serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Secret")
+        .chain(&adoptable)
+        .cloned()
+        .collect();
+    let databases = observe_databases(Some(&cluster.client), config, &desired, &secrets).await;
     let pods = observe_pods(&cluster.client, &source.scope, config).await?;
     let observed = Observed {
         manifests: live.seen,
         objects,
+        adoptable,
         databases,
         pods,
         now: jiff::Timestamp::now()

@@ -3,6 +3,7 @@
 
 use super::passwords::Passwords;
 use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, POD_KIND, api_resource};
+use crate::plan::objects::ownership_metadata;
 use crate::plan::{Action, Change, ObjectRef, Op, SecretKeyRef, Target};
 use crate::render::secrets::PASSWORD_KEY;
 use crate::render::{ApplyPolicy, DesiredObject};
@@ -83,6 +84,9 @@ impl ObjectExecutor<'_> {
             (Op::Create, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
                 self.create_secret(&api, r, d).await
             }
+            (Op::Update, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
+                self.adopt(&api, d).await
+            }
             (Op::Create | Op::Update, Some(d)) => self.apply(&api, d).await,
             (Op::Replace, Some(d)) => {
                 if !allow_destructive {
@@ -141,10 +145,26 @@ impl ObjectExecutor<'_> {
             .map_err(|e| describe(&e))
     }
 
+    /// Adopts a credential Secret someone else made: applies our labels, annotations and owner
+    /// references only, so its data (the password) is never part of our request.
+    async fn adopt(&self, api: &Api<DynamicObject>, d: &DesiredObject) -> Result<(), String> {
+        let mut body = ownership_metadata(&d.body);
+        body["apiVersion"] = d.api_version.clone().into();
+        body["kind"] = d.kind.clone().into();
+        body["metadata"]["name"] = d.name.clone().into();
+        body["metadata"]["namespace"] = d.namespace.clone().into();
+        let mut params = PatchParams::apply(self.field_manager);
+        params.force = self.force_conflicts;
+        api.patch(&d.name, &params, &Patch::Apply(&body))
+            .await
+            .map(|_| ())
+            .map_err(|e| describe(&e))
+    }
+
     /// Creates a credential Secret with a new password. If it exists already (another run made
-    /// it meanwhile, or it is not labelled as ours, e.g. made by Zalando's operator, so observe
-    /// did not list it) it is left as it is: a password is never replaced, and its password is
-    /// the one the role gets.
+    /// it meanwhile, or it has neither our labels nor the cluster's, so observe did not list it)
+    /// it is left as it is: a password is never replaced, and its password is the one the role
+    /// gets.
     async fn create_secret(
         &self,
         api: &Api<DynamicObject>,

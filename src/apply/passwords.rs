@@ -25,7 +25,7 @@ impl std::fmt::Debug for Passwords {
 
 impl Passwords {
     /// The passwords of the live Secrets among `objects`.
-    pub fn from_live(objects: &[Value]) -> Self {
+    pub fn from_live<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Self {
         let mut known = BTreeMap::new();
         for o in objects {
             if o.get("kind").and_then(Value::as_str) != Some("Secret") {

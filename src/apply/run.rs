@@ -157,7 +157,13 @@ async fn run_held(
     options: &ApplyOptions,
 ) -> Result<Outcomes, PipelineError> {
     let planned = pipeline::plan_live(config, cluster, source).await?;
-    let passwords = Passwords::from_live(&planned.observed.objects);
+    let passwords = Passwords::from_live(
+        planned
+            .observed
+            .objects
+            .iter()
+            .chain(&planned.observed.adoptable),
+    );
     let desired_objects: BTreeMap<ObjectRef, &DesiredObject> = planned
         .desired
         .manifests

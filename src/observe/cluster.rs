@@ -12,6 +12,7 @@ use std::path::Path;
 
 /// Selects the objects we own.
 pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=postgres-reconciler";
+const MANAGED_BY_LABEL: &str = crate::render::meta::MANAGED_BY.0;
 const PAGE: u32 = 500;
 
 /// A kube client that counts its requests.
@@ -233,15 +234,33 @@ pub async fn observe_pods(
     scope: &Scope,
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
-    let selector = config
+    list_all(client, scope, POD_KIND, Some(&cluster_selector(config))).await
+}
+
+/// Secrets with the cluster labels and no `app.kubernetes.io/managed-by` label at all: credential
+/// Secrets another operator made (Zalando's labels them this way). One paginated list; the plan
+/// adopts the ones a manifest wants, keeping their passwords.
+pub async fn observe_adoptable_secrets(
+    client: &kube::Client,
+    scope: &Scope,
+    config: &crate::config::Config,
+) -> Result<Vec<Value>, ClusterError> {
+    let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
+    list_all(client, scope, SECRET_KIND, Some(&selector)).await
+}
+
+/// The cluster labels and the presence of the cluster-name label, as a label selector.
+fn cluster_selector(config: &crate::config::Config) -> String {
+    config
         .cluster_labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .chain(std::iter::once(config.cluster_name_label.clone()))
         .collect::<Vec<_>>()
-        .join(",");
-    list_all(client, scope, POD_KIND, Some(&selector)).await
+        .join(",")
 }
+
+const SECRET_KIND: (&str, &str, &str) = ("v1", "Secret", "secrets");
 
 /// Pods, as (apiVersion, kind, plural): read by observe, deleted only by rollouts.
 pub const POD_KIND: (&str, &str, &str) = ("v1", "Pod", "pods");

@@ -1,7 +1,7 @@
 //! The whole plan: every manifest's objects and database state against what is live, orphans,
 //! in the order `apply` executes them.
 
-use super::objects::{live_ref, object_ref, plan_delete, plan_object};
+use super::objects::{live_ref, object_ref, plan_adopt, plan_delete, plan_object};
 use super::sql::{PasswordState, plan_database, plan_drop_database, server_label};
 use super::{Action, InvalidManifest, ObjectRef, Op, Plan, Target, Unknown};
 use crate::config::Config;
@@ -25,6 +25,10 @@ pub struct Observed {
     /// The state of each PostgreSQL server, by server label ("cluster ns/name").
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseObservation>,
+    /// Credential Secrets with the cluster labels but made by someone else (Zalando's operator):
+    /// adopted when a manifest wants them, never orphans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adoptable: Vec<Value>,
     /// The clusters' pods (not ours to delete as orphans: only rollouts restart them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<Value>,
@@ -91,6 +95,11 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         .iter()
         .filter_map(|o| Some((live_ref(o)?, o)))
         .collect();
+    let adoptable: BTreeMap<ObjectRef, &Value> = observed
+        .adoptable
+        .iter()
+        .filter_map(|o| Some((live_ref(o)?, o)))
+        .collect();
     let mut actions = Vec::new();
     let mut wanted: BTreeSet<ObjectRef> = BTreeSet::new();
     let mut unknown = Vec::new();
@@ -99,14 +108,21 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         for object in &m.objects {
             let r = object_ref(object);
             wanted.insert(r.clone());
-            if !m.deleting {
-                actions.extend(plan_object(
+            if m.deleting {
+                continue;
+            }
+            let adopt = adoptable
+                .get(&r)
+                .filter(|s| !live.contains_key(&r) && belongs_to(s, &m.manifest, config));
+            actions.extend(match adopt {
+                Some(secret) => plan_adopt(&m.manifest, object, secret),
+                None => plan_object(
                     Some(&m.manifest),
                     object,
                     live.get(&r).copied(),
                     &config.field_manager,
-                ));
-            }
+                ),
+            });
         }
         let server = server_label(&m.database.server);
         match observed.databases.get(&server) {
@@ -119,7 +135,12 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                     }
                 } else {
                     let passwords =
-                        |secret: &str| password_of(&live, &m.manifest.namespace, secret);
+                        |secret: &str| match password_of(&live, &m.manifest.namespace, secret) {
+                            PasswordState::SecretAbsent => {
+                                password_of(&adoptable, &m.manifest.namespace, secret)
+                            }
+                            known => known,
+                        };
                     actions.extend(plan_database(&m.manifest, &m.database, state, &passwords));
                 }
             }
@@ -158,6 +179,18 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         unknown,
         held,
     }
+}
+
+/// Whether a Secret made by someone else carries the labels of the manifest's cluster.
+fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
+    let labels = secret.pointer("/metadata/labels");
+    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+    manifest.kind == "postgresql"
+        && label(&config.cluster_name_label) == Some(manifest.name.as_str())
+        && config
+            .cluster_labels
+            .iter()
+            .all(|(k, v)| label(k) == Some(v.as_str()))
 }
 
 /// The password in a live credential Secret, for comparing with the role's stored verifier.

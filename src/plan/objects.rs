@@ -161,6 +161,39 @@ pub fn plan_object(
     })
 }
 
+/// The metadata that makes an object ours: what an adoption applies, nothing of its data.
+pub fn ownership_metadata(body: &Value) -> Value {
+    let mut meta = serde_json::Map::new();
+    for key in ["labels", "annotations", "ownerReferences"] {
+        if let Some(v) = body.pointer(&format!("/metadata/{key}")) {
+            meta.insert(key.into(), v.clone());
+        }
+    }
+    serde_json::json!({ "metadata": meta })
+}
+
+/// Taking over a credential Secret someone else made for the cluster (Zalando's operator): our
+/// labels are added, its data — the password — stays as it is.
+pub fn plan_adopt(manifest: &ManifestRef, desired: &DesiredObject, live: &Value) -> Option<Action> {
+    let after = ownership_metadata(&desired.body);
+    let before = project(&without_identity(live), Some(&after), None).unwrap_or(Value::Null);
+    let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    Some(Action {
+        manifest: Some(manifest.clone()),
+        target: Target::Object(object_ref(desired)),
+        op: Op::Update,
+        risk: Risk::Safe,
+        reason: "made by another operator (no managed-by label): adopted with our labels, its password kept".into(),
+        change: Change::Object {
+            patch: Some(json_patch::diff(&before, &after)),
+            before: Some(before),
+            after: Some(after),
+            uid: meta("/metadata/uid"),
+            resource_version: meta("/metadata/resourceVersion"),
+        },
+    })
+}
+
 /// Deleting a live object that is ours and no longer wanted.
 pub fn plan_delete(
     manifest: Option<&ManifestRef>,

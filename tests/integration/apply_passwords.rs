@@ -308,9 +308,9 @@ async fn no_password_reaches_a_report_a_plan_a_status_or_an_event() {
 }
 
 #[tokio::test]
-async fn a_secret_not_labelled_as_ours_is_kept_and_its_password_used() {
+async fn a_secret_made_by_zalandos_operator_is_adopted_with_its_password() {
     // Zalando's operator labels its Secrets with the cluster labels, not with our managed-by
-    // label: observe does not list them, so the plan wants to create them.
+    // label: the run adopts them (adds our labels) and keeps their data.
     let h = Harness::new("apply-zalando").await;
     let cluster = "acid-zalando";
     h.cluster_secrets(cluster).await;
@@ -327,7 +327,13 @@ async fn a_secret_not_labelled_as_ours_is_kept_and_its_password_used() {
     .expect("secret");
     let secrets = h.ns.api::<Secret>();
     let created = secrets
-        .create(&kube::api::PostParams::default(), &secret)
+        .create(
+            &kube::api::PostParams {
+                field_manager: Some("postgres-operator".into()),
+                ..Default::default()
+            },
+            &secret,
+        )
         .await
         .expect("create the Secret");
     h.apply(h.cluster_manifest(cluster, 1, json!({app.as_str(): []}), json!({}), json!({})))
@@ -335,19 +341,54 @@ async fn a_secret_not_labelled_as_ours_is_kept_and_its_password_used() {
 
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
+    let adopted = report
+        .manifests
+        .iter()
+        .flat_map(|m| &m.actions)
+        .find(|a| a.action.contains(&name))
+        .unwrap_or_else(|| panic!("no action on {name}: {}", text(&report)));
+    assert_eq!(
+        adopted.action,
+        format!("update Secret {}/{name}", h.ns.name)
+    );
+    assert_eq!(adopted.result, ActionResult::Applied);
     let live = secrets.get(&name).await.expect("the Secret");
     assert_eq!(
-        live.metadata.resource_version, created.metadata.resource_version,
-        "the Secret is not touched"
+        live.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+            .map(String::as_str),
+        Some("postgres-reconciler"),
+        "adopted"
     );
+    assert_eq!(live.data, created.data, "its data is untouched");
+    assert_eq!(live.metadata.uid, created.metadata.uid, "the same Secret");
     assert_eq!(h.secret_password(&name).await.as_deref(), Some(KNOWN));
     login(&app, KNOWN)
         .await
         .expect("the role has the Secret's password");
-    // Later runs keep it so (the Secret is still not listed as ours: they set it again).
+
+    // Later runs list it as ours: nothing more to do with it.
     let again = h.run().await;
     assert_eq!(again.exit_code, 0, "{}", text(&again));
-    assert_eq!(h.secret_password(&name).await.as_deref(), Some(KNOWN));
+    let touched: Vec<&String> = again
+        .manifests
+        .iter()
+        .flat_map(|m| &m.actions)
+        .map(|a| &a.action)
+        .filter(|a| a.contains(&name))
+        .collect();
+    assert!(touched.is_empty(), "{}", text(&again));
+    assert_eq!(
+        secrets
+            .get(&name)
+            .await
+            .expect("the Secret")
+            .metadata
+            .resource_version,
+        live.metadata.resource_version
+    );
     login(&app, KNOWN)
         .await
         .expect("still the Secret's password");
