@@ -155,6 +155,7 @@ pub async fn plan_live(
         objects,
         adoptable,
         databases,
+        finalizers: live.finalizers,
         pods,
         now: jiff::Timestamp::now()
             .round(jiff::Unit::Second)

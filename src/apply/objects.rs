@@ -3,6 +3,7 @@
 
 use super::passwords::Passwords;
 use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, POD_KIND, api_resource};
+use crate::plan::finalizer::{DROP_DATABASE_FINALIZER, finalizer_change};
 use crate::plan::objects::ownership_metadata;
 use crate::plan::{Action, Change, ObjectRef, Op, SecretKeyRef, Target};
 use crate::render::secrets::PASSWORD_KEY;
@@ -80,6 +81,12 @@ impl ObjectExecutor<'_> {
             } => (uid.clone(), resource_version.clone()),
             Change::Sql { .. } | Change::Restart { .. } => (None, None),
         };
+        if let Some(add) = finalizer_change(action) {
+            return match self.set_finalizer(&api, r, add).await {
+                Ok(()) => ActionResult::Applied,
+                Err(message) => ActionResult::Failed(message),
+            };
+        }
         let result = match (action.op, desired) {
             (Op::Create, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
                 self.create_secret(&api, r, d).await
@@ -143,6 +150,35 @@ impl ObjectExecutor<'_> {
             .await
             .map(|_| ())
             .map_err(|e| describe(&e))
+    }
+
+    /// Adds or removes a manifest's drop-database finalizer. Our field manager owns exactly that
+    /// entry, so applying without it removes it and leaves other finalizers alone. A manifest
+    /// that is gone already needs nothing.
+    async fn set_finalizer(
+        &self,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        add: bool,
+    ) -> Result<(), String> {
+        let mut body = serde_json::json!({
+            "apiVersion": r.api_version, "kind": r.kind, "metadata": {"name": r.name},
+        });
+        if add {
+            body["metadata"]["finalizers"] = serde_json::json!([DROP_DATABASE_FINALIZER]);
+        }
+        match api
+            .patch(
+                &r.name,
+                &PatchParams::apply(self.field_manager),
+                &Patch::Apply(&body),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(describe(&e)),
+        }
     }
 
     /// Adopts a credential Secret someone else made: applies our labels, annotations and owner

@@ -15,14 +15,12 @@ use crate::report::outcome::{ActionOutcome, ActionResult, ManifestOutcome};
 use crate::report::run::RunReport;
 use crate::report::status::plan_digest;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Finalizer on a `PostgreSQLConfig` with `reclaimPolicy: Delete`: its database is dropped before
-/// the manifest goes. A `Retain` manifest never carries it.
-pub const DROP_DATABASE_FINALIZER: &str = "postgres-reconciler.io/drop-database";
+pub use crate::plan::finalizer::DROP_DATABASE_FINALIZER;
+use crate::plan::finalizer::finalizer_change;
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -242,6 +240,21 @@ async fn run_held(
             let mut sql_clients: BTreeMap<(String, String), tokio_postgres::Client> =
                 BTreeMap::new();
             for action in actions {
+                // A finalizer lets its manifest go only after everything before it worked.
+                let letting_go = finalizer_change(action) == Some(false);
+                if letting_go
+                    && outcomes
+                        .iter()
+                        .any(|o: &ActionOutcome| o.result != ActionResult::Applied)
+                {
+                    outcomes.push(outcome_of(
+                        action,
+                        ActionResult::Skipped(
+                            "kept until the manifest's other actions succeed".into(),
+                        ),
+                    ));
+                    continue;
+                }
                 let result = match &action.target {
                     Target::Object(r) => {
                         executor
@@ -266,11 +279,6 @@ async fn run_held(
                     }
                 };
                 outcomes.push(outcome_of(action, result));
-            }
-            if let (Some(d), Some(m)) = (desired, live_manifest)
-                && let Some(o) = finalizer(cluster, config, d, m, &outcomes, planned).await
-            {
-                outcomes.push(o);
             }
             manifest_outcome(manifest, desired, outcomes, planned)
         }
@@ -398,75 +406,6 @@ async fn run_sql(
         Err(e) if already_exists(&e, statements) => ActionResult::Applied,
         Err(e) => ActionResult::Failed(e.to_string()),
     }
-}
-
-/// Keeps the drop-database finalizer where it belongs: on a `PostgreSQLConfig` with
-/// `reclaimPolicy: Delete` until its database is dropped, nowhere else.
-async fn finalizer(
-    cluster: &ClusterClient,
-    config: &Config,
-    desired: &DesiredManifest,
-    manifest: &Manifest,
-    outcomes: &[ActionOutcome],
-    planned: &Planned,
-) -> Option<ActionOutcome> {
-    let Manifest::Config(c) = manifest else {
-        return None;
-    };
-    let has = c
-        .metadata
-        .finalizers
-        .iter()
-        .flatten()
-        .any(|f| f == DROP_DATABASE_FINALIZER);
-    let failed = outcomes
-        .iter()
-        .any(|o| matches!(o.result, ActionResult::Failed(_)));
-    let server_known = matches!(
-        planned
-            .observed
-            .databases
-            .get(&crate::plan::sql::server_label(&desired.database.server)),
-        Some(crate::plan::DatabaseObservation::Known(_))
-    );
-    let want = desired.drop_database_on_delete && !(desired.deleting && server_known && !failed);
-    if want == has {
-        return None;
-    }
-    let name = c.metadata.name.clone().unwrap_or_default();
-    let namespace = c.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        cluster.client.clone(),
-        &namespace,
-        &crate::observe::cluster::api_resource(
-            "containerconf.de/v1",
-            "PostgreSQLConfig",
-            "postgresqlconfigs",
-        ),
-    );
-    // Our field manager owns exactly this finalizer entry; applying without it removes it.
-    let mut body = json!({"apiVersion": "containerconf.de/v1", "kind": "PostgreSQLConfig", "metadata": {"name": name}});
-    if want {
-        body["metadata"]["finalizers"] = json!([DROP_DATABASE_FINALIZER]);
-    }
-    let result = api
-        .patch(
-            &name,
-            &PatchParams::apply(&config.field_manager),
-            &Patch::Apply(&body),
-        )
-        .await;
-    let verb = if want { "add" } else { "remove" };
-    Some(ActionOutcome {
-        action: format!(
-            "{verb} finalizer {DROP_DATABASE_FINALIZER} on PostgreSQLConfig {namespace}/{name}"
-        ),
-        result: match result {
-            Ok(_) => ActionResult::Applied,
-            Err(kube::Error::Api(s)) if s.code == 404 => ActionResult::Applied,
-            Err(e) => ActionResult::Failed(e.to_string()),
-        },
-    })
 }
 
 fn manifest_outcome(

@@ -162,6 +162,8 @@ pub struct ObservedManifests {
     /// The current `status` of each manifest, by "kind namespace/name": a run writes status only
     /// when it changes.
     pub statuses: std::collections::BTreeMap<String, Value>,
+    /// The finalizers of each manifest that has any, by "kind namespace/name".
+    pub finalizers: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 pub async fn observe_manifests(
@@ -181,6 +183,17 @@ pub async fn observe_manifests(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            let finalizers: Vec<String> = item
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect();
+            if !finalizers.is_empty() {
+                out.finalizers
+                    .insert(format!("{} {namespace}/{name}", kind.1), finalizers);
+            }
             if let Some(status) = item.get("status") {
                 out.statuses
                     .insert(format!("{} {namespace}/{name}", kind.1), status.clone());

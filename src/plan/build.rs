@@ -1,6 +1,7 @@
 //! The whole plan: every manifest's objects and database state against what is live, orphans,
 //! in the order `apply` executes them.
 
+use super::finalizer::{finalizer_change, plan_finalizer};
 use super::objects::{live_ref, object_ref, plan_adopt, plan_delete, plan_object};
 use super::sql::{PasswordState, plan_database, plan_drop_database, server_label};
 use super::{Action, InvalidManifest, ObjectRef, Op, Plan, Target, Unknown};
@@ -32,6 +33,9 @@ pub struct Observed {
     /// The clusters' pods (not ours to delete as orphans: only rollouts restart them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<Value>,
+    /// The finalizers each manifest carries, by "kind namespace/name" (only manifests with any).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub finalizers: BTreeMap<String, Vec<String>>,
     /// When the observation was made (RFC 3339, UTC): maintenance windows are judged by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<String>,
@@ -78,8 +82,12 @@ fn sql_rank(object: &str) -> usize {
     }
 }
 
-/// Execution phase of an action: objects before the StatefulSets, then SQL, then deletes.
+/// Execution phase of an action: objects (and a finalizer being added) before the StatefulSets,
+/// then restarts, SQL, deletes, and last a finalizer being removed.
 fn phase(a: &Action) -> (usize, usize) {
+    if finalizer_change(a) == Some(false) {
+        return (5, 0); // a manifest's finalizer goes after its database
+    }
     match (&a.op, &a.target) {
         (Op::Delete, Target::Object(o)) => (4, KIND_ORDER.len() - kind_rank(&o.kind)),
         (Op::Restart, _) => (2, 0),
@@ -125,6 +133,16 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
             });
         }
         let server = server_label(&m.database.server);
+        let live_finalizers = observed
+            .finalizers
+            .get(&m.manifest.to_string())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let server_known = matches!(
+            observed.databases.get(&server),
+            Some(DatabaseObservation::Known(_))
+        );
+        actions.extend(plan_finalizer(m, live_finalizers, server_known));
         match observed.databases.get(&server) {
             Some(DatabaseObservation::Known(state)) => {
                 if m.deleting {

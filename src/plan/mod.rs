@@ -4,6 +4,7 @@
 pub mod build;
 pub mod diff;
 pub mod fieldset;
+pub mod finalizer;
 pub mod objects;
 pub mod offline;
 pub mod rollout;

@@ -48,6 +48,13 @@ pub fn base_live(base: &Desired, field_manager: &str) -> Observed {
         observed.objects.push(body);
     }
     for m in &base.manifests {
+        // A run has put the drop-database finalizer where the base asks for it.
+        if m.drop_database_on_delete && !m.deleting {
+            observed.finalizers.insert(
+                m.manifest.to_string(),
+                vec![super::finalizer::DROP_DATABASE_FINALIZER.to_string()],
+            );
+        }
         let state = as_observed(&m.database);
         match observed.databases.entry(server_label(&m.database.server)) {
             std::collections::btree_map::Entry::Vacant(v) => {

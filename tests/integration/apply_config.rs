@@ -88,9 +88,7 @@ async fn postgresqlconfig_creates_changes_and_reclaims_its_database() {
         text(&report)
     );
     assert!(
-        applied(&report, "dropped").contains(&format!(
-            "add finalizer {DROP_DATABASE_FINALIZER} on PostgreSQLConfig {ns}/dropped"
-        )),
+        applied(&report, "dropped").contains(&format!("update PostgreSQLConfig {ns}/dropped")),
         "{}",
         text(&report)
     );
@@ -179,7 +177,7 @@ async fn postgresqlconfig_creates_changes_and_reclaims_its_database() {
     assert_eq!(report.exit_code, 0, "{}", text(&report));
     let expected: BTreeSet<String> = [
         format!("sql database {dropped} {on}"),
-        format!("remove finalizer {DROP_DATABASE_FINALIZER} on PostgreSQLConfig {ns}/dropped"),
+        format!("update PostgreSQLConfig {ns}/dropped"),
     ]
     .into();
     assert_eq!(applied(&report, "dropped"), expected, "{}", text(&report));

@@ -2,6 +2,7 @@
 //! a kube `Client`, a fresh namespace per test (removed afterwards) and PostgreSQL connections.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
+pub mod chart;
 pub mod crds;
 pub mod env;
 pub mod fault_proxy;

@@ -1,0 +1,104 @@
+//! The verdicts behind the conditions both kinds share (`Reconciled`, `Degraded`,
+//! `RollingUpdate`), before their bookkeeping is filled in.
+
+use super::messages::{shorten, summarize};
+use super::reason;
+use crate::report::outcome::ManifestOutcome;
+
+/// A condition before its bookkeeping is filled in.
+pub(super) struct Verdict {
+    pub(super) status: &'static str,
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+}
+
+pub(super) fn verdict(
+    status: &'static str,
+    reason: &'static str,
+    message: impl Into<String>,
+) -> Verdict {
+    Verdict {
+        status,
+        reason,
+        message: message.into(),
+    }
+}
+
+/// `RollingUpdate`: "n of m pods on the new revision", with why the next restart waits.
+pub(super) fn rolling_update(outcome: &ManifestOutcome) -> Option<Verdict> {
+    let (current, total) = outcome.rollout?;
+    let progress = format!("{current} of {total} pods on the new revision");
+    Some(if current >= total {
+        verdict("False", "UpToDate", progress)
+    } else if let Some(why) = &outcome.rollout_held {
+        verdict("True", "Held", shorten(&format!("{progress}; {why}")))
+    } else {
+        verdict("True", "PodsOutdated", progress)
+    })
+}
+
+/// `Reconciled`: True when everything planned was applied and nothing is unknown.
+pub(super) fn reconciled(outcome: &ManifestOutcome) -> Verdict {
+    if !outcome.invalid.is_empty() {
+        return verdict(
+            "False",
+            reason::INVALID,
+            summarize(outcome.invalid.iter().map(String::as_str)),
+        );
+    }
+    if let Some(problem) = problem(outcome) {
+        return verdict("False", problem.reason, problem.message);
+    }
+    if outcome.skipped().next().is_some() {
+        return verdict(
+            "False",
+            reason::DESTRUCTIVE_CHANGE_BLOCKED,
+            summarize(outcome.skipped()),
+        );
+    }
+    verdict(
+        "True",
+        "Applied",
+        "everything planned was applied; nothing is unknown",
+    )
+}
+
+/// `Degraded`: True when something failed or is unknown.
+pub(super) fn degraded(outcome: &ManifestOutcome) -> Verdict {
+    if !outcome.invalid.is_empty() {
+        return verdict(
+            "True",
+            reason::INVALID,
+            summarize(outcome.invalid.iter().map(String::as_str)),
+        );
+    }
+    match problem(outcome) {
+        Some(problem) => verdict("True", problem.reason, problem.message),
+        None => verdict("False", "AsExpected", "nothing failed; nothing is unknown"),
+    }
+}
+
+struct Problem {
+    reason: &'static str,
+    message: String,
+}
+
+/// Failures first, then unknown parts.
+fn problem(outcome: &ManifestOutcome) -> Option<Problem> {
+    let failed = outcome.failures().next().is_some();
+    if !failed && outcome.unknown.is_empty() {
+        return None;
+    }
+    Some(Problem {
+        reason: if failed {
+            reason::APPLY_FAILED
+        } else {
+            reason::DATABASE_UNREACHABLE
+        },
+        message: summarize(
+            outcome
+                .failures()
+                .chain(outcome.unknown.iter().map(String::as_str)),
+        ),
+    })
+}

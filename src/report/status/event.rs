@@ -1,0 +1,54 @@
+//! The Event a run reports for a manifest.
+
+use super::messages::summarize;
+use super::reason;
+use crate::report::outcome::ManifestOutcome;
+
+/// The Event a run reports for a manifest, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusEvent {
+    /// Warning (true) or Normal.
+    pub warning: bool,
+    /// `Reconciled`, `Invalid`, `ReconcileFailed` or `DestructiveChangeBlocked`.
+    pub reason: &'static str,
+    pub note: String,
+}
+
+/// A manifest gets an Event when its status changed or when it failed (every run it fails):
+/// Warning `Invalid` / `ReconcileFailed` with the first messages, Warning
+/// `DestructiveChangeBlocked` for skipped actions, otherwise Normal `Reconciled` with the counts.
+pub fn status_event(outcome: &ManifestOutcome, status_changed: bool) -> Option<StatusEvent> {
+    if !status_changed && !outcome.is_failed() {
+        return None;
+    }
+    let event = if !outcome.invalid.is_empty() {
+        StatusEvent {
+            warning: true,
+            reason: "Invalid",
+            note: summarize(outcome.invalid.iter().map(String::as_str)),
+        }
+    } else if outcome.is_failed() {
+        StatusEvent {
+            warning: true,
+            reason: "ReconcileFailed",
+            note: summarize(
+                outcome
+                    .failures()
+                    .chain(outcome.unknown.iter().map(String::as_str)),
+            ),
+        }
+    } else if outcome.skipped().next().is_some() {
+        StatusEvent {
+            warning: true,
+            reason: reason::DESTRUCTIVE_CHANGE_BLOCKED,
+            note: summarize(outcome.skipped()),
+        }
+    } else {
+        StatusEvent {
+            warning: false,
+            reason: "Reconciled",
+            note: format!("applied: {}", outcome.applied),
+        }
+    };
+    Some(event)
+}

@@ -1,0 +1,31 @@
+//! The Event of a run.
+
+use super::*;
+
+#[test]
+fn events() {
+    assert_eq!(status_event(&cluster(), false), None);
+    let ok = status_event(&applied(cluster()), true).expect("an event");
+    assert!(!ok.warning);
+    assert_eq!(ok.reason, "Reconciled");
+    assert_eq!(
+        ok.note,
+        "applied: 0 create, 1 update, 0 replace, 0 delete, 0 sql"
+    );
+    // A failing manifest gets a warning every run, changed or not.
+    let bad = status_event(&failed(cluster(), "boom"), false).expect("an event");
+    assert!(bad.warning);
+    assert_eq!((bad.reason, bad.note.as_str()), ("ReconcileFailed", "boom"));
+    let unknown = status_event(&unreachable(cluster()), false).expect("an event");
+    assert_eq!(unknown.reason, "ReconcileFailed");
+    let mut invalid = cluster();
+    invalid.invalid = vec!["spec.teamId: required".into()];
+    let e = status_event(&invalid, false).expect("an event");
+    assert_eq!((e.reason, e.warning), ("Invalid", true));
+    assert_eq!(status_event(&skipped(cluster()), false), None);
+    let blocked = status_event(&skipped(cluster()), true).expect("an event");
+    assert_eq!(
+        (blocked.reason, blocked.warning),
+        (reason::DESTRUCTIVE_CHANGE_BLOCKED, true)
+    );
+}
