@@ -1,9 +1,10 @@
 //! The watch sidecar on the real control plane: a manifest change starts a Job from the CronJob
 //! exactly as `kubectl create job --from=cronjob/…` would; while a Job is active it waits and
-//! starts one more run after that Job has finished.
+//! starts one more run after that Job has finished; a cluster pod becoming Ready starts a run.
 
 use crate::support::{TestNamespace, eventually, install_crds};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use postgres_reconciler::config::Config;
 use postgres_reconciler::observe::cluster::api_resource;
@@ -323,5 +324,96 @@ async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
     .await;
     tokio::time::sleep(debounce * 3).await;
     assert_eq!(live_jobs().await.len(), 1, "ten quick edits make one run");
+    watcher.abort();
+}
+
+#[tokio::test]
+async fn a_cluster_pod_becoming_ready_starts_a_run() {
+    let ns = TestNamespace::new("watch-pod").await;
+    install_crds(&ns.client).await;
+    let cronjob: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": "pgr"},
+        "spec": {"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {
+            "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}}
+        }}
+    }))
+    .expect("cronjob");
+    Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
+        .create(&PostParams::default(), &cronjob)
+        .await
+        .expect("create cronjob");
+    let debounce = Duration::from_millis(300);
+    let watcher = start_watcher(&ns, "pgr", debounce).await;
+    let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
+    let live_jobs = || async {
+        jobs.list(&ListParams::default())
+            .await
+            .expect("list jobs")
+            .items
+    };
+
+    // A pod of a cluster (Spilo's labels), as a StatefulSet would recreate it in a rollout:
+    // kwok schedules it and makes it Ready, and that alone starts the next run.
+    let pods: Api<Pod> = Api::namespaced(ns.client.clone(), &ns.name);
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "acid-pod-0", "labels": {"application": "spilo", "cluster-name": "acid-pod"}},
+        "spec": {"containers": [{"name": "postgres", "image": "registry.invalid/spilo:test"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    let job = eventually(
+        Duration::from_secs(60),
+        "a Job once the pod is Ready",
+        || async { live_jobs().await.into_iter().next() },
+    )
+    .await;
+    let live = pods.get("acid-pod-0").await.expect("pod");
+    let ready = live
+        .status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    assert!(ready, "the run started after the pod became Ready");
+    assert!(job.metadata.name.is_some());
+
+    // A pod without the cluster labels is not ours to wait for: no run.
+    jobs.delete(
+        job.metadata.name.as_deref().expect("name"),
+        &DeleteParams::background(),
+    )
+    .await
+    .expect("end the Job");
+    eventually(Duration::from_secs(30), "the Job to go", || async {
+        live_jobs().await.is_empty().then_some(())
+    })
+    .await;
+    let other: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "unrelated", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "registry.invalid/web:test"}]}
+    }))
+    .expect("pod");
+    pods.create(&PostParams::default(), &other)
+        .await
+        .expect("create pod");
+    eventually(
+        Duration::from_secs(60),
+        "the unrelated pod Ready",
+        || async {
+            let p = pods.get("unrelated").await.ok()?;
+            p.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+                .then_some(())
+        },
+    )
+    .await;
+    // Absence can only be shown by giving it time: several debounce windows.
+    tokio::time::sleep(debounce * 5).await;
+    assert!(live_jobs().await.is_empty(), "no run for an unrelated pod");
     watcher.abort();
 }
