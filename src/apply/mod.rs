@@ -1,7 +1,11 @@
+mod execute;
 pub mod lease;
+mod manifest_sql;
 pub mod objects;
+mod outcome;
 pub mod passwords;
 pub mod patroni;
 pub mod run;
 pub mod sql;
 pub mod status;
+mod status_phase;

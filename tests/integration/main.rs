@@ -10,6 +10,7 @@ mod apply_invalid;
 mod apply_lease;
 mod apply_passwords;
 mod apply_unreachable;
+mod chart_deletion_protection;
 mod chart_install;
 mod chart_rbac;
 mod chart_rbac_rules;
