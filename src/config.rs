@@ -82,6 +82,16 @@ pub struct Config {
     /// Update the StatefulSets only: outdated pods take the new revision when they restart for
     /// another reason (Zalando's switch of the same name).
     pub enable_lazy_spilo_upgrade: bool,
+    /// What happens to a login role its manifest created and no longer lists: `keep` (default;
+    /// nothing is changed by omission) or `nologin` (its logins stop; nothing is dropped).
+    pub removed_roles: RemovedRoles,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RemovedRoles {
+    Keep,
+    Nologin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +149,7 @@ impl Default for Config {
             patroni_url_template: "http://{pod_ip}:8008".into(),
             max_rolling_clusters: 0,
             enable_lazy_spilo_upgrade: false,
+            removed_roles: RemovedRoles::Keep,
         }
     }
 }

@@ -3,9 +3,11 @@
 
 use super::finalizer::{finalizer_change, plan_finalizer};
 use super::objects::{live_ref, object_ref, plan_adopt, plan_delete, plan_object};
-use super::sql::{PasswordState, plan_database, plan_drop_database, server_label};
+use super::sql::{
+    PasswordState, plan_database, plan_drop_database, plan_removed_roles, server_label,
+};
 use super::{Action, InvalidManifest, ObjectRef, Op, Plan, Target, Unknown};
-use crate::config::Config;
+use crate::config::{Config, RemovedRoles};
 use crate::observe::postgres::ObservedDatabaseState;
 use crate::render::{Desired, ManifestRef};
 use base64::Engine;
@@ -160,6 +162,9 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                             known => known,
                         };
                     actions.extend(plan_database(&m.manifest, &m.database, state, &passwords));
+                    if config.removed_roles == RemovedRoles::Nologin {
+                        actions.extend(plan_removed_roles(&m.manifest, &m.database, state));
+                    }
                 }
             }
             Some(DatabaseObservation::Unknown { reason }) => unknown.push(Unknown {

@@ -66,6 +66,16 @@ pub fn plan_database(
     actions
 }
 
+/// `ALTER ROLE … NOLOGIN` for the login roles this manifest created and no longer lists (the
+/// opt-in `removed_roles: nologin`); they run after the manifest's other role statements.
+pub fn plan_removed_roles(
+    manifest: &ManifestRef,
+    desired: &DesiredDatabaseState,
+    observed: &ObservedDatabaseState,
+) -> Vec<Action> {
+    roles::retire_removed_roles(&Ctx::new(manifest, &desired.server), desired, observed)
+}
+
 /// `DROP DATABASE … WITH (FORCE)` when `database` exists on the server, for an explicit request
 /// (a `PostgreSQLConfig` with `reclaimPolicy: Delete` that was deleted); `None` when it does not
 /// exist. `FORCE` (PostgreSQL 13+; Spilo runs 14–18) ends the sessions still connected to it:

@@ -9,6 +9,7 @@ mod apply_config;
 mod apply_invalid;
 mod apply_lease;
 mod apply_passwords;
+mod apply_removed_roles;
 mod apply_unreachable;
 mod chart_deletion_protection;
 mod chart_install;

@@ -54,6 +54,36 @@ pub(super) fn create_roles(
         .collect()
 }
 
+/// `ALTER ROLE … NOLOGIN` for login roles this manifest created (their comment names it, uid
+/// included) that it no longer lists: with `removed_roles: nologin`, removing a user from a
+/// manifest stops its logins. Nothing is dropped: its objects, grants and Secret stay, and
+/// listing it again gives it LOGIN back.
+pub(super) fn retire_removed_roles(
+    ctx: &Ctx<'_>,
+    desired: &DesiredDatabaseState,
+    observed: &ObservedDatabaseState,
+) -> Vec<Action> {
+    let ours = ownership_comment(ctx.manifest);
+    observed
+        .roles
+        .iter()
+        .filter(|(name, role)| {
+            role.attributes.login
+                && role.comment.as_deref() == Some(ours.as_str())
+                && !desired.roles.contains_key(*name)
+        })
+        .map(|(name, _)| {
+            ctx.action(
+                MAINTENANCE_DB,
+                format!("role {name}"),
+                "removed from the manifest (removed_roles: nologin): its logins stop; its objects, grants and Secret stay".into(),
+                Risk::Disruptive,
+                vec![SqlStatement::plain(format!("ALTER ROLE {} NOLOGIN", ident(name)))],
+            )
+        })
+        .collect()
+}
+
 /// `ALTER ROLE` for existing roles: differing attributes and listed settings (`Managed` roles),
 /// and the password when it differs from the Secret's or the Secret is about to be created
 /// (every role with a Secret: the Secret is the source of truth).

@@ -222,3 +222,49 @@ fn lists_split_like_postgresql() {
     );
     assert_eq!(split_list(""), Vec::<String>::new());
 }
+
+#[test]
+fn a_removed_login_role_of_this_manifest_gets_nologin_only_when_asked() {
+    let full = desired();
+    let observed = applied(&full);
+    let mut removed = full.clone();
+    removed.roles.remove("app");
+    // By default (keep) nothing at all: nothing is changed by omission.
+    assert_eq!(
+        plan_database(&manifest(), &removed, &observed, &known),
+        []
+    );
+    // nologin: exactly one statement, disruptive, nothing dropped.
+    let actions = plan_removed_roles(&manifest(), &removed, &observed);
+    assert_eq!(objects(&actions), ["role app"]);
+    assert_eq!(actions[0].risk, Risk::Disruptive);
+    assert_eq!(statements(&actions[0]), ["ALTER ROLE \"app\" NOLOGIN;"]);
+    // Once it has NOLOGIN, nothing more.
+    let mut retired = observed.clone();
+    retired.roles.get_mut("app").expect("app").attributes.login = false;
+    assert_eq!(plan_removed_roles(&manifest(), &removed, &retired), []);
+    // Listed again: LOGIN back through the usual attribute change.
+    let back = plan_database(&manifest(), &full, &retired, &known);
+    assert_eq!(statements(&back[0]), ["ALTER ROLE \"app\" WITH LOGIN;"]);
+}
+
+#[test]
+fn removed_roles_made_by_someone_else_are_never_retired() {
+    let full = desired();
+    let mut observed = applied(&full);
+    let mut removed = full.clone();
+    removed.roles.remove("app");
+    // Another manifest's role, another incarnation of this manifest (uid), or no comment at all.
+    for comment in [
+        Some("postgres-reconciler: postgresql team-a/other uid u-2".to_string()),
+        Some("postgres-reconciler: postgresql team-a/acid-shop uid an-older-uid".to_string()),
+        None,
+    ] {
+        observed.roles.get_mut("app").expect("app").comment = comment.clone();
+        assert_eq!(
+            plan_removed_roles(&manifest(), &removed, &observed),
+            [],
+            "{comment:?}"
+        );
+    }
+}
