@@ -156,8 +156,10 @@ async fn protected_manifests_cannot_be_deleted_until_the_annotation_goes() {
         .await
         .expect("no longer protected");
 
-    // The binding covers the watched namespaces only.
-    put(&other, cluster("acid-elsewhere", json!({PROTECT: "true"}))).await;
+    // The binding covers the watched namespaces only: elsewhere a cluster without the name
+    // confirmation goes. (Other tests' releases bind their policies cluster-wide, without a
+    // confirmation; only a protection annotation would meet them.)
+    put(&other, cluster("acid-elsewhere", json!({}))).await;
     delete(&other, "postgresql", "acid-elsewhere")
         .await
         .expect("not a watched namespace");

@@ -230,10 +230,7 @@ fn a_removed_login_role_of_this_manifest_gets_nologin_only_when_asked() {
     let mut removed = full.clone();
     removed.roles.remove("app");
     // By default (keep) nothing at all: nothing is changed by omission.
-    assert_eq!(
-        plan_database(&manifest(), &removed, &observed, &known),
-        []
-    );
+    assert_eq!(plan_database(&manifest(), &removed, &observed, &known), []);
     // nologin: exactly one statement, disruptive, nothing dropped.
     let actions = plan_removed_roles(&manifest(), &removed, &observed);
     assert_eq!(objects(&actions), ["role app"]);
