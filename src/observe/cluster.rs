@@ -3,7 +3,7 @@
 
 use super::requests::RequestCounter;
 use crate::render::{Manifest, ManifestRef};
-use crate::validate::{FieldError, Invalid};
+use crate::validate::{Invalid, deserialize_manifest};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -209,18 +209,16 @@ pub async fn observe_manifests(
                 generation: item.pointer("/metadata/generation").and_then(Value::as_i64),
             });
             let parsed = match kind.1 {
-                "postgresql" => serde_path_to_error::deserialize(&item)
-                    .map(|pg| Manifest::Postgresql(Box::new(pg))),
-                _ => serde_path_to_error::deserialize(&item).map(|c| Manifest::Config(Box::new(c))),
+                "postgresql" => {
+                    deserialize_manifest(&item).map(|pg| Manifest::Postgresql(Box::new(pg)))
+                }
+                _ => deserialize_manifest(&item).map(|c| Manifest::Config(Box::new(c))),
             };
             match parsed {
                 Ok(m) => out.manifests.push(m),
-                Err(e) => out.invalid.push(Invalid {
+                Err(errors) => out.invalid.push(Invalid {
                     manifest: format!("{} {namespace}/{name}", kind.1),
-                    errors: vec![FieldError {
-                        path: e.path().to_string(),
-                        message: e.inner().to_string(),
-                    }],
+                    errors,
                 }),
             }
         }

@@ -2,7 +2,7 @@
 //! Other kinds in the same files (a GitOps directory holds many) are passed over.
 
 use crate::render::Manifest;
-use crate::validate::{FieldError, Invalid};
+use crate::validate::{FieldError, Invalid, deserialize_manifest};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -133,12 +133,9 @@ where
         .and_then(|v| v.as_str())
         .unwrap_or(namespace);
     let label = format!("{kind} {ns}/{name}");
-    let mut object: K = serde_path_to_error::deserialize(value).map_err(|e| Invalid {
+    let mut object: K = deserialize_manifest(value).map_err(|errors| Invalid {
         manifest: label.clone(),
-        errors: vec![FieldError {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        }],
+        errors,
     })?;
     if object.meta().namespace.is_none() {
         object.meta_mut().namespace = Some(namespace.to_string());

@@ -9,6 +9,7 @@
 //! `fixtures/manifests/invalid/` pin them.
 
 mod databases;
+pub mod fields;
 pub mod names;
 mod network;
 mod postgresql;
@@ -17,6 +18,7 @@ pub mod quantity;
 mod users;
 pub mod windows;
 
+pub use fields::deserialize_manifest;
 pub use network::{NODE_PORT_RANGE, parse_cidr};
 pub use postgresql::RESERVED_ENV;
 pub use quantity::parse_quantity;
@@ -168,10 +170,6 @@ mod tests {
         out
     }
 
-    fn parse<T: serde::de::DeserializeOwned>(path: &Path, value: serde_yaml::Value) -> T {
-        serde_yaml::from_value(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
     /// Validates every `postgresql` and `PostgreSQLConfig` document in a file; other kinds are
     /// returned by name so the caller decides whether they belong there.
     fn validate_file(path: &Path) -> (Vec<Result<(), Invalid>>, Vec<String>) {
@@ -185,15 +183,26 @@ mod tests {
                 continue;
             }
             let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+            // A field that does not fit the CRD is reported as reading the manifest reports it.
+            let unreadable = |errors| Invalid {
+                manifest: format!(
+                    "{kind} {}/{}",
+                    value["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    value["metadata"]["name"].as_str().unwrap_or_default()
+                ),
+                errors,
+            };
             match kind {
-                "postgresql" => {
-                    let pg: Postgresql = parse(path, value);
-                    results.push(validate_postgresql(&pg, &Limits::default()));
-                }
-                "PostgreSQLConfig" => {
-                    let c: PostgreSQLConfig = parse(path, value);
-                    results.push(validate_postgresqlconfig(&c));
-                }
+                "postgresql" => results.push(
+                    deserialize_manifest::<_, Postgresql>(value.clone())
+                        .map_err(unreadable)
+                        .and_then(|pg| validate_postgresql(&pg, &Limits::default())),
+                ),
+                "PostgreSQLConfig" => results.push(
+                    deserialize_manifest::<_, PostgreSQLConfig>(value.clone())
+                        .map_err(unreadable)
+                        .and_then(|c| validate_postgresqlconfig(&c)),
+                ),
                 other_kind => other.push(other_kind.to_string()),
             }
         }

@@ -1,0 +1,153 @@
+//! Reading a manifest into its typed form, naming the field that does not fit. A field under
+//! `spec` that our CRD does not know is an error too: under Zalando's own CRD (or in a file given
+//! to `plan -f`) such a field reaches us, and a feature we do not implement — a sidecar, the
+//! connection pooler, a standby — must not silently disappear from a running cluster.
+
+use super::FieldError;
+use serde::de::{DeserializeOwned, Deserializer};
+
+/// Zalando features postgres-reconciler does not provide, with what they would have done.
+const ZALANDO_FEATURES: &[(&str, &str)] = &[
+    (
+        "enableConnectionPooler",
+        "the connection pooler (PgBouncer)",
+    ),
+    (
+        "enableReplicaConnectionPooler",
+        "the connection pooler (PgBouncer)",
+    ),
+    ("connectionPooler", "the connection pooler (PgBouncer)"),
+    (
+        "enableMasterPoolerLoadBalancer",
+        "the connection pooler (PgBouncer)",
+    ),
+    (
+        "enableReplicaPoolerLoadBalancer",
+        "the connection pooler (PgBouncer)",
+    ),
+    ("enableLogicalBackup", "logical backups"),
+    ("logicalBackupSchedule", "logical backups"),
+    ("logicalBackupRetention", "logical backups"),
+    ("sidecars", "sidecar containers"),
+    ("initContainers", "init containers"),
+    ("init_containers", "init containers"),
+    ("additionalVolumes", "additional volumes"),
+    ("standby", "standby clusters"),
+    ("clone", "cloning from another cluster"),
+    ("streams", "change data capture streams"),
+    ("tls", "custom TLS certificates"),
+    ("nodeAffinity", "node affinity"),
+    ("topologySpreadConstraints", "topology spread constraints"),
+    ("podPriorityClassName", "pod priority classes"),
+    ("schedulerName", "a custom scheduler"),
+    ("spiloRunAsUser", "Spilo's security context settings"),
+    ("spiloRunAsGroup", "Spilo's security context settings"),
+    ("spiloFSGroup", "Spilo's security context settings"),
+    ("enableShmVolume", "the /dev/shm volume setting"),
+    ("usersWithSecretRotation", "password rotation"),
+    ("usersWithInPlaceSecretRotation", "password rotation"),
+    ("usersIgnoringSecretRotation", "password rotation"),
+];
+
+/// Deserializes a manifest: the typed object, or every field that does not fit (a wrong type
+/// stops at that field; unknown `spec` fields are all listed).
+pub fn deserialize_manifest<'de, D, K>(de: D) -> Result<K, Vec<FieldError>>
+where
+    D: Deserializer<'de>,
+    K: DeserializeOwned,
+{
+    let mut ignored = Vec::new();
+    let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
+    let typed: Result<K, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut note));
+    let object = typed.map_err(|e| {
+        vec![FieldError {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }]
+    })?;
+    let errors: Vec<FieldError> = ignored
+        .into_iter()
+        .filter(|p| p.starts_with("spec."))
+        .map(|path| {
+            let field = path.trim_start_matches("spec.");
+            let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
+                Some((_, what)) => format!(
+                    "{what}: a feature of Zalando's operator that postgres-reconciler does not provide; remove the field, or leave this cluster to Zalando's operator (controller_id)"
+                ),
+                None => "unknown field: the CRD has no such field".to_string(),
+            };
+            FieldError { path, message }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(object)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Postgresql;
+    use serde_json::json;
+
+    fn cluster(extra: serde_json::Value) -> serde_json::Value {
+        let mut spec = json!({"teamId": "acid", "numberOfInstances": 1, "volume": {"size": "1Gi"},
+            "postgresql": {"version": "17"}});
+        spec.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql",
+            "metadata": {"name": "acid-a", "namespace": "ns"}, "spec": spec,
+            "status": {"PostgresClusterStatus": "Running", "somethingElse": 1}})
+    }
+
+    fn parse(v: serde_json::Value) -> Result<Postgresql, Vec<FieldError>> {
+        deserialize_manifest(v)
+    }
+
+    #[test]
+    fn known_fields_and_unknown_status_fields_are_fine() {
+        parse(cluster(json!({"maintenanceWindows": ["Sat:01:00-02:00"]}))).expect("valid");
+    }
+
+    #[test]
+    fn zalando_features_are_named_with_what_they_do() {
+        let errors = parse(cluster(json!({
+            "enableConnectionPooler": true,
+            "sidecars": [{"name": "exporter", "image": "x"}],
+        })))
+        .expect_err("unsupported");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["spec.enableConnectionPooler", "spec.sidecars"]);
+        assert!(
+            errors[0]
+                .message
+                .starts_with("the connection pooler (PgBouncer): a feature of Zalando's operator"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn typos_are_unknown_fields_wherever_they_are() {
+        let errors = parse(cluster(
+            json!({"numberOfInstance": 2, "volume": {"size": "1Gi", "storageClas": "fast"}}),
+        ))
+        .expect_err("typos");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["spec.numberOfInstance", "spec.volume.storageClas"]);
+        assert_eq!(
+            errors[0].message,
+            "unknown field: the CRD has no such field"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_field() {
+        let errors = parse(cluster(json!({"numberOfInstances": "two"}))).expect_err("type");
+        assert_eq!(errors[0].path, "spec.numberOfInstances");
+    }
+}
