@@ -41,7 +41,15 @@ pub async fn write_status(
     now: &str,
 ) -> Result<bool, kube::Error> {
     let m = &outcome.manifest;
-    let (kind, status, changed) = match m.kind.as_str() {
+    // Under Zalando's CRD our earlier fallback left its note: write the fallback directly.
+    let limited = previous
+        .as_ref()
+        .is_some_and(|p| p.get(LIMITED_STATUS_NOTE.0).is_some());
+    let previous_cluster_status = previous
+        .as_ref()
+        .and_then(|p| p.get(CLUSTER_STATUS))
+        .cloned();
+    let (kind, status, mut changed) = match m.kind.as_str() {
         "postgresql" => {
             let previous = parse::<PostgresqlStatus>(previous, outcome);
             let new = postgresql_status(outcome, previous.as_ref(), now);
@@ -60,21 +68,33 @@ pub async fn write_status(
         }
     };
     let (api_version, kind, plural) = kind;
-    if changed {
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            &m.namespace,
-            &resource(api_version, kind, plural),
-        );
-        let body = json!({
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &m.namespace,
+        &resource(api_version, kind, plural),
+    );
+    let params = PatchParams::apply(field_manager).force();
+    let body = |status: Value| {
+        json!({
             "apiVersion": api_version,
             "kind": kind,
             "metadata": {"name": m.name, "namespace": m.namespace},
             "status": status,
-        });
-        let params = PatchParams::apply(field_manager).force();
+        })
+    };
+    // What Zalando's CRD accepts (string values only): its status value and our note.
+    let minimal = json!({
+        CLUSTER_STATUS: status.get(CLUSTER_STATUS),
+        LIMITED_STATUS_NOTE.0: LIMITED_STATUS_NOTE.1,
+    });
+    if limited && kind == POSTGRESQL.1 {
+        changed = status.get(CLUSTER_STATUS) != previous_cluster_status.as_ref();
+        if changed {
+            write_or_gone(&api, m, &params, &body(minimal)).await?;
+        }
+    } else if changed {
         match api
-            .patch_status(&m.name, &params, &Patch::Apply(&body))
+            .patch_status(&m.name, &params, &Patch::Apply(&body(status.clone())))
             .await
         {
             Ok(_) => tracing::debug!(manifest = %m, "status written"),
@@ -83,21 +103,16 @@ pub async fn write_status(
                 return Ok(false);
             }
             // Zalando's own postgresql CRD (installed instead of ours, `--skip-crds`) allows
-            // only string values in status: write the one field both understand.
-            Err(kube::Error::Api(s)) if s.code == 422 && kind == "postgresql" => {
+            // only string values in status: write the one field both understand, and a note
+            // that spares later runs this attempt. Server-side apply reports the schema
+            // mismatch as a 500 ("failed to create typed patch object"), a validation as 422.
+            Err(kube::Error::Api(s)) if rejects_our_status(&s) && kind == POSTGRESQL.1 => {
                 tracing::warn!(
                     manifest = %m,
                     "the postgresql CRD accepts only Zalando's status; writing PostgresClusterStatus alone ({})",
                     s.message
                 );
-                let minimal = json!({
-                    "apiVersion": api_version,
-                    "kind": kind,
-                    "metadata": {"name": m.name, "namespace": m.namespace},
-                    "status": {"PostgresClusterStatus": status.get("PostgresClusterStatus")},
-                });
-                api.patch_status(&m.name, &params, &Patch::Apply(&minimal))
-                    .await?;
+                write_or_gone(&api, m, &params, &body(minimal)).await?;
             }
             Err(e) => return Err(e),
         }
@@ -140,6 +155,39 @@ async fn publish(
 
 /// The previous status, typed. One we cannot read (written by someone else in another shape)
 /// counts as none: ours replaces it.
+/// Zalando's status field, the one every `postgresql` CRD accepts.
+const CLUSTER_STATUS: &str = "PostgresClusterStatus";
+
+/// Written beside `PostgresClusterStatus` when the installed CRD rejects our status. Our CRD
+/// does not know the field, so the apiserver drops it once ours is installed, and the full
+/// status comes back.
+const LIMITED_STATUS_NOTE: (&str, &str) = (
+    "postgresReconcilerNote",
+    "only PostgresClusterStatus: the installed postgresql CRD (Zalando's) accepts string values only; install postgres-reconciler's CRD for conditions",
+);
+
+/// Whether the apiserver refused our status for its schema (not for being unavailable).
+fn rejects_our_status(s: &kube::core::Status) -> bool {
+    s.code == 422 || (s.code == 500 && s.message.contains("failed to create typed patch object"))
+}
+
+/// A status write whose manifest may have gone meanwhile (nothing to write to then).
+async fn write_or_gone(
+    api: &Api<DynamicObject>,
+    m: &crate::render::ManifestRef,
+    params: &PatchParams,
+    body: &Value,
+) -> Result<(), kube::Error> {
+    match api.patch_status(&m.name, params, &Patch::Apply(body)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => {
+            tracing::warn!(manifest = %m, "not writing status: the manifest is gone");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn parse<T: serde::de::DeserializeOwned>(
     previous: Option<Value>,
     outcome: &ManifestOutcome,

@@ -28,4 +28,5 @@ mod rollout;
 mod rollout_limits;
 mod rollout_resume;
 mod status;
+mod status_zalando_crd;
 mod watch;

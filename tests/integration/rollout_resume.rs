@@ -181,11 +181,15 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
         format!("{cluster}-0"),
         "the master last: {order:?}"
     );
+    let mut distinct = order.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "no pod restarted twice: {order:?}");
+    // The watch may miss an event when it re-lists under load, never invent one.
     for i in 0..3 {
-        assert_eq!(
-            deletions(&events, &format!("{cluster}-{i}")),
-            1,
-            "{cluster}-{i} deleted exactly once: {events:?}"
+        assert!(
+            deletions(&events, &format!("{cluster}-{i}")) <= 1,
+            "{cluster}-{i} deleted more than once: {events:?}"
         );
     }
     assert_eq!(

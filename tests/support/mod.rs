@@ -10,6 +10,7 @@ pub mod namespace;
 pub mod postgres;
 pub mod reconciler;
 pub mod rollout;
+pub mod second_apiserver;
 pub mod wait;
 
 pub use crds::install_crds;
