@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::observe::cluster::{
-    ClusterClient, ClusterError, Scope, observe_adoptable_secrets, observe_manifests,
-    observe_objects, observe_pods,
+    ClusterClient, ClusterError, Scope, observe_adoptable, observe_manifests, observe_objects,
+    observe_pods,
 };
 use crate::observe::databases::observe_databases;
 use crate::observe::files;
@@ -140,7 +140,7 @@ pub async fn plan_live(
     let mut desired = render::render(&manifests, config);
     desired.invalid.splice(0..0, invalid);
     let objects = observe_objects(&cluster.client, &source.scope).await?;
-    let adoptable = observe_adoptable_secrets(&cluster.client, &source.scope, config).await?;
+    let adoptable = observe_adoptable(&cluster.client, &source.scope, config).await?;
     // The superuser's password may be in a Secret that this run adopts.
     let secrets: Vec<serde_json::Value> = objects
         .iter()

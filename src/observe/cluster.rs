@@ -248,17 +248,31 @@ pub async fn observe_pods(
     list_all(client, scope, POD_KIND, Some(&cluster_selector(config))).await
 }
 
-/// Secrets with the cluster labels and no `app.kubernetes.io/managed-by` label at all: credential
-/// Secrets another operator made (Zalando's labels them this way). One paginated list; the plan
-/// adopts the ones a manifest wants, keeping their passwords.
-pub async fn observe_adoptable_secrets(
+/// Objects of a cluster made by someone else — Zalando's operator labels them with the cluster
+/// labels and no `app.kubernetes.io/managed-by` label at all: one paginated list per kind a
+/// cluster has its own of. The plan adopts those a manifest wants (credential Secrets keep their
+/// passwords); they are never orphans.
+pub async fn observe_adoptable(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
     let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
-    list_all(client, scope, SECRET_KIND, Some(&selector)).await
+    let mut out = Vec::new();
+    for kind in ADOPTABLE_KINDS {
+        out.extend(list_all(client, scope, kind, Some(&selector)).await?);
+    }
+    Ok(out)
 }
+
+/// The kinds of a cluster's own objects that may be adopted (volume claims belong to their
+/// StatefulSet; the namespace's shared Spilo RBAC is ours by label only).
+const ADOPTABLE_KINDS: [(&str, &str, &str); 4] = [
+    ("v1", "Secret", "secrets"),
+    ("v1", "Service", "services"),
+    ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+    ("apps/v1", "StatefulSet", "statefulsets"),
+];
 
 /// The cluster labels and the presence of the cluster-name label, as a label selector.
 fn cluster_selector(config: &crate::config::Config) -> String {
@@ -270,8 +284,6 @@ fn cluster_selector(config: &crate::config::Config) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
-
-const SECRET_KIND: (&str, &str, &str) = ("v1", "Secret", "secrets");
 
 /// Pods, as (apiVersion, kind, plural): read by observe, deleted only by rollouts.
 pub const POD_KIND: (&str, &str, &str) = ("v1", "Pod", "pods");

@@ -28,7 +28,7 @@ pub struct Observed {
     /// The state of each PostgreSQL server, by server label ("cluster ns/name").
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseObservation>,
-    /// Credential Secrets with the cluster labels but made by someone else (Zalando's operator):
+    /// A cluster's objects with its labels but made by someone else (Zalando's operator):
     /// adopted when a manifest wants them, never orphans.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adoptable: Vec<Value>,
@@ -123,9 +123,9 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
             }
             let adopt = adoptable
                 .get(&r)
-                .filter(|s| !live.contains_key(&r) && belongs_to(s, &m.manifest, config));
+                .filter(|o| !live.contains_key(&r) && belongs_to(o, &m.manifest, config));
             actions.extend(match adopt {
-                Some(secret) => plan_adopt(&m.manifest, object, secret),
+                Some(theirs) => plan_adopt(&m.manifest, object, theirs, &config.field_manager),
                 None => plan_object(
                     Some(&m.manifest),
                     object,
@@ -204,7 +204,7 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
     }
 }
 
-/// Whether a Secret made by someone else carries the labels of the manifest's cluster.
+/// Whether an object made by someone else carries the labels of the manifest's cluster.
 fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
     let labels = secret.pointer("/metadata/labels");
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);

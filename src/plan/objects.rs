@@ -172,9 +172,21 @@ pub fn ownership_metadata(body: &Value) -> Value {
     serde_json::json!({ "metadata": meta })
 }
 
-/// Taking over a credential Secret someone else made for the cluster (Zalando's operator): our
-/// labels are added, its data — the password — stays as it is.
-pub fn plan_adopt(manifest: &ManifestRef, desired: &DesiredObject, live: &Value) -> Option<Action> {
+/// Taking over an object someone else made for the cluster (Zalando's operator): a credential
+/// Secret gets our labels and keeps its data — the password — as it is; any other object is
+/// planned like one of ours, against every field the manifest sets (we own none of it yet).
+pub fn plan_adopt(
+    manifest: &ManifestRef,
+    desired: &DesiredObject,
+    live: &Value,
+    field_manager: &str,
+) -> Option<Action> {
+    const ADOPTED: &str = "made by another operator (no managed-by label): adopted";
+    if desired.policy == ApplyPolicy::Apply {
+        let mut action = plan_object(Some(manifest), desired, Some(live), field_manager)?;
+        action.reason = format!("{ADOPTED}; {}", action.reason);
+        return Some(action);
+    }
     let after = ownership_metadata(&desired.body);
     let before = project(&without_identity(live), Some(&after), None).unwrap_or(Value::Null);
     let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
@@ -183,7 +195,7 @@ pub fn plan_adopt(manifest: &ManifestRef, desired: &DesiredObject, live: &Value)
         target: Target::Object(object_ref(desired)),
         op: Op::Update,
         risk: Risk::Safe,
-        reason: "made by another operator (no managed-by label): adopted with our labels, its password kept".into(),
+        reason: format!("{ADOPTED} with our labels, its password kept"),
         change: Change::Object {
             patch: Some(json_patch::diff(&before, &after)),
             before: Some(before),

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod apply_adopt;
 mod apply_cluster;
 mod apply_config;
 mod apply_invalid;
