@@ -151,18 +151,7 @@ pub async fn observe_databases(
         .map(|(label, (target, mut dbs))| async move {
             dbs.sort();
             dbs.dedup();
-            let connection = match &target {
-                ServerTarget::Cluster { namespace, cluster } => {
-                    connection_for_cluster(config, namespace, cluster, objects)
-                }
-                ServerTarget::External {
-                    namespace,
-                    secret_name,
-                } => match client {
-                    Some(c) => connection_for_external(c, config, namespace, secret_name).await,
-                    None => Err("external server: not read without a cluster".into()),
-                },
-            };
+            let connection = connection_for(client, config, &target, objects).await;
             let observation = match connection {
                 Err(reason) => DatabaseObservation::Unknown { reason },
                 Ok(conn) => match observe_server(&conn, &dbs).await {

@@ -26,7 +26,7 @@ async fn an_image_change_rolls_one_pod_per_run_replicas_first_master_last() {
     assert_eq!(first.exit_code, 0, "{}", text(&first));
     h.settle(cluster, 3).await;
     let pods: Api<Pod> = h.ns.api();
-    let mut master = format!("{cluster}-0");
+    let master = format!("{cluster}-0");
     label_roles(&pods, cluster, &master).await;
     let armed = Arc::new(Mutex::new(false));
     let fewest = watch_pods(pods.clone(), cluster, log.clone(), armed.clone());
@@ -70,35 +70,7 @@ async fn an_image_change_rolls_one_pod_per_run_replicas_first_master_last() {
     )
     .await;
 
-    let mut order = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let (current, total, all_ready) = progress(&h, &pods, cluster).await;
-        if current == 3 && total == 3 && all_ready {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "rollout did not finish: {current} of {total} on the new revision; restarts {order:?}; log {:?}",
-            log.lock().unwrap()
-        );
-        let report = h.run().await;
-        let done = restarts(&report);
-        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
-        order.extend(done);
-        // Patroni: after a switchover the candidate leads; recreated pods get their role back.
-        if let Some(last) = log
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .find_map(|l| l.strip_prefix("switchover "))
-        {
-            master = last.split(' ').nth(1).unwrap_or_default().to_string();
-        }
-        label_roles(&pods, cluster, &master).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let order = drive_rollout(&h, &pods, cluster, 3, &log, master).await;
 
     assert_eq!(order.len(), 3, "every pod restarted once: {order:?}");
     assert_eq!(

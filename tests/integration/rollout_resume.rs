@@ -52,7 +52,7 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
     let cluster = "acid-kill";
     let manifest = h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}));
     let pods = settled_cluster(&h, cluster, manifest).await;
-    let mut master = format!("{cluster}-0");
+    let master = format!("{cluster}-0");
     let armed = Arc::new(Mutex::new(false));
     let fewest = watch_pods(pods.clone(), cluster, log.clone(), armed.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -135,40 +135,7 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
 
     // The next runs: wait out the Lease, then finish the rollout one pod at a time.
     let mut order = vec![killed_pod.clone()];
-    let mut took_over = false;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let (current, total, all_ready) = progress(&h, &pods, cluster).await;
-        if took_over && current == 3 && total == 3 && all_ready {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "rollout did not finish: {current} of {total}; restarts {order:?}; log {:?}",
-            log.lock().unwrap()
-        );
-        let report = h.run().await;
-        if report.result == "lease-held" {
-            assert!(!took_over, "{}", text(&report));
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        took_over = true;
-        let done = restarts(&report);
-        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
-        order.extend(done);
-        if let Some(last) = log
-            .lock()
-            .unwrap()
-            .iter()
-            .rev()
-            .find_map(|l| l.strip_prefix("switchover "))
-        {
-            master = last.split(' ').nth(1).unwrap_or_default().to_string();
-        }
-        label_roles(&pods, cluster, &master).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    order.extend(drive_rollout(&h, &pods, cluster, 3, &log, master).await);
 
     let events = log.lock().unwrap().clone();
     assert_eq!(

@@ -229,3 +229,52 @@ pub fn rolling_update(status: &Value) -> Value {
         .cloned()
         .unwrap_or_else(|| panic!("no RollingUpdate condition: {status:#}"))
 }
+
+/// Runs `apply` until all `instances` pods of the cluster are on the update revision and Ready,
+/// labelling roles after each run as Patroni would (after a switchover the candidate leads).
+/// Runs that find the Lease held by another run are retried; once one run got through, no later
+/// run may find it held. Returns the pods restarted, in order (at most one per run).
+pub async fn drive_rollout(
+    h: &Harness,
+    pods: &Api<Pod>,
+    cluster: &str,
+    instances: usize,
+    log: &Log,
+    mut master: String,
+) -> Vec<String> {
+    let mut order = Vec::new();
+    let mut got_through = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
+    loop {
+        let (current, total, all_ready) = progress(h, pods, cluster).await;
+        if got_through && current == instances && total == instances && all_ready {
+            return order;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not finish: {current} of {total} on the new revision; restarts {order:?}; log {:?}",
+            log.lock().unwrap()
+        );
+        let report = h.run().await;
+        if report.result == "lease-held" {
+            assert!(!got_through, "{}", text(&report));
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        got_through = true;
+        let done = restarts(&report);
+        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
+        order.extend(done);
+        if let Some(last) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("switchover "))
+        {
+            master = last.split(' ').nth(1).unwrap_or_default().to_string();
+        }
+        label_roles(pods, cluster, &master).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
