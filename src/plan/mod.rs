@@ -283,4 +283,9 @@ impl Plan {
     pub fn destructive(&self) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(|a| a.risk == Risk::Destructive)
     }
+
+    /// Pod restarts, revoked attributes, logins stopped: what interrupts service briefly.
+    pub fn disruptive(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(|a| a.risk == Risk::Disruptive)
+    }
 }

@@ -1,7 +1,8 @@
 //! The plan as a pull-request comment, laid out like Atlantis's: the summary line first and
-//! visible, then destructive actions, invalid manifests and unknown parts, then the actions in
-//! a collapsed `<details>` block with ```` ```diff ```` and ```` ```sql ```` fences. The comment
-//! never exceeds its limit: whole action sections are left off and a note says so.
+//! visible, then destructive and disruptive actions, invalid manifests and unknown parts, then
+//! the actions in a collapsed `<details>` block with ```` ```diff ```` and ```` ```sql ````
+//! fences. The comment never exceeds its limit: whole action sections are left off and a note
+//! says so.
 
 use super::{Body, DiffLine, body, count, one_line, op_name, op_symbol};
 use crate::plan::{Action, Plan, Risk, Target};
@@ -115,7 +116,8 @@ fn fit(out: String, summary: &str, limit: usize, total: usize) -> String {
     short
 }
 
-/// Destructive actions, invalid manifests and unknown parts, each a list, within `budget`.
+/// Destructive and disruptive actions, invalid manifests and unknown parts, each a list, within
+/// `budget`.
 fn notices(plan: &Plan, budget: usize) -> String {
     let mut out = String::new();
     let destructive: Vec<String> = plan
@@ -136,6 +138,24 @@ fn notices(plan: &Plan, budget: usize) -> String {
             &destructive,
             budget.saturating_sub(out.len()),
         ));
+    }
+    let disruptive: Vec<String> = plan
+        .disruptive()
+        .map(|a| {
+            format!(
+                "- **{}** {}: {}\n",
+                op_name(a.op),
+                target(&a.target),
+                escape(&a.reason)
+            )
+        })
+        .collect();
+    if !disruptive.is_empty() {
+        let title = format!(
+            ":arrows_counterclockwise: **Disruptive actions ({}):**",
+            disruptive.len()
+        );
+        out.push_str(&list(&title, &disruptive, budget.saturating_sub(out.len())));
     }
     let invalid: Vec<String> = plan
         .invalid

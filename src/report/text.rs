@@ -1,6 +1,6 @@
-//! The plan for terminals: a summary line, destructive actions called out, then one section per
-//! action in plan order with a unified diff (objects) or the statements (SQL), then what could
-//! not be planned. ANSI colour only when asked for.
+//! The plan for terminals: a summary line, destructive and disruptive actions called out, then
+//! one section per action in plan order with a unified diff (objects) or the statements (SQL),
+//! then what could not be planned. ANSI colour only when asked for.
 
 use super::{Body, DiffLine, body, count, one_line, op_name, op_symbol, risk_name};
 use crate::plan::{Action, Op, Plan, Risk};
@@ -44,20 +44,25 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let p = Paint { on: color };
     let mut blocks: Vec<String> = vec![summary(plan, &p)];
 
-    let destructive: Vec<String> = plan
+    // What a reviewer must see first: what loses data, then what interrupts service.
+    let called_out: Vec<String> = plan
         .destructive()
-        .map(|a| {
+        .map(|a| (p.paint(RED, "Destructive:"), a))
+        .chain(
+            plan.disruptive()
+                .map(|a| (p.paint(YELLOW, "Disruptive:"), a)),
+        )
+        .map(|(label, a)| {
             format!(
-                "{} {} {} ({})",
-                p.paint(RED, "Destructive:"),
+                "{label} {} {} ({})",
                 op_name(a.op),
                 one_line(&a.target.to_string()),
                 one_line(&a.reason)
             )
         })
         .collect();
-    if !destructive.is_empty() {
-        blocks.push(destructive.join("\n"));
+    if !called_out.is_empty() {
+        blocks.push(called_out.join("\n"));
     }
 
     blocks.extend(plan.actions.iter().map(|a| section(a, &p)));
