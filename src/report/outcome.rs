@@ -65,6 +65,18 @@ impl ManifestOutcome {
         })
     }
 
+    /// Each failure with the action it belongs to ("create StatefulSet ns/x: why"): what a
+    /// status or an Event must say for the failure to be found.
+    pub fn failure_notes(&self) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter_map(|a| match &a.result {
+                ActionResult::Failed(m) => Some(format!("{}: {m}", a.action)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn skipped(&self) -> impl Iterator<Item = &str> {
         self.actions.iter().filter_map(|a| match &a.result {
             ActionResult::Skipped(m) => Some(m.as_str()),

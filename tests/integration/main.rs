@@ -5,6 +5,7 @@
 mod support;
 
 mod apply_adopt;
+mod apply_api_fault;
 mod apply_cluster;
 mod apply_config;
 mod apply_invalid;

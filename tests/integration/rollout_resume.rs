@@ -4,36 +4,16 @@
 //! The next runs take the expired Lease over and finish the rollout: no pod restarted twice,
 //! never fewer than 2 Ready pods, the master last.
 
-use crate::support::fault_proxy::FaultProxy;
+use crate::support::eventually;
+use crate::support::fault_proxy::{Fault, FaultProxy};
 use crate::support::reconciler::Harness;
 use crate::support::rollout::*;
-use crate::support::{eventually, unique_name};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, ListParams};
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Starts `postgres-reconciler apply` with `config`, through the proxy's kubeconfig; its output
-/// goes to files in `dir` (shown when the test fails).
-fn spawn_apply(h: &Harness, dir: &std::path::Path, proxy: &FaultProxy) -> Child {
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, serde_yaml::to_string(&h.config).expect("yaml")).expect("config");
-    let log = std::fs::File::create(dir.join("apply.log")).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
-        .arg("--config")
-        .arg(&config)
-        .arg("--kubeconfig")
-        .arg(&proxy.kubeconfig)
-        .args(["-n", &h.ns.name, "apply"])
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the apply binary")
-}
 
 fn deletions(log: &[String], pod: &str) -> usize {
     log.iter()
@@ -71,20 +51,19 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
     .await;
 
     // The binary runs until its first pod delete has been answered; then it is killed.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_name("kill"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = h.temp_dir("kill");
     let pods_path = format!("/api/v1/namespaces/{}/pods/", h.ns.name);
     let proxy = FaultProxy::start(
         &dir,
-        Box::new(move |method, path| {
+        Fault::FreezeAfter(Box::new(move |method, path| {
             method == http::Method::DELETE && path.starts_with(&pods_path)
-        }),
+        })),
     )
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let status_before = loop {
         let status_before = h.status("postgresql", cluster).await;
-        let mut child = spawn_apply(&h, &dir, &proxy);
+        let mut child = h.spawn_apply(&dir, &proxy.kubeconfig);
         let frozen = tokio::select! {
             _ = proxy.frozen() => true,
             _ = async {

@@ -190,7 +190,10 @@ async fn status_is_written_once_and_failures_are_visible() {
     let degraded = condition(status, "Degraded");
     assert_eq!(degraded["status"], "True");
     assert_eq!(degraded["reason"], "ApplyFailed");
-    assert_eq!(degraded["message"], "ALTER ROLE app: permission denied");
+    assert_eq!(
+        degraded["message"],
+        "sql role app: ALTER ROLE app: permission denied"
+    );
     assert_eq!(degraded["lastTransitionTime"], T3);
     // Ready did not change: its transition time is the first run's.
     assert_eq!(condition(status, "Ready")["lastTransitionTime"], T1);
@@ -211,7 +214,7 @@ async fn status_is_written_once_and_failures_are_visible() {
     assert_eq!(failure.type_.as_deref(), Some("Warning"));
     assert_eq!(
         failure.note.as_deref(),
-        Some("ALTER ROLE app: permission denied")
+        Some("sql role app: ALTER ROLE app: permission denied")
     );
     assert_eq!(failure.reporting_controller.as_deref(), Some(MANAGER));
     let regarding = failure.regarding.as_ref().expect("regarding");

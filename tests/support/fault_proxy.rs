@@ -1,8 +1,10 @@
 //! A fault-injecting proxy in front of the real kube-apiserver, for faults the apiserver cannot
 //! produce on demand. It terminates TLS with its own CA (written into a kubeconfig for the
-//! process under test) and forwards every request with the test's admin client. A freeze rule
-//! stops it after a matching request has been answered: every later request hangs unanswered,
-//! so nothing the process does after that point reaches the apiserver — the moment to kill it.
+//! process under test) and forwards every request with the test's admin client, except:
+//! - [`Fault::FreezeAfter`]: once a matching request has been answered, every later request
+//!   hangs unanswered, so nothing the process does after that point reaches the apiserver — the
+//!   moment to kill it;
+//! - [`Fault::Fail`]: matching requests are answered with an error status and never forwarded.
 
 use super::TestEnv;
 use http_body_util::BodyExt;
@@ -15,8 +17,14 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Decides, from a request's method and path, that the proxy freezes once it has been answered.
-pub type FreezeRule = Box<dyn Fn(&http::Method, &str) -> bool + Send + Sync>;
+/// Picks requests by method and path.
+pub type Matcher = Box<dyn Fn(&http::Method, &str) -> bool + Send + Sync>;
+
+pub enum Fault {
+    FreezeAfter(Matcher),
+    /// Answered with this HTTP status (and a Kubernetes `Status` body).
+    Fail(Matcher, u16),
+}
 
 pub struct FaultProxy {
     /// A kubeconfig that reaches the apiserver through this proxy (no credentials of its own).
@@ -28,7 +36,7 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Starts the proxy; its kubeconfig is written into `dir`.
-    pub async fn start(dir: &Path, freeze_after: FreezeRule) -> FaultProxy {
+    pub async fn start(dir: &Path, fault: Fault) -> FaultProxy {
         let (cert_pem, tls) = tls_config();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -38,7 +46,7 @@ impl FaultProxy {
         let upstream = kube::Client::try_from(TestEnv::get().kube_config().await).expect("client");
         let (freeze, frozen) = watch::channel(false);
         let freeze = Arc::new(freeze);
-        let rule: Arc<FreezeRule> = Arc::new(freeze_after);
+        let rule: Arc<Fault> = Arc::new(fault);
         let log = Arc::new(Mutex::new(Vec::new()));
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let state = (upstream, freeze, rule, log.clone());
@@ -82,7 +90,8 @@ impl FaultProxy {
         frozen.wait_for(|f| *f).await.expect("proxy running");
     }
 
-    /// "METHOD path" of each request that reached the apiserver, in order.
+    /// "METHOD path" of each request that reached the apiserver (or was answered with an
+    /// injected error, marked so), in order.
     pub fn forwarded(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
@@ -98,7 +107,7 @@ async fn forward(
     req: http::Request<Incoming>,
     upstream: kube::Client,
     freeze: Arc<watch::Sender<bool>>,
-    rule: Arc<FreezeRule>,
+    rule: Arc<Fault>,
     log: Arc<Mutex<Vec<String>>>,
 ) -> Result<http::Response<kube::client::Body>, std::convert::Infallible> {
     if *freeze.borrow() {
@@ -112,6 +121,14 @@ async fn forward(
         .unwrap_or_default();
     parts.headers.remove(http::header::HOST);
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    if let Fault::Fail(matches, code) = rule.as_ref()
+        && matches(&method, &path)
+    {
+        log.lock()
+            .unwrap()
+            .push(format!("{method} {path} -> {code} (injected)"));
+        return Ok(injected_error(*code));
+    }
     let request = http::Request::from_parts(parts, kube::client::Body::from(body));
     let response = match upstream.send(request).await {
         Ok(response) => response,
@@ -123,10 +140,29 @@ async fn forward(
         }
     };
     log.lock().unwrap().push(format!("{method} {path}"));
-    if rule(&method, &path) {
+    if let Fault::FreezeAfter(matches) = rule.as_ref()
+        && matches(&method, &path)
+    {
         freeze.send_replace(true);
     }
     Ok(response)
+}
+
+/// An apiserver-style error answer.
+fn injected_error(code: u16) -> http::Response<kube::client::Body> {
+    let status = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+        "reason": "InternalError", "message": "injected by the test's fault proxy",
+    });
+    let mut response =
+        http::Response::new(kube::client::Body::from(status.to_string().into_bytes()));
+    *response.status_mut() =
+        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// A throwaway CA and a certificate for 127.0.0.1 signed by it: the CA's PEM (for the

@@ -7,6 +7,7 @@
 //! roles and databases with its own prefix ([`Harness::name`]), and everything with that prefix
 //! is dropped when the harness goes (also when the test panics).
 
+mod binary;
 mod objects;
 mod pg_cleanup;
 mod pg_queries;

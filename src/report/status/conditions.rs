@@ -97,8 +97,10 @@ fn problem(outcome: &ManifestOutcome) -> Option<Problem> {
         },
         message: summarize(
             outcome
-                .failures()
-                .chain(outcome.unknown.iter().map(String::as_str)),
+                .failure_notes()
+                .iter()
+                .chain(&outcome.unknown)
+                .map(String::as_str),
         ),
     })
 }

@@ -33,8 +33,10 @@ pub fn status_event(outcome: &ManifestOutcome, status_changed: bool) -> Option<S
             reason: "ReconcileFailed",
             note: summarize(
                 outcome
-                    .failures()
-                    .chain(outcome.unknown.iter().map(String::as_str)),
+                    .failure_notes()
+                    .iter()
+                    .chain(&outcome.unknown)
+                    .map(String::as_str),
             ),
         }
     } else if outcome.skipped().next().is_some() {

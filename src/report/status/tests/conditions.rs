@@ -12,7 +12,7 @@ fn failures_and_unknown_parts_are_both_listed() {
     assert_eq!(c.reason, reason::APPLY_FAILED);
     assert_eq!(
         c.message,
-        "create Secret: forbidden; database state: connection refused"
+        "sql role app: create Secret: forbidden; database state: connection refused"
     );
 }
 
@@ -61,7 +61,7 @@ fn messages_are_few_short_and_on_one_line() {
     let s = postgresql_status(&o, None, T1);
     assert_eq!(
         cond(&s.reconcile, DEGRADED).message,
-        "failure 0 second line; failure 1 second line; failure 2 second line (and 2 more)"
+        "sql role app: failure 0 second line; sql role app: failure 1 second line; sql role app: failure 2 second line (and 2 more)"
     );
     let long = "x".repeat(1000);
     let s = postgresql_status(&failed(cluster(), &long), None, T1);

@@ -15,7 +15,10 @@ fn events() {
     // A failing manifest gets a warning every run, changed or not.
     let bad = status_event(&failed(cluster(), "boom"), false).expect("an event");
     assert!(bad.warning);
-    assert_eq!((bad.reason, bad.note.as_str()), ("ReconcileFailed", "boom"));
+    assert_eq!(
+        (bad.reason, bad.note.as_str()),
+        ("ReconcileFailed", "sql role app: boom")
+    );
     let unknown = status_event(&unreachable(cluster()), false).expect("an event");
     assert_eq!(unknown.reason, "ReconcileFailed");
     let mut invalid = cluster();

@@ -114,7 +114,7 @@ fn sync_failed_for_failures_on_an_existing_cluster() {
     assert_eq!(sr(r, DEGRADED), pair("True", reason::APPLY_FAILED));
     assert_eq!(
         cond(r, DEGRADED).message,
-        "ALTER ROLE app: permission denied"
+        "sql role app: ALTER ROLE app: permission denied"
     );
     // Pods are still ready.
     assert_eq!(sr(r, READY), pair("True", "PodsReady"));

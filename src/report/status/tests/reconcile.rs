@@ -105,7 +105,10 @@ fn last_transition_time_moves_only_with_the_status() {
         Some(&second),
         "2026-01-02T05:00:00Z",
     );
-    assert_eq!(cond(&third.reconcile, DEGRADED).message, "boom again");
+    assert_eq!(
+        cond(&third.reconcile, DEGRADED).message,
+        "sql role app: boom again"
+    );
     assert_eq!(cond(&third.reconcile, DEGRADED).last_transition_time, t2);
     assert_eq!(
         third.reconcile.last_run.as_deref(),

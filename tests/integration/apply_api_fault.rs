@@ -1,0 +1,81 @@
+//! An apiserver error on one manifest's object (injected by a proxy in front of the real
+//! apiserver: it answers that StatefulSet's apply with a 500) fails that manifest only: the run
+//! exits 2, the other cluster is applied in full, the failing one says why in its status, and
+//! the next run, with the apiserver answering again, completes it.
+
+use crate::support::fault_proxy::{Fault, FaultProxy};
+use crate::support::reconciler::Harness;
+use serde_json::{Value, json};
+
+fn condition(status: &Value, kind: &str) -> Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} condition: {status:#}"))
+}
+
+#[tokio::test]
+async fn an_api_error_on_one_cluster_leaves_the_other_applied_and_is_reported() {
+    let h = Harness::new("apply-api-fault").await;
+    let (ok, bad) = ("acid-fine", "acid-faulty");
+    for cluster in [ok, bad] {
+        h.cluster_secrets(cluster).await;
+        h.apply(h.cluster_manifest(cluster, 1, json!({}), json!({}), json!({})))
+            .await;
+    }
+    let dir = h.temp_dir("api-fault");
+    let path = format!("/apis/apps/v1/namespaces/{}/statefulsets/{bad}", h.ns.name);
+    let proxy = FaultProxy::start(
+        &dir,
+        Fault::Fail(
+            Box::new(move |method, p| method == http::Method::PATCH && p == path),
+            500,
+        ),
+    )
+    .await;
+
+    let status = tokio::task::spawn_blocking({
+        let mut child = h.spawn_apply(&dir, &proxy.kubeconfig);
+        move || child.wait().expect("wait for the run")
+    })
+    .await
+    .expect("run");
+    let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(2), "a partial run:\n{output}");
+    assert!(
+        proxy.forwarded().iter().any(|r| r.ends_with("(injected)")),
+        "{:?}",
+        proxy.forwarded()
+    );
+    assert!(h.get("StatefulSet", ok).await.is_some(), "{output}");
+    assert!(h.get("StatefulSet", bad).await.is_none(), "{output}");
+    let fine = h.status("postgresql", ok).await;
+    assert_eq!(condition(&fine, "Degraded")["status"], "False", "{fine:#}");
+    let faulty = h.status("postgresql", bad).await;
+    let degraded = condition(&faulty, "Degraded");
+    assert_eq!(degraded["status"], "True", "{faulty:#}");
+    assert!(
+        degraded["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("StatefulSet") && m.contains("injected")),
+        "{degraded}"
+    );
+    drop(proxy);
+
+    // The apiserver answers again: the next run completes the faulty cluster.
+    let report = h.run().await;
+    assert_eq!(
+        report.exit_code,
+        0,
+        "{}",
+        postgres_reconciler::report::run::text(&report)
+    );
+    assert!(h.get("StatefulSet", bad).await.is_some());
+    let faulty = h.status("postgresql", bad).await;
+    assert_eq!(
+        condition(&faulty, "Degraded")["status"],
+        "False",
+        "{faulty:#}"
+    );
+}
