@@ -305,12 +305,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            let text = match format {
-                PlanFormat::Text => report::text(&planned.plan, color),
-                PlanFormat::Markdown => report::markdown(&planned.plan, report::MARKDOWN_LIMIT),
-                PlanFormat::Json => report::json(&planned.plan),
-            };
-            print!("{text}");
+            match format {
+                PlanFormat::Text => print!("{}", report::text(&planned.plan, color)),
+                PlanFormat::Markdown => print!(
+                    "{}",
+                    report::markdown(&planned.plan, report::MARKDOWN_LIMIT)
+                ),
+                // Streamed: a plan of many clusters is not held again as one string.
+                PlanFormat::Json => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    report::json_to(&planned.plan, &mut out)
+                        .and_then(|()| std::io::Write::flush(&mut out))
+                        .map_err(|e| format!("writing the plan: {e}"))?;
+                }
+            }
             if !planned.requests.is_empty() {
                 tracing::info!(requests = ?planned.requests, "API requests");
             }

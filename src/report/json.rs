@@ -4,6 +4,7 @@
 
 use super::{Ordered, mask_patch, mask_secret, op_name, risk_name};
 use crate::plan::{Action, Change, FORMAT_VERSION, Plan, Target};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
 
 /// The plan as pretty-printed JSON with sorted keys, ending with a line break.
@@ -13,10 +14,47 @@ use serde_json::{Value, json};
 /// database, object}`), `before`, `after` and `patch` (objects; null otherwise) and
 /// `statements` (SQL as printed; null for objects).
 pub fn json(plan: &Plan) -> String {
-    let summary = plan.summary();
-    let document = json!({
-        "format_version": FORMAT_VERSION,
-        "summary": {
+    let mut out = Vec::new();
+    json_to(plan, &mut out).unwrap_or_else(|e| {
+        out = json!({ "error": e.to_string() }).to_string().into_bytes();
+    });
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`json`], written to `out` action by action: a plan of many thousand actions is never held
+/// twice in memory (as a document and as its text).
+pub fn json_to(plan: &Plan, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &Document { plan })?;
+    out.write_all(b"\n")
+}
+
+/// The document, keys in sorted order; each action is built only when it is written.
+struct Document<'a> {
+    plan: &'a Plan,
+}
+
+impl Serialize for Document<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let plan = self.plan;
+        let summary = plan.summary();
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("actions", &Actions(&plan.actions))?;
+        map.serialize_entry("format_version", FORMAT_VERSION)?;
+        if !plan.held.is_empty() {
+            let held: Value = plan
+                .held
+                .iter()
+                .map(|h| json!({"manifest": to_value(&h.manifest), "reason": h.reason}))
+                .collect();
+            map.serialize_entry("held", &Ordered::plain(&held))?;
+        }
+        let invalid: Value = plan
+            .invalid
+            .iter()
+            .map(|i| json!({"manifest": i.manifest, "errors": i.errors}))
+            .collect();
+        map.serialize_entry("invalid", &Ordered::plain(&invalid))?;
+        let summary = json!({
             "create": summary.create,
             "update": summary.update,
             "replace": summary.replace,
@@ -25,30 +63,28 @@ pub fn json(plan: &Plan) -> String {
             "restart": summary.restart,
             "total": summary.total(),
             "destructive": plan.destructive().count(),
-        },
-        "actions": plan.actions.iter().map(action).collect::<Vec<_>>(),
-        "invalid": plan.invalid.iter().map(|i| json!({
-            "manifest": i.manifest,
-            "errors": i.errors,
-        })).collect::<Vec<_>>(),
-        "unknown": plan.unknown.iter().map(|u| json!({
-            "manifest": to_value(&u.manifest),
-            "part": u.part,
-            "reason": u.reason,
-        })).collect::<Vec<_>>(),
-    });
-    let mut document = document;
-    if !plan.held.is_empty() {
-        document["held"] = plan
-            .held
+        });
+        map.serialize_entry("summary", &Ordered::plain(&summary))?;
+        let unknown: Value = plan
+            .unknown
             .iter()
-            .map(|h| json!({"manifest": to_value(&h.manifest), "reason": h.reason}))
+            .map(|u| json!({"manifest": to_value(&u.manifest), "part": u.part, "reason": u.reason}))
             .collect();
+        map.serialize_entry("unknown", &Ordered::plain(&unknown))?;
+        map.end()
     }
-    let mut out = serde_json::to_string_pretty(&Ordered::plain(&document))
-        .unwrap_or_else(|e| json!({ "error": e.to_string() }).to_string());
-    out.push('\n');
-    out
+}
+
+struct Actions<'a>(&'a [Action]);
+
+impl Serialize for Actions<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for a in self.0 {
+            seq.serialize_element(&Ordered::plain(&action(a)))?;
+        }
+        seq.end()
+    }
 }
 
 fn action(a: &Action) -> Value {

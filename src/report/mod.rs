@@ -16,7 +16,7 @@ mod text;
 #[cfg(test)]
 mod tests;
 
-pub use json::json;
+pub use json::{json, json_to};
 pub use markdown::{MARKDOWN_LIMIT, markdown};
 pub use mask::{SENSITIVE, SENSITIVE_CHANGED, mask_patch, mask_secret};
 pub use text::text;
