@@ -9,7 +9,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use postgres_reconciler::config::Config;
 use postgres_reconciler::observe::cluster::api_resource;
 use postgres_reconciler::watch::{self, WatchOptions};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -58,6 +58,31 @@ async fn start_watcher(
     watcher
 }
 
+/// A CronJob whose Jobs are suspended (they stay active until the test ends them): `job_meta`
+/// is its job template's metadata, `job_spec` adds to the job template's spec.
+async fn suspended_cronjob(
+    ns: &TestNamespace,
+    name: &str,
+    job_meta: Value,
+    job_spec: Value,
+) -> CronJob {
+    let mut spec = json!({"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+        "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}});
+    spec.as_object_mut()
+        .expect("object")
+        .extend(job_spec.as_object().cloned().unwrap_or_default());
+    let cronjob: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"schedule": "0 0 1 1 *", "suspend": true,
+            "jobTemplate": {"metadata": job_meta, "spec": spec}}
+    }))
+    .expect("cronjob");
+    Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
+        .create(&PostParams::default(), &cronjob)
+        .await
+        .expect("create cronjob")
+}
+
 /// The `postgresql` manifests of the test namespace.
 fn manifests(ns: &TestNamespace) -> Api<kube::api::DynamicObject> {
     Api::namespaced_with(
@@ -71,20 +96,13 @@ fn manifests(ns: &TestNamespace) -> Api<kube::api::DynamicObject> {
 async fn a_manifest_change_starts_a_job_and_waits_for_an_active_one() {
     let ns = TestNamespace::new("watch").await;
     install_crds(&ns.client).await;
-    // Suspended job template: the Jobs it makes stay active until the test ends them.
-    let cronjob: CronJob = serde_json::from_value(json!({
-        "metadata": {"name": "postgres-reconciler"},
-        "spec": {"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {
-            "metadata": {"labels": {"app.kubernetes.io/name": "postgres-reconciler"}},
-            "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}}
-        }}
-    }))
-    .expect("cronjob");
-    let cronjob = Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
-        .create(&PostParams::default(), &cronjob)
-        .await
-        .expect("create cronjob");
+    let cronjob = suspended_cronjob(
+        &ns,
+        "postgres-reconciler",
+        json!({"labels": {"app.kubernetes.io/name": "postgres-reconciler"}}),
+        json!({}),
+    )
+    .await;
 
     let watcher = start_watcher(&ns, "postgres-reconciler", Duration::from_millis(300)).await;
 
@@ -208,19 +226,13 @@ fn essence(job: &serde_json::Value) -> serde_json::Value {
 async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
     let ns = TestNamespace::new("watch-burst").await;
     install_crds(&ns.client).await;
-    let cronjob: CronJob = serde_json::from_value(json!({
-        "metadata": {"name": "pgr"},
-        "spec": {"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {
-            "metadata": {"labels": {"app.kubernetes.io/name": "postgres-reconciler"}, "annotations": {"team": "db"}},
-            "spec": {"suspend": true, "backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}}
-        }}
-    }))
-    .expect("cronjob");
-    Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
-        .create(&PostParams::default(), &cronjob)
-        .await
-        .expect("create cronjob");
+    suspended_cronjob(
+        &ns,
+        "pgr",
+        json!({"labels": {"app.kubernetes.io/name": "postgres-reconciler"}, "annotations": {"team": "db"}}),
+        json!({"backoffLimit": 0}),
+    )
+    .await;
     let debounce = Duration::from_secs(1);
     let watcher = start_watcher(&ns, "pgr", debounce).await;
 
@@ -331,18 +343,7 @@ async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
 async fn a_cluster_pod_becoming_ready_starts_a_run() {
     let ns = TestNamespace::new("watch-pod").await;
     install_crds(&ns.client).await;
-    let cronjob: CronJob = serde_json::from_value(json!({
-        "metadata": {"name": "pgr"},
-        "spec": {"schedule": "0 0 1 1 *", "suspend": true, "jobTemplate": {
-            "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
-                "containers": [{"name": "apply", "image": "registry.invalid/postgres-reconciler:test", "args": ["apply"]}]}}}
-        }}
-    }))
-    .expect("cronjob");
-    Api::<CronJob>::namespaced(ns.client.clone(), &ns.name)
-        .create(&PostParams::default(), &cronjob)
-        .await
-        .expect("create cronjob");
+    suspended_cronjob(&ns, "pgr", json!({}), json!({})).await;
     let debounce = Duration::from_millis(300);
     let watcher = start_watcher(&ns, "pgr", debounce).await;
     let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
