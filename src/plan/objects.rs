@@ -139,11 +139,17 @@ pub fn plan_object(
             format!("changed: {}", describe(&paths)),
         )
     } else {
-        (
-            Op::Replace,
-            Risk::Destructive,
-            format!("immutable field changed: {}", describe(&immutable)),
-        )
+        let mut reason = format!("immutable field changed: {}", describe(&immutable));
+        if immutable
+            .iter()
+            .any(|p| p.starts_with("spec.volumeClaimTemplates") && p.ends_with("requests.storage"))
+        {
+            // Said plainly: a replace changes the template, not the disks of running pods.
+            reason.push_str(
+                "; the existing volume claims keep their size (resizing them is not supported yet): only claims made later get the new one",
+            );
+        }
+        (Op::Replace, Risk::Destructive, reason)
     };
     Some(Action {
         manifest: manifest.cloned(),
