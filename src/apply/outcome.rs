@@ -60,12 +60,13 @@ pub(super) fn manifest_outcome(
         let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
         (n("/status/readyReplicas"), n("/spec/replicas"))
     });
-    let rollout_held = planned
+    let held = planned
         .plan
         .held
         .iter()
-        .find(|h| key(&h.manifest) == key(&manifest))
-        .map(|h| h.reason.clone());
+        .find(|h| key(&h.manifest) == key(&manifest));
+    let rollout_held = held.map(|h| h.reason.clone());
+    let rollout_lazy = held.is_some_and(|h| h.lazy);
     ManifestOutcome {
         unknown: planned
             .plan
@@ -77,6 +78,7 @@ pub(super) fn manifest_outcome(
         new_cluster: is_cluster && statefulset.is_none(),
         rollout: None,
         rollout_held,
+        rollout_lazy,
         pods: if is_cluster { pods } else { None },
         deleting: desired.is_some_and(|d| d.deleting),
         plan_digest: plan_digest(&mine),
@@ -106,6 +108,7 @@ pub(super) fn invalid_outcomes(planned: &Planned) -> Vec<ManifestOutcome> {
                 new_cluster: false,
                 rollout: None,
                 rollout_held: None,
+                rollout_lazy: false,
                 pods: None,
                 deleting: false,
                 plan_digest: plan_digest(&[]),

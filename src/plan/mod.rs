@@ -42,6 +42,9 @@ pub struct Plan {
 pub struct Held {
     pub manifest: ManifestRef,
     pub reason: String,
+    /// Held on purpose (`enable_lazy_spilo_upgrade`): nothing is blocking it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lazy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

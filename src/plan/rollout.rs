@@ -50,6 +50,7 @@ pub fn plan_rollouts(
             Err(reason) => held.push(Held {
                 manifest: m.manifest.clone(),
                 reason,
+                lazy: config.enable_lazy_spilo_upgrade,
             }),
         }
     }

@@ -44,7 +44,7 @@ impl Serialize for Document<'_> {
             let held: Value = plan
                 .held
                 .iter()
-                .map(|h| json!({"manifest": to_value(&h.manifest), "reason": h.reason}))
+                .map(|h| json!({"manifest": to_value(&h.manifest), "reason": h.reason, "lazy": h.lazy}))
                 .collect();
             map.serialize_entry("held", &Ordered::plain(&held))?;
         }

@@ -50,6 +50,9 @@ pub struct ManifestOutcome {
     /// Why the rollout's next restart waits, when it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_held: Option<String>,
+    /// The rollout waits on purpose (lazy upgrades), not for something that blocks it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollout_lazy: bool,
     /// The manifest is being deleted.
     #[serde(default)]
     pub deleting: bool,

@@ -143,7 +143,7 @@ async fn a_lazy_upgrade_updates_the_statefulset_and_leaves_the_pods() {
         before
     );
     let rolling = rolling_update(&h.status("postgresql", cluster).await);
-    assert_eq!(rolling["reason"], "Held", "{rolling}");
+    assert_eq!(rolling["reason"], "LazyUpgrade", "{rolling}");
     assert!(
         rolling["message"].as_str().is_some_and(|m| m
             .starts_with("0 of 2 pods on the new revision; 2 of 2 pods outdated; lazy upgrade")),

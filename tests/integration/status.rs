@@ -70,6 +70,7 @@ fn outcome(manifest: ManifestRef, actions: Vec<ActionOutcome>) -> ManifestOutcom
         new_cluster: false,
         rollout: None,
         rollout_held: None,
+        rollout_lazy: false,
         pods: Some((2, 2)),
         deleting: false,
         plan_digest: plan_digest(&[]),

@@ -31,7 +31,13 @@ pub(super) fn rolling_update(outcome: &ManifestOutcome) -> Option<Verdict> {
     Some(if current >= total {
         verdict("False", "UpToDate", progress)
     } else if let Some(why) = &outcome.rollout_held {
-        verdict("True", "Held", shorten(&format!("{progress}; {why}")))
+        // Lazy upgrades wait by design: a reason of their own, so alerts on "Held" stay quiet.
+        let reason = if outcome.rollout_lazy {
+            "LazyUpgrade"
+        } else {
+            "Held"
+        };
+        verdict("True", reason, shorten(&format!("{progress}; {why}")))
     } else {
         verdict("True", "PodsOutdated", progress)
     })

@@ -42,7 +42,14 @@ fn rolling_update_says_how_far_the_rollout_is() {
         transition_time(T1)
     );
     assert_eq!(held.reconcile.conditions.len(), 4, "replaced, not added");
+    o.rollout_lazy = true;
+    let lazy = postgresql_status(&o, Some(&held), T2);
+    assert_eq!(
+        sr(&lazy.reconcile, ROLLING_UPDATE),
+        pair("True", "LazyUpgrade")
+    );
     o.rollout = Some((3, 3));
+    o.rollout_lazy = false;
     o.rollout_held = None;
     let done = postgresql_status(&o, Some(&held), T2);
     assert_eq!(

@@ -33,6 +33,7 @@ fn outcome(kind: &str) -> ManifestOutcome {
         new_cluster: false,
         rollout: None,
         rollout_held: None,
+        rollout_lazy: false,
         pods: if kind == "postgresql" {
             Some((2, 2))
         } else {
