@@ -94,7 +94,20 @@ impl ObjectExecutor<'_> {
             (Op::Update, Some(d)) if d.policy == ApplyPolicy::CreateOnly => {
                 self.adopt(&api, d).await
             }
-            (Op::Create | Op::Update, Some(d)) => self.apply(&api, d).await,
+            (Op::Create | Op::Update, Some(d)) => {
+                // The plan's adjusted body, when it had to adjust the rendered one.
+                let body = match &action.change {
+                    Change::Object {
+                        apply_body: Some(body),
+                        ..
+                    } => body,
+                    _ => &d.body,
+                };
+                // A claim's size was set by the StatefulSet controller from our template: taking
+                // that one field over is ours to do, not a conflict to report.
+                let take_over = d.policy == ApplyPolicy::UpdateOnly;
+                self.apply(&api, &d.name, body, take_over).await
+            }
             (Op::Replace, Some(d)) => {
                 if !allow_destructive {
                     return ActionResult::Skipped(format!(
@@ -143,10 +156,16 @@ impl ObjectExecutor<'_> {
         }
     }
 
-    async fn apply(&self, api: &Api<DynamicObject>, d: &DesiredObject) -> Result<(), String> {
+    async fn apply(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        body: &Value,
+        take_over: bool,
+    ) -> Result<(), String> {
         let mut params = PatchParams::apply(self.field_manager);
-        params.force = self.force_conflicts;
-        api.patch(&d.name, &params, &Patch::Apply(&d.body))
+        params.force = self.force_conflicts || take_over;
+        api.patch(name, &params, &Patch::Apply(body))
             .await
             .map(|_| ())
             .map_err(|e| describe(&e))
@@ -288,7 +307,7 @@ impl ObjectExecutor<'_> {
         }
         for _ in 0..120 {
             match api.get_opt(&r.name).await {
-                Ok(None) => return self.apply(api, d).await,
+                Ok(None) => return self.apply(api, &d.name, &d.body, false).await,
                 Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
                 Err(e) => return Err(describe(&e)),
             }

@@ -59,6 +59,7 @@ pub fn plan_finalizer(
             after: Some(after),
             uid: m.manifest.uid.clone(),
             resource_version: None,
+            apply_body: None,
         },
     })
 }

@@ -170,6 +170,10 @@ pub enum Change {
         uid: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resource_version: Option<String>,
+        /// What apply sends instead of the rendered body, when the plan had to adjust it (a
+        /// StatefulSet keeps the claim sizes it has: its claim template cannot change).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        apply_body: Option<serde_json::Value>,
     },
     /// SQL statements, in order, exactly as they run (passwords as placeholders).
     Sql { statements: Vec<SqlStatement> },

@@ -100,6 +100,9 @@ pub fn plan_object(
         desired.policy,
     );
     let Some(live) = live else {
+        if desired.policy == ApplyPolicy::UpdateOnly {
+            return None; // made by its StatefulSet, with the size of the template
+        }
         return Some(Action {
             manifest: manifest.cloned(),
             target,
@@ -107,7 +110,7 @@ pub fn plan_object(
             risk: Risk::Safe,
             reason: match desired.policy {
                 ApplyPolicy::CreateOnly => "absent; created with a generated password".into(),
-                ApplyPolicy::Apply => "absent".into(),
+                _ => "absent".into(),
             },
             change: Change::Object {
                 before: None,
@@ -115,6 +118,7 @@ pub fn plan_object(
                 patch: None,
                 uid: None,
                 resource_version: None,
+                apply_body: None,
             },
         });
     };
@@ -122,6 +126,14 @@ pub fn plan_object(
     if desired.policy == ApplyPolicy::CreateOnly {
         return None;
     }
+    // A StatefulSet keeps the claim sizes it has; the claims themselves grow (their own actions).
+    let kept_sizes = (desired.kind == "StatefulSet")
+        .then(|| keep_live_claim_sizes(&desired.body, live))
+        .filter(|body| *body != desired.body);
+    let after = match &kept_sizes {
+        Some(body) => mask(&desired.kind, without_identity(body), desired.policy),
+        None => after,
+    };
     let owned = owned_by(live, field_manager);
     let before =
         project(&without_identity(live), Some(&after), Some(&owned)).unwrap_or(Value::Null);
@@ -139,16 +151,7 @@ pub fn plan_object(
             format!("changed: {}", describe(&paths)),
         )
     } else {
-        let mut reason = format!("immutable field changed: {}", describe(&immutable));
-        if immutable
-            .iter()
-            .any(|p| p.starts_with("spec.volumeClaimTemplates") && p.ends_with("requests.storage"))
-        {
-            // Said plainly: a replace changes the template, not the disks of running pods.
-            reason.push_str(
-                "; the existing volume claims keep their size (resizing them is not supported yet): only claims made later get the new one",
-            );
-        }
+        let reason = format!("immutable field changed: {}", describe(&immutable));
         (Op::Replace, Risk::Destructive, reason)
     };
     Some(Action {
@@ -163,8 +166,37 @@ pub fn plan_object(
             patch: Some(patch),
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
+            apply_body: kept_sizes,
         },
     })
+}
+
+/// `body` (a StatefulSet) with each claim template's storage request as the live StatefulSet's
+/// template of the same name has it: the apiserver refuses any change to claim templates.
+fn keep_live_claim_sizes(body: &Value, live: &Value) -> Value {
+    const STORAGE: &str = "/spec/resources/requests/storage";
+    let mut body = body.clone();
+    let live_templates = live
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array);
+    if let (Some(templates), Some(live_templates)) = (
+        body.pointer_mut("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array_mut),
+        live_templates,
+    ) {
+        for t in templates {
+            let name = t.pointer("/metadata/name").cloned();
+            let live_size = live_templates
+                .iter()
+                .find(|l| l.pointer("/metadata/name").cloned() == name)
+                .and_then(|l| l.pointer(STORAGE))
+                .cloned();
+            if let (Some(size), Some(slot)) = (live_size, t.pointer_mut(STORAGE)) {
+                *slot = size;
+            }
+        }
+    }
+    body
 }
 
 /// The metadata that makes an object ours: what an adoption applies, nothing of its data.
@@ -208,6 +240,7 @@ pub fn plan_adopt(
             after: Some(after),
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
+            apply_body: None,
         },
     })
 }
@@ -246,6 +279,7 @@ pub fn plan_delete(
             patch: None,
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
+            apply_body: None,
         },
     })
 }

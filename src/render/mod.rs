@@ -99,6 +99,8 @@ pub enum ApplyPolicy {
     Apply,
     /// Created when absent (with a generated password), never updated: credential Secrets.
     CreateOnly,
+    /// Changed when it exists, never created: volume claims (their StatefulSet makes them).
+    UpdateOnly,
 }
 
 /// One Kubernetes object as we want it: only the fields we own.
@@ -266,6 +268,9 @@ fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
         .and_then(|a| a.get(meta::POD_TEMPLATE_HASH))
         .cloned();
     objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));
+    for claim in statefulset::claim_sizes(&pg) {
+        objects.push(DesiredObject::new(&claim, ApplyPolicy::UpdateOnly));
+    }
 
     let deleting = pg.metadata.deletion_timestamp.is_some();
     let allow_restart = pg

@@ -30,10 +30,14 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
         out.push_str(&format!("# {}\n", m.manifest));
         for object in &m.objects {
             out.push_str("---\n");
-            if object.policy == ApplyPolicy::CreateOnly {
-                out.push_str(
+            match object.policy {
+                ApplyPolicy::CreateOnly => out.push_str(
                     "# created when absent with a generated password; never overwritten\n",
-                );
+                ),
+                ApplyPolicy::UpdateOnly => out.push_str(
+                    "# changed when it exists (its StatefulSet makes it); never created\n",
+                ),
+                ApplyPolicy::Apply => {}
             }
             out.push_str(&serde_yaml::to_string(&masked(object))?);
         }

@@ -105,6 +105,33 @@ fn volume_claim(config: &Config, pg: &Postgresql) -> PersistentVolumeClaim {
     }
 }
 
+/// The size each instance's claim should have: growing `volume.size` grows the claims in place
+/// (a StatefulSet cannot change its claim template; the claims themselves can grow). Only the
+/// size: the StatefulSet controller makes the claims, with everything else.
+pub fn claim_sizes(pg: &Postgresql) -> Vec<PersistentVolumeClaim> {
+    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
+    (0..pg.spec.number_of_instances.max(0))
+        .map(|i| PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(format!("{PGDATA}-{cluster}-{i}")),
+                namespace: pg.metadata.namespace.clone(),
+                ..Default::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_string(),
+                        Quantity(super::quantity::canonical(&pg.spec.volume.size)),
+                    )])),
+                    limits: None,
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        })
+        .collect()
+}
+
 fn pod_template(
     config: &Config,
     pg: &Postgresql,

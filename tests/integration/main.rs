@@ -13,6 +13,7 @@ mod apply_lease;
 mod apply_passwords;
 mod apply_removed_roles;
 mod apply_unreachable;
+mod apply_volume;
 mod chart_deletion_protection;
 mod chart_install;
 mod chart_rbac;

@@ -61,6 +61,7 @@ fn object_action(
             patch,
             uid: None,
             resource_version: None,
+            apply_body: None,
         },
     }
 }

@@ -109,8 +109,9 @@ async fn a_destructive_change_waits_for_the_opt_in() {
     h.settle(cluster, 1).await;
     let before = h.get("StatefulSet", cluster).await.expect("StatefulSet");
 
-    // The claim template is immutable: a bigger volume needs the StatefulSet replaced.
-    manifest["spec"]["volume"]["size"] = json!("2Gi");
+    // The claim template is immutable: another storage class needs the StatefulSet replaced
+    // (the claims that exist keep theirs; the pods keep using them).
+    manifest["spec"]["volume"]["storageClass"] = json!("standard-copy");
     h.apply(manifest.clone()).await;
     let report = h.run().await;
     assert_eq!(
@@ -152,8 +153,8 @@ async fn a_destructive_change_waits_for_the_opt_in() {
     let replaced = h.get("StatefulSet", cluster).await.expect("StatefulSet");
     assert_ne!(replaced["metadata"]["uid"], before["metadata"]["uid"]);
     assert_eq!(
-        replaced["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
-        "2Gi"
+        replaced["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
+        "standard-copy"
     );
     h.settle(cluster, 1).await;
 }
