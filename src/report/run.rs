@@ -41,7 +41,7 @@ pub fn text(report: &RunReport) -> String {
         report.totals
     );
     for m in &report.manifests {
-        let failed: Vec<&str> = m.failures().collect();
+        let failed = m.failure_notes();
         let skipped: Vec<&str> = m.skipped().collect();
         let state = if !m.invalid.is_empty() {
             "invalid"
@@ -68,6 +68,10 @@ pub fn text(report: &RunReport) -> String {
         }
         for u in &m.unknown {
             let _ = writeln!(out, "      not planned: {u}");
+        }
+        if let Some(why) = &m.rollout_held {
+            let kind = if m.rollout_lazy { "lazy" } else { "held" };
+            let _ = writeln!(out, "      rollout {kind}: {why}");
         }
         for a in m
             .actions
@@ -110,4 +114,60 @@ pub fn text(report: &RunReport) -> String {
         let _ = writeln!(out, "note: {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn failures_name_their_action_and_waiting_rollouts_say_why() {
+        let outcome = |name: &str, extra: serde_json::Value| {
+            let mut m = json!({
+                "manifest": {"kind": "postgresql", "namespace": "ns", "name": name},
+                "applied": {"create": 0, "update": 0, "replace": 0, "delete": 0, "sql": 0, "restart": 0},
+                "newCluster": false, "deleting": false, "planDigest": "",
+            });
+            m.as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().cloned().unwrap_or_default());
+            serde_json::from_value::<ManifestOutcome>(m).expect("outcome")
+        };
+        let report: RunReport = serde_json::from_value(json!({
+            "started": "2026-11-22T05:00:00Z", "durationMs": 1200, "result": "partial",
+            "exitCode": 2,
+            "totals": {"create": 0, "update": 0, "replace": 0, "delete": 0, "sql": 0, "restart": 0},
+            "requests": {"list": 17}, "writes": 0, "manifests": [], "statusesWritten": 0,
+        }))
+        .expect("report");
+        let report = RunReport {
+            manifests: vec![
+                outcome(
+                    "acid-a",
+                    json!({"actions": [{"action": "update StatefulSet ns/acid-a",
+                        "result": {"status": "failed", "message": "the server is busy"}}]}),
+                ),
+                outcome(
+                    "acid-b",
+                    json!({"rolloutHeld": "1 of 3 pods outdated; pod acid-b-1 is Pending"}),
+                ),
+                outcome(
+                    "acid-c",
+                    json!({"rolloutHeld": "2 of 2 pods outdated; lazy upgrade", "rolloutLazy": true}),
+                ),
+            ],
+            ..report
+        };
+        let out = text(&report);
+        assert!(
+            out.contains("failed: update StatefulSet ns/acid-a: the server is busy"),
+            "{out}"
+        );
+        assert!(
+            out.contains("rollout held: 1 of 3 pods outdated; pod acid-b-1 is Pending"),
+            "{out}"
+        );
+        assert!(out.contains("rollout lazy: 2 of 2 pods outdated"), "{out}");
+    }
 }
