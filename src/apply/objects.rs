@@ -1,5 +1,5 @@
 //! Executing object actions: server-side apply with our field manager, create-only Secrets with a
-//! generated password, deletes and replaces with a UID precondition.
+//! generated password, deletes, replaces and pod evictions with a UID precondition.
 
 use super::passwords::Passwords;
 use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, POD_KIND, api_resource};
@@ -10,12 +10,17 @@ use crate::render::secrets::PASSWORD_KEY;
 use crate::render::{ApplyPolicy, DesiredObject};
 use crate::report::outcome::ActionResult;
 use base64::Engine;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, EvictParams, Patch, PatchParams, PostParams, Preconditions,
+};
 use serde_json::Value;
 use std::time::Duration;
 
 pub struct ObjectExecutor<'a> {
     pub client: &'a kube::Client,
+    /// For evictions: a budget's refusal is an answer for this run, not something to wait on.
+    pub client_without_retries: &'a kube::Client,
     pub field_manager: &'a str,
     /// Take over fields another manager owns instead of reporting the conflict.
     pub force_conflicts: bool,
@@ -67,8 +72,15 @@ impl ObjectExecutor<'_> {
         let Target::Object(r) = &action.target else {
             return ActionResult::Failed("not an object action".into());
         };
-        if let Change::Restart { uid, switchover } = &action.change {
-            return self.restart(r, uid.clone(), switchover.as_ref()).await;
+        if let Change::Restart {
+            uid,
+            switchover,
+            delete,
+        } = &action.change
+        {
+            return self
+                .restart(r, uid.clone(), switchover.as_ref(), *delete)
+                .await;
         }
         let Some(api) = api_for(self.client, r) else {
             return ActionResult::Failed(format!("unknown kind {} {}", r.api_version, r.kind));
@@ -135,6 +147,7 @@ impl ObjectExecutor<'_> {
         r: &ObjectRef,
         uid: Option<String>,
         switchover: Option<&crate::plan::Switchover>,
+        delete: bool,
     ) -> ActionResult {
         if let Some(s) = switchover
             && let Err(e) = super::patroni::switchover(s).await
@@ -145,14 +158,40 @@ impl ObjectExecutor<'_> {
             ));
         }
         let (v, k, plural) = POD_KIND;
-        let api: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &r.namespace,
-            &api_resource(v, k, plural),
-        );
-        match self.delete(&api, r, uid, None).await {
-            Ok(()) => ActionResult::Applied,
-            Err(e) => ActionResult::Failed(e),
+        if delete {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                self.client.clone(),
+                &r.namespace,
+                &api_resource(v, k, plural),
+            );
+            return match self.delete(&api, r, uid, None).await {
+                Ok(()) => ActionResult::Applied,
+                Err(e) => ActionResult::Failed(e),
+            };
+        }
+        let pods: Api<Pod> = Api::namespaced(self.client_without_retries.clone(), &r.namespace);
+        let params = EvictParams {
+            delete_options: Some(DeleteParams {
+                preconditions: uid.map(|uid| Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            }),
+            post_options: PostParams::default(),
+        };
+        match pods.evict(&r.name, &params).await {
+            Ok(_) => ActionResult::Applied,
+            // Gone already: its StatefulSet makes the new one.
+            Err(kube::Error::Api(s)) if s.code == 404 => ActionResult::Applied,
+            Err(kube::Error::Api(s)) if s.code == 429 => ActionResult::Skipped(format!(
+                "a PodDisruptionBudget does not allow evicting {r} now ({}); a later run tries again",
+                s.message
+            )),
+            Err(kube::Error::Api(s)) if s.code == 409 => ActionResult::Skipped(format!(
+                "{r} was replaced meanwhile; the next run decides again"
+            )),
+            Err(e) => ActionResult::Failed(describe(&e)),
         }
     }
 

@@ -162,6 +162,7 @@ async fn run_held(
         .collect();
     let executor = ObjectExecutor {
         client: &cluster.client,
+        client_without_retries: &cluster.without_retries,
         field_manager: &config.field_manager,
         force_conflicts: config.force_conflicts,
         passwords: &passwords,

@@ -19,6 +19,9 @@ const PAGE: u32 = 500;
 #[derive(Clone)]
 pub struct ClusterClient {
     pub client: kube::Client,
+    /// The same, without kube's retries of 429/503/504: for requests whose refusal is an answer
+    /// (an eviction a PodDisruptionBudget does not allow now), not a reason to wait minutes.
+    pub without_retries: kube::Client,
     pub requests: RequestCounter,
 }
 
@@ -59,11 +62,20 @@ impl ClusterClient {
 
     pub fn from_config(config: kube::Config) -> Result<Self, ClusterError> {
         let requests = RequestCounter::default();
-        let client = kube::client::ClientBuilder::try_from(config)
-            .map_err(|e| ClusterError::Config(e.to_string()))?
-            .with_layer(&requests)
-            .build();
-        Ok(ClusterClient { client, requests })
+        let build = |config: kube::Config| {
+            kube::client::ClientBuilder::try_from(config)
+                .map_err(|e| ClusterError::Config(e.to_string()))
+                .map(|b| b.with_layer(&requests).build())
+        };
+        let mut no_retry = config.clone();
+        no_retry.default_retry = false;
+        let without_retries = build(no_retry)?;
+        let client = build(config)?;
+        Ok(ClusterClient {
+            client,
+            without_retries,
+            requests,
+        })
     }
 }
 

@@ -177,13 +177,17 @@ pub enum Change {
     },
     /// SQL statements, in order, exactly as they run (passwords as placeholders).
     Sql { statements: Vec<SqlStatement> },
-    /// Delete a pod (with its UID as precondition) so its StatefulSet recreates it; a master
-    /// first hands over to a replica through Patroni.
+    /// Evict a pod (with its UID as precondition) so its StatefulSet recreates it: the
+    /// PodDisruptionBudgets have their say, as with `kubectl drain`. A master first hands over
+    /// to a replica through Patroni. A single instance, whose downtime was accepted (annotation
+    /// or maintenance window), is deleted: its own budget would never let it go.
     Restart {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         uid: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         switchover: Option<Switchover>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        delete: bool,
     },
 }
 

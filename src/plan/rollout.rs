@@ -344,6 +344,7 @@ fn next_restart(
         change: Change::Restart {
             uid: str_at(pod, "/metadata/uid").map(str::to_string),
             switchover,
+            delete: single,
         },
     })
 }

@@ -92,12 +92,13 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
         ),
         (("delete", "", "persistentvolumeclaims", a, "x"), true),
         (("delete", "", "pods", a, "x"), true),
+        (("create", "", "pods/eviction", a, "x"), true),
+        (("patch", "", "persistentvolumeclaims", a, "x"), true),
         (("create", "events.k8s.io", "events", a, ""), true),
         (("watch", "", "pods", a, ""), true),
-        // never: manifests' spec rewrites, PVC writes, escalation, other kinds
+        // never: manifests' spec rewrites, escalation, other kinds
         (("update", "acid.zalan.do", "postgresqls", a, "x"), false),
         (("delete", "acid.zalan.do", "postgresqls", a, "x"), false),
-        (("patch", "", "persistentvolumeclaims", a, "x"), false),
         (
             ("escalate", "rbac.authorization.k8s.io", "roles", a, "x"),
             false,

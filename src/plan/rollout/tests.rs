@@ -106,7 +106,8 @@ fn one_replica_first_with_the_image_change_as_reason() {
         a.change,
         Change::Restart {
             uid: Some("pod-uid-1".into()),
-            switchover: None
+            switchover: None,
+            delete: false,
         }
     );
 }
@@ -242,6 +243,7 @@ fn a_single_instance_is_held_without_annotation_or_window() {
             actions[0].change,
             Change::Restart {
                 switchover: None,
+                delete: true,
                 ..
             }
         ));
