@@ -11,6 +11,7 @@ use crate::render::meta::{POD_TEMPLATE_HASH, ROLE_LABEL};
 use crate::render::{Desired, DesiredManifest};
 use crate::validate::windows::parse_maintenance_window;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Set by the StatefulSet controller on each pod: the revision it was created from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -21,11 +22,13 @@ pub fn plan_rollouts(
     observed: &Observed,
     config: &Config,
 ) -> (Vec<Action>, Vec<Held>) {
+    // Indexed once: a lookup per cluster in the lists of every object and pod is quadratic.
+    let live = Live::index(observed, config);
     let clusters: Vec<(&DesiredManifest, ClusterRollout)> = desired
         .manifests
         .iter()
         .filter(|m| m.manifest.kind == "postgresql" && !m.deleting)
-        .filter_map(|m| Some((m, plan_cluster(m, observed, config)?)))
+        .filter_map(|m| Some((m, plan_cluster(m, &live, observed, config)?)))
         .collect();
     // Clusters already rolling keep their slot; the others start in manifest order while slots
     // are free, so a limit never strands a half-done rollout.
@@ -139,17 +142,47 @@ pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i3
 
 /// The next restart of one cluster: None when nothing is outdated (or the StatefulSet changes in
 /// this run, so its pods are judged in a later run).
+/// The StatefulSets and the pods of the clusters, by (namespace, cluster).
+struct Live<'a> {
+    statefulsets: BTreeMap<(&'a str, &'a str), &'a Value>,
+    pods: BTreeMap<(&'a str, &'a str), Vec<&'a Value>>,
+}
+
+impl<'a> Live<'a> {
+    fn index(observed: &'a Observed, config: &Config) -> Live<'a> {
+        let statefulsets = observed
+            .objects
+            .iter()
+            .filter(|o| str_at(o, "/kind") == Some("StatefulSet"))
+            .map(|o| {
+                (
+                    (
+                        str_at(o, "/metadata/namespace").unwrap_or_default(),
+                        name(o),
+                    ),
+                    o,
+                )
+            })
+            .collect();
+        let mut pods: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
+        for p in &observed.pods {
+            if let Some(cluster) = label(p, &config.cluster_name_label) {
+                let namespace = str_at(p, "/metadata/namespace").unwrap_or_default();
+                pods.entry((namespace, cluster)).or_default().push(p);
+            }
+        }
+        Live { statefulsets, pods }
+    }
+}
+
 fn plan_cluster(
     m: &DesiredManifest,
+    live: &Live<'_>,
     observed: &Observed,
     config: &Config,
 ) -> Option<ClusterRollout> {
     let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
-    let sts = observed.objects.iter().find(|o| {
-        str_at(o, "/kind") == Some("StatefulSet")
-            && str_at(o, "/metadata/namespace") == Some(namespace)
-            && name(o) == cluster
-    })?;
+    let sts = *live.statefulsets.get(&(namespace, cluster))?;
     let live_hash = sts
         .pointer("/spec/template/metadata/annotations")
         .and_then(|a| a.get(POD_TEMPLATE_HASH))
@@ -158,14 +191,11 @@ fn plan_cluster(
         return None; // the template is updated in this run: restarts follow in later runs
     }
     let update_revision = str_at(sts, "/status/updateRevision")?;
-    let mut pods: Vec<&Value> = observed
+    let mut pods: Vec<&Value> = live
         .pods
-        .iter()
-        .filter(|p| {
-            str_at(p, "/metadata/namespace") == Some(namespace)
-                && label(p, &config.cluster_name_label) == Some(cluster)
-        })
-        .collect();
+        .get(&(namespace, cluster))
+        .cloned()
+        .unwrap_or_default();
     pods.sort_by_key(|p| name(p));
     let on_update_revision = |p: &&Value| label(p, REVISION_LABEL) == Some(update_revision);
     let outdated: Vec<&Value> = pods
