@@ -92,16 +92,21 @@ fn volume_claim(config: &Config, pg: &Postgresql) -> PersistentVolumeClaim {
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             storage_class_name: pg.spec.volume.storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_string(),
-                    Quantity(super::quantity::canonical(&pg.spec.volume.size)),
-                )])),
-                limits: None,
-            }),
+            resources: Some(storage_request(pg)),
             ..Default::default()
         }),
         status: None,
+    }
+}
+
+/// `volume.size` as a claim's storage request.
+fn storage_request(pg: &Postgresql) -> VolumeResourceRequirements {
+    VolumeResourceRequirements {
+        requests: Some(BTreeMap::from([(
+            "storage".to_string(),
+            Quantity(super::quantity::canonical(&pg.spec.volume.size)),
+        )])),
+        limits: None,
     }
 }
 
@@ -118,13 +123,7 @@ pub fn claim_sizes(pg: &Postgresql) -> Vec<PersistentVolumeClaim> {
                 ..Default::default()
             },
             spec: Some(PersistentVolumeClaimSpec {
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some(BTreeMap::from([(
-                        "storage".to_string(),
-                        Quantity(super::quantity::canonical(&pg.spec.volume.size)),
-                    )])),
-                    limits: None,
-                }),
+                resources: Some(storage_request(pg)),
                 ..Default::default()
             }),
             status: None,
