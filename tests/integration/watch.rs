@@ -83,6 +83,30 @@ async fn suspended_cronjob(
         .expect("create cronjob")
 }
 
+/// A 1Gi `postgresql` manifest named `name` with `instances` instances.
+fn cluster(name: &str, instances: i32) -> Value {
+    json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": name},
+        "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
+}
+
+/// Applies `body` as a user would, retrying while the CRD is not served yet.
+async fn create_manifest(pg: &Api<kube::api::DynamicObject>, name: &str, body: Value) {
+    eventually(
+        Duration::from_secs(30),
+        "the manifest to be created",
+        || async {
+            pg.patch(
+                name,
+                &PatchParams::apply("kubectl"),
+                &Patch::Apply(body.clone()),
+            )
+            .await
+            .ok()
+        },
+    )
+    .await;
+}
+
 /// The `postgresql` manifests of the test namespace.
 fn manifests(ns: &TestNamespace) -> Api<kube::api::DynamicObject> {
     Api::namespaced_with(
@@ -107,21 +131,9 @@ async fn a_manifest_change_starts_a_job_and_waits_for_an_active_one() {
     let watcher = start_watcher(&ns, "postgres-reconciler", Duration::from_millis(300)).await;
 
     let pg = manifests(&ns);
-    let manifest = |instances: i32| {
-        json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-watch"},
-            "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
-    };
+    let manifest = |instances: i32| cluster("acid-watch", instances);
     let user = PatchParams::apply("kubectl");
-    eventually(
-        Duration::from_secs(30),
-        "the manifest to be created",
-        || async {
-            pg.patch("acid-watch", &user, &Patch::Apply(manifest(1)))
-                .await
-                .ok()
-        },
-    )
-    .await;
+    create_manifest(&pg, "acid-watch", manifest(1)).await;
 
     let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
     let uid = cronjob.metadata.uid.clone().expect("uid");
@@ -237,21 +249,9 @@ async fn only_spec_changes_start_a_run_and_a_burst_starts_one() {
     let watcher = start_watcher(&ns, "pgr", debounce).await;
 
     let pg = manifests(&ns);
-    let manifest = |instances: i32| {
-        json!({"apiVersion": "acid.zalan.do/v1", "kind": "postgresql", "metadata": {"name": "acid-burst"},
-            "spec": {"teamId": "acid", "numberOfInstances": instances, "volume": {"size": "1Gi"}, "postgresql": {"version": "17"}}})
-    };
+    let manifest = |instances: i32| cluster("acid-burst", instances);
     let user = PatchParams::apply("kubectl");
-    eventually(
-        Duration::from_secs(30),
-        "the manifest to be created",
-        || async {
-            pg.patch("acid-burst", &user, &Patch::Apply(manifest(1)))
-                .await
-                .ok()
-        },
-    )
-    .await;
+    create_manifest(&pg, "acid-burst", manifest(1)).await;
     let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
     let live_jobs = || async {
         jobs.list(&ListParams::default())
