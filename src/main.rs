@@ -161,11 +161,15 @@ fn main() -> ExitCode {
 }
 
 fn load_config(global: &Global) -> Result<Config, String> {
-    Config::load(&Sources {
+    let (config, notes) = Config::load_with_notes(&Sources {
         file: global.config.clone(),
         set: global.set.clone(),
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+    Ok(config)
 }
 
 fn scope(global: &Global, config: &Config) -> Scope {

@@ -137,10 +137,12 @@ pub async fn plan_live(
         manifests = overlay(manifests, from_files);
         invalid.extend(file_invalid);
     }
-    let mut desired = render::render(&manifests, config);
-    desired.invalid.splice(0..0, invalid);
-    let objects = observe_objects(&cluster.client, &source.scope).await?;
+    let objects = observe_objects(&cluster.client, &source.scope, config).await?;
     let adoptable = observe_adoptable(&cluster.client, &source.scope, config).await?;
+    // Running clusters keep the DCS mode their pods use.
+    let facts = render::live::LiveFacts::from_objects(objects.iter().chain(&adoptable));
+    let mut desired = render::render_with(&manifests, config, &facts);
+    desired.invalid.splice(0..0, invalid);
     // The superuser's password may be in a Secret that this run adopts.
     let secrets: Vec<serde_json::Value> = objects
         .iter()

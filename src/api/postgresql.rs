@@ -5,6 +5,7 @@
 
 use super::status::PostgresqlStatus;
 use k8s_openapi::api::core::v1::{EnvVar, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -29,7 +30,7 @@ pub const USER_FLAGS: &[&str] = &[
 ];
 
 /// PostgreSQL major versions a Spilo image ships.
-pub const POSTGRES_VERSIONS: &[&str] = &["14", "15", "16", "17", "18"];
+pub const POSTGRES_VERSIONS: &[&str] = &["13", "14", "15", "16", "17", "18"];
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -119,6 +120,12 @@ pub struct PostgresqlSpec {
     pub enable_master_load_balancer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_replica_load_balancer: Option<bool>,
+    /// Deprecated spellings of `enableMasterLoadBalancer` and `enableReplicaLoadBalancer`,
+    /// used only when neither of those is set (as Zalando does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_load_balancer: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_load_balancer: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_master_node_port: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +160,15 @@ pub struct PostgresqlSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 
+    /// Mount a memory-backed `/dev/shm`; only `true` overrides the configuration's
+    /// `enable_shm_volume` (as in Zalando's operator).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "enableShmVolume"
+    )]
+    pub enable_shm_volume: Option<bool>,
+
     /// When disruptive work (pod restarts) may happen, in UTC: `HH:MM-HH:MM` or `Ddd:HH:MM-HH:MM`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance_windows: Vec<String>,
@@ -165,6 +181,24 @@ pub struct Volume {
     pub size: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
+    /// Mount only this path of the volume (with `isSubPathExpr`, an expression such as `$(POD_NAME)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_sub_path_expr: Option<bool>,
+    /// Bind only volumes with these labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// EBS gp3 settings; Zalando applies them through the AWS API (storage_resize_mode ebs/mixed),
+    /// not through any object: postgres-reconciler keeps them and does not act on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 80000))]
+    pub iops: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 2000))]
+    pub throughput: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
+    pub volume_type: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -246,6 +280,9 @@ pub struct Patroni {
     pub synchronous_node_count: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failsafe_mode: Option<bool>,
+    /// Permanent replication slots Patroni keeps: name → `{type: physical|logical, database, plugin}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// `users`: a map of role name to a nullable list of flags from [`USER_FLAGS`] (either case).

@@ -108,20 +108,22 @@ impl ObjectExecutor<'_> {
             }
             (Op::Create | Op::Update, Some(d)) => {
                 // The plan's adjusted body, when it had to adjust the rendered one.
-                let body = match &action.change {
+                let (body, adopting) = match &action.change {
                     Change::Object {
-                        apply_body: Some(body),
+                        apply_body,
+                        take_over,
                         ..
-                    } => body,
-                    _ => &d.body,
+                    } => (apply_body.as_ref().unwrap_or(&d.body), *take_over),
+                    _ => (&d.body, false),
                 };
-                // A claim's size was set by the StatefulSet controller from our template: taking
-                // that one field over is ours to do, not a conflict to report.
-                let take_over = d.policy == ApplyPolicy::UpdateOnly;
+                // A claim's size was set by the StatefulSet controller from our template, an
+                // adopted object's fields by the operator before us: taking those over is ours
+                // to do, not a conflict to report.
+                let take_over = d.policy == ApplyPolicy::UpdateOnly || adopting;
                 self.apply(&api, &d.name, body, take_over).await
             }
             (Op::Replace, Some(d)) => {
-                if !allow_destructive {
+                if action.risk == crate::plan::Risk::Destructive && !allow_destructive {
                     return ActionResult::Skipped(format!(
                         "{} needs a replace ({}); allow it with --allow-destructive or the manifest annotation {}=true",
                         r,

@@ -12,6 +12,9 @@ use std::path::Path;
 
 /// Selects the objects we own.
 pub const OWNED_SELECTOR: &str = "app.kubernetes.io/managed-by=postgres-reconciler";
+/// The endpoints controller keeps Endpoints for every Service with a selector and copies the
+/// Service's labels onto them (ours included): those are the controller's, never ours.
+const ENDPOINTS_CONTROLLER_LABEL: &str = "endpoints.kubernetes.io/managed-by";
 const MANAGED_BY_LABEL: &str = crate::render::meta::MANAGED_BY.0;
 const PAGE: u32 = 500;
 
@@ -96,6 +99,7 @@ pub const OWNED_KINDS: &[(&str, &str, &str)] = &[
         "rolebindings",
     ),
     ("v1", "Secret", "secrets"),
+    ("v1", "Endpoints", "endpoints"),
     ("v1", "Service", "services"),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ("apps/v1", "StatefulSet", "statefulsets"),
@@ -121,8 +125,35 @@ pub fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiResource 
 pub async fn list_all(
     client: &kube::Client,
     scope: &Scope,
+    kind: (&str, &str, &str),
+    selector: Option<&str>,
+) -> Result<Vec<Value>, ClusterError> {
+    list_filtered(client, scope, kind, selector, None).await
+}
+
+/// The objects of one kind in scope with one name (a field selector).
+async fn list_by_name(
+    client: &kube::Client,
+    scope: &Scope,
+    kind: (&str, &str, &str),
+    name: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    list_filtered(
+        client,
+        scope,
+        kind,
+        None,
+        Some(&format!("metadata.name={name}")),
+    )
+    .await
+}
+
+async fn list_filtered(
+    client: &kube::Client,
+    scope: &Scope,
     (api_version, kind, plural): (&str, &str, &str),
     selector: Option<&str>,
+    fields: Option<&str>,
 ) -> Result<Vec<Value>, ClusterError> {
     let resource = api_resource(api_version, kind, plural);
     let apis: Vec<Api<DynamicObject>> = match scope {
@@ -137,6 +168,9 @@ pub async fn list_all(
         let mut params = ListParams::default().limit(PAGE);
         if let Some(s) = selector {
             params = params.labels(s);
+        }
+        if let Some(f) = fields {
+            params = params.fields(f);
         }
         loop {
             let page = api
@@ -242,10 +276,20 @@ pub async fn observe_manifests(
 pub async fn observe_objects(
     client: &kube::Client,
     scope: &Scope,
+    config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
     let mut objects = Vec::new();
+    let clusters = cluster_selector(config);
     for &kind in OWNED_KINDS {
-        objects.extend(list_all(client, scope, kind, Some(OWNED_SELECTOR)).await?);
+        // Volume claims carry the cluster's labels (its StatefulSet's claim template is Zalando's,
+        // so an adopted StatefulSet keeps its template); the plan never deletes a claim of a
+        // cluster that exists.
+        let selector = match kind.1 {
+            "PersistentVolumeClaim" => clusters.clone(),
+            "Endpoints" => format!("{OWNED_SELECTOR},!{ENDPOINTS_CONTROLLER_LABEL}"),
+            _ => OWNED_SELECTOR.to_string(),
+        };
+        objects.extend(list_all(client, scope, kind, Some(&selector)).await?);
     }
     Ok(objects)
 }
@@ -272,15 +316,41 @@ pub async fn observe_adoptable(
     let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
     let mut out = Vec::new();
     for kind in ADOPTABLE_KINDS {
+        let selector = match kind.1 {
+            "Endpoints" => format!("{selector},!{ENDPOINTS_CONTROLLER_LABEL}"),
+            _ => selector.clone(),
+        };
         out.extend(list_all(client, scope, kind, Some(&selector)).await?);
+    }
+    // The namespace's Spilo ServiceAccount and RoleBinding carry no labels when Zalando made
+    // them: found by name (one list per kind), adopted when a namespace of ours wants them.
+    for kind in SHARED_KINDS {
+        let by_name = list_by_name(client, scope, kind, &config.pod_service_account_name).await?;
+        out.extend(by_name.into_iter().filter(|o| {
+            o.pointer(&format!(
+                "/metadata/labels/{}",
+                MANAGED_BY_LABEL.replace('/', "~1")
+            ))
+            .is_none()
+        }));
     }
     Ok(out)
 }
 
+const SHARED_KINDS: [(&str, &str, &str); 2] = [
+    ("v1", "ServiceAccount", "serviceaccounts"),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+];
+
 /// The kinds of a cluster's own objects that may be adopted (volume claims belong to their
-/// StatefulSet; the namespace's shared Spilo RBAC is ours by label only).
-const ADOPTABLE_KINDS: [(&str, &str, &str); 4] = [
+/// StatefulSet).
+const ADOPTABLE_KINDS: [(&str, &str, &str); 5] = [
     ("v1", "Secret", "secrets"),
+    ("v1", "Endpoints", "endpoints"),
     ("v1", "Service", "services"),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ("apps/v1", "StatefulSet", "statefulsets"),

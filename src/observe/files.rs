@@ -133,7 +133,14 @@ where
         .and_then(|v| v.as_str())
         .unwrap_or(namespace);
     let label = format!("{kind} {ns}/{name}");
-    let mut object: K = deserialize_manifest(value).map_err(|errors| Invalid {
+    let json = serde_json::to_value(&value).map_err(|e| Invalid {
+        manifest: label.clone(),
+        errors: vec![FieldError {
+            path: String::new(),
+            message: format!("not representable as JSON: {e}"),
+        }],
+    })?;
+    let mut object: K = deserialize_manifest(&json).map_err(|errors| Invalid {
         manifest: label.clone(),
         errors,
     })?;

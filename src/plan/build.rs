@@ -2,7 +2,7 @@
 //! in the order `apply` executes them.
 
 use super::finalizer::{finalizer_change, plan_finalizer};
-use super::objects::{live_ref, object_ref, plan_adopt, plan_delete, plan_object};
+use super::objects::{adopted, live_ref, object_ref, plan_adopt, plan_delete, plan_object};
 use super::sql::{
     PasswordState, plan_database, plan_drop_database, plan_removed_roles, server_label,
 };
@@ -60,6 +60,7 @@ const KIND_ORDER: &[&str] = &[
     "RoleBinding",
     "Secret",
     "ConfigMap",
+    "Endpoints",
     "Service",
     "PodDisruptionBudget",
     "StatefulSet",
@@ -183,12 +184,13 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
     for object in &desired.shared {
         let r = object_ref(object);
         wanted.insert(r.clone());
-        actions.extend(plan_object(
-            None,
-            object,
-            live.get(&r).copied(),
-            &config.field_manager,
-        ));
+        let theirs = adoptable.get(&r).filter(|_| !live.contains_key(&r));
+        actions.extend(match theirs {
+            Some(theirs) => {
+                plan_object(None, object, Some(theirs), &config.field_manager).and_then(adopted)
+            }
+            None => plan_object(None, object, live.get(&r).copied(), &config.field_manager),
+        });
     }
     actions.extend(orphans(desired, observed, config, &live, &wanted));
     let (restarts, held) = super::rollout::plan_rollouts(desired, observed, config);
@@ -287,6 +289,11 @@ fn orphans(
                 } else {
                     format!("postgresql {}/{cluster} no longer exists", r.namespace)
                 }
+            }
+            // Earlier versions made the Spilo pods a Role of their own; they are bound to the
+            // ClusterRole now.
+            None if r.kind == "Role" => {
+                "no longer rendered: the pods' RoleBinding refers to the ClusterRole".to_string()
             }
             None => {
                 if namespaces_with_clusters.contains(r.namespace.as_str()) {

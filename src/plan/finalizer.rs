@@ -60,6 +60,7 @@ pub fn plan_finalizer(
             uid: m.manifest.uid.clone(),
             resource_version: None,
             apply_body: None,
+            take_over: false,
         },
     })
 }

@@ -174,6 +174,10 @@ pub enum Change {
         /// StatefulSet keeps the claim sizes it has: its claim template cannot change).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         apply_body: Option<serde_json::Value>,
+        /// Adopting another operator's object: its fields become ours (server-side apply with
+        /// `force`), as that operator no longer runs.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        take_over: bool,
     },
     /// SQL statements, in order, exactly as they run (passwords as placeholders).
     Sql { statements: Vec<SqlStatement> },

@@ -64,6 +64,7 @@ fn immutable_paths(kind: &str, paths: &[String]) -> Vec<String> {
                     .any(|m| p == m || p.starts_with(&format!("{m}.")))
         }
         "Secret" => p == "type",
+        "RoleBinding" => p.starts_with("roleRef"),
         "PersistentVolumeClaim" => {
             p.starts_with("spec.") && !p.starts_with("spec.resources.requests")
         }
@@ -119,6 +120,7 @@ pub fn plan_object(
                 uid: None,
                 resource_version: None,
                 apply_body: None,
+                take_over: false,
             },
         });
     };
@@ -150,6 +152,13 @@ pub fn plan_object(
             Risk::Safe,
             format!("changed: {}", describe(&paths)),
         )
+    } else if desired.kind == "RoleBinding" {
+        // Nothing is lost: the binding is deleted and made again at once.
+        let reason = format!(
+            "immutable field changed: {}; recreated",
+            describe(&immutable)
+        );
+        (Op::Replace, Risk::Safe, reason)
     } else {
         let reason = format!("immutable field changed: {}", describe(&immutable));
         (Op::Replace, Risk::Destructive, reason)
@@ -167,6 +176,7 @@ pub fn plan_object(
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
             apply_body: kept_sizes,
+            take_over: false,
         },
     })
 }
@@ -219,11 +229,13 @@ pub fn plan_adopt(
     live: &Value,
     field_manager: &str,
 ) -> Option<Action> {
-    const ADOPTED: &str = "made by another operator (no managed-by label): adopted";
     if desired.policy == ApplyPolicy::Apply {
-        let mut action = plan_object(Some(manifest), desired, Some(live), field_manager)?;
-        action.reason = format!("{ADOPTED}; {}", action.reason);
-        return Some(action);
+        return adopted(plan_object(
+            Some(manifest),
+            desired,
+            Some(live),
+            field_manager,
+        )?);
     }
     let after = ownership_metadata(&desired.body);
     let before = project(&without_identity(live), Some(&after), None).unwrap_or(Value::Null);
@@ -241,8 +253,20 @@ pub fn plan_adopt(
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
             apply_body: None,
+            take_over: false,
         },
     })
+}
+
+const ADOPTED: &str = "made by another operator (no managed-by label): adopted";
+
+/// An update of another operator's object: said so, and its fields taken over.
+pub fn adopted(mut action: Action) -> Option<Action> {
+    action.reason = format!("{ADOPTED}; {}", action.reason);
+    if let Change::Object { take_over, .. } = &mut action.change {
+        *take_over = true;
+    }
+    Some(action)
 }
 
 /// Deleting a live object that is ours and no longer wanted.
@@ -280,6 +304,7 @@ pub fn plan_delete(
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
             apply_body: None,
+            take_over: false,
         },
     })
 }

@@ -184,7 +184,7 @@ fn plan_cluster(
     let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
     let sts = *live.statefulsets.get(&(namespace, cluster))?;
     let live_hash = sts
-        .pointer("/spec/template/metadata/annotations")
+        .pointer("/metadata/annotations")
         .and_then(|a| a.get(POD_TEMPLATE_HASH))
         .and_then(Value::as_str);
     if m.pod_template_hash.is_none() || live_hash != m.pod_template_hash.as_deref() {

@@ -9,7 +9,7 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "postgres-
 /// Set on pods by Patroni/Spilo, read by the Services' and PDB's selectors.
 pub const ROLE_LABEL: &str = "spilo-role";
 pub const TEAM_LABEL: &str = "team";
-/// Pod-template annotation: a hash of everything rendered into the pod template, so a rollout
+/// StatefulSet annotation: a hash of everything rendered into its pod template, so a rollout
 /// is decided by comparing hashes, never by comparing fields against server-defaulted objects.
 pub const POD_TEMPLATE_HASH: &str = "postgres-reconciler.io/pod-template-hash";
 

@@ -2,14 +2,18 @@
 //! No I/O here; the same inputs always give the same output, in the same order.
 
 pub mod database;
+pub mod endpoints;
+pub mod live;
 pub mod meta;
 pub mod output;
 pub mod pdb;
 pub mod pod_rbac;
 pub mod quantity;
+pub mod resources;
 pub mod secrets;
 pub mod services;
 pub mod spilo;
+pub mod spilo_configuration;
 pub mod statefulset;
 
 use crate::api::{PostgreSQLConfig, Postgresql};
@@ -174,6 +178,11 @@ pub struct Desired {
 
 /// Validates and renders every manifest; one manifest's problems never stop the others.
 pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
+    render_with(manifests, config, &live::LiveFacts::default())
+}
+
+/// [`render`], keeping what running clusters must keep (their DCS mode).
+pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFacts) -> Desired {
     let limits = Limits {
         min_instances: config.min_instances,
         max_instances: config.max_instances,
@@ -196,7 +205,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
                     .or_default()
                     .push(pg);
                 match validate::validate_postgresql(pg, &limits) {
-                    Ok(()) => desired.manifests.push(render_cluster(config, pg)),
+                    Ok(()) => desired.manifests.push(render_cluster(config, pg, facts)),
                     Err(invalid) => desired.invalid.push(invalid),
                 }
             }
@@ -222,10 +231,6 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
             ApplyPolicy::Apply,
         ));
         desired.shared.push(DesiredObject::new(
-            &pod_rbac::role(config, namespace, clusters),
-            ApplyPolicy::Apply,
-        ));
-        desired.shared.push(DesiredObject::new(
             &pod_rbac::role_binding(config, namespace, clusters),
             ApplyPolicy::Apply,
         ));
@@ -233,7 +238,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
     desired
 }
 
-fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
+fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> DesiredManifest {
     let mut pg = pg.clone();
     let namespace = pg
         .metadata
@@ -253,18 +258,26 @@ fn render_cluster(config: &Config, pg: &Postgresql) -> DesiredManifest {
             ApplyPolicy::CreateOnly,
         ));
     }
-    for service in services::services(config, &pg) {
+    // Patroni on etcd keeps nothing in Kubernetes; Zalando then treats it like Endpoints mode.
+    let use_configmaps = config.etcd_host.is_empty()
+        && facts.configmaps(&namespace, &cluster, config.kubernetes_use_configmaps);
+    if !use_configmaps {
+        objects.push(DesiredObject::new(
+            &endpoints::master_endpoints(config, &pg),
+            ApplyPolicy::Apply,
+        ));
+    }
+    for service in services::services(config, &pg, use_configmaps) {
         objects.push(DesiredObject::new(&service, ApplyPolicy::Apply));
     }
-    if let Some(pdb) = pdb::pdb(config, &pg) {
+    for pdb in pdb::pdbs(config, &pg) {
         objects.push(DesiredObject::new(&pdb, ApplyPolicy::Apply));
     }
-    let sts = statefulset::statefulset(config, &pg, &secret_of);
+    let sts = statefulset::statefulset(config, &pg, &secret_of, use_configmaps);
     let hash = sts
-        .spec
+        .metadata
+        .annotations
         .as_ref()
-        .and_then(|s| s.template.metadata.as_ref())
-        .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(meta::POD_TEMPLATE_HASH))
         .cloned();
     objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));

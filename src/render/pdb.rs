@@ -1,5 +1,7 @@
-//! PodDisruptionBudget `postgres-<cluster>-pdb`: voluntary evictions never take the master while it
-//! is the only one (node drains wait for a switchover instead).
+//! PodDisruptionBudgets, as Zalando's operator makes them: `postgres-<cluster>-pdb` keeps the
+//! master (voluntary evictions wait for a switchover), `postgres-<cluster>-critical-op-pdb` keeps
+//! every pod that Patroni labels `critical-operation: "true"` (during a major upgrade). Disabled
+//! or scaled to zero, their budgets are 0 rather than absent, as Zalando's.
 
 use super::meta::{self, ROLE_LABEL};
 use crate::api::Postgresql;
@@ -13,29 +15,22 @@ pub fn pdb_name(config: &Config, cluster: &str) -> String {
     config.pdb_name_format.replace("{cluster}", cluster)
 }
 
-pub fn pdb(config: &Config, pg: &Postgresql) -> Option<PodDisruptionBudget> {
-    if !config.enable_pod_disruption_budget {
-        return None;
-    }
-    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
-    let mut selector = meta::selector_labels(config, cluster);
-    selector.insert(ROLE_LABEL.into(), "master".into());
-    // A cluster scaled to zero has no master to protect; minAvailable 1 would block drains forever.
-    let min_available = if pg.spec.number_of_instances > 0 {
-        1
-    } else {
-        0
-    };
-    Some(PodDisruptionBudget {
-        metadata: meta::cluster_object_meta(
-            config,
-            pg,
-            &pdb_name(config, cluster),
-            &BTreeMap::new(),
-            true,
-        ),
+pub fn critical_op_pdb_name(cluster: &str) -> String {
+    format!("postgres-{cluster}-critical-op-pdb")
+}
+
+fn budget(
+    config: &Config,
+    pg: &Postgresql,
+    name: &str,
+    min_available: i32,
+    selector: BTreeMap<String, String>,
+) -> PodDisruptionBudget {
+    let active = config.enable_pod_disruption_budget && pg.spec.number_of_instances > 0;
+    PodDisruptionBudget {
+        metadata: meta::cluster_object_meta(config, pg, name, &BTreeMap::new(), true),
         spec: Some(PodDisruptionBudgetSpec {
-            min_available: Some(IntOrString::Int(min_available)),
+            min_available: Some(IntOrString::Int(if active { min_available } else { 0 })),
             selector: Some(LabelSelector {
                 match_labels: Some(selector),
                 ..Default::default()
@@ -43,5 +38,25 @@ pub fn pdb(config: &Config, pg: &Postgresql) -> Option<PodDisruptionBudget> {
             ..Default::default()
         }),
         status: None,
-    })
+    }
+}
+
+pub fn pdbs(config: &Config, pg: &Postgresql) -> Vec<PodDisruptionBudget> {
+    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
+    let mut master = meta::selector_labels(config, cluster);
+    if config.pdb_master_label_selector {
+        master.insert(ROLE_LABEL.into(), "master".into());
+    }
+    let mut critical = meta::selector_labels(config, cluster);
+    critical.insert("critical-operation".into(), "true".into());
+    vec![
+        budget(config, pg, &pdb_name(config, cluster), 1, master),
+        budget(
+            config,
+            pg,
+            &critical_op_pdb_name(cluster),
+            pg.spec.number_of_instances,
+            critical,
+        ),
+    ]
 }

@@ -1,23 +1,15 @@
-//! The ServiceAccount, Role and RoleBinding Spilo pods run with, one set per namespace: Patroni
-//! keeps its leader lock and configuration in ConfigMaps and labels its own pod.
+//! The ServiceAccount and RoleBinding Spilo pods run with, one set per namespace, as Zalando's
+//! operator makes them: the binding grants the ClusterRole `postgres-pod` (installed by the chart,
+//! as by Zalando's manifests), which covers both of Patroni's DCS modes (ConfigMaps or Endpoints),
+//! its pod labels and the `-config` Service it creates in Endpoints mode.
 
 use super::meta::MANAGED_BY;
 use crate::api::Postgresql;
 use crate::config::Config;
 use k8s_openapi::api::core::v1::ServiceAccount;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
-
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
-    let strings = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    PolicyRule {
-        api_groups: Some(strings(groups)),
-        resources: Some(strings(resources)),
-        verbs: strings(verbs),
-        ..Default::default()
-    }
-}
 
 /// Owned by every cluster in the namespace (none a controller), so the garbage collector
 /// removes them with the last cluster.
@@ -31,8 +23,8 @@ fn meta(config: &Config, namespace: &str, clusters: &[&Postgresql]) -> ObjectMet
             r
         })
         .collect();
-    let mut labels: BTreeMap<String, String> = config.cluster_labels.clone();
-    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    // Only our ownership label: Zalando's carry none, and they belong to no one cluster.
+    let labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
     ObjectMeta {
         name: Some(config.pod_service_account_name.clone()),
         namespace: Some(namespace.to_string()),
@@ -53,47 +45,19 @@ pub fn service_account(
     }
 }
 
-pub fn role(config: &Config, namespace: &str, clusters: &[&Postgresql]) -> Role {
-    Role {
-        metadata: meta(config, namespace, clusters),
-        rules: Some(vec![
-            rule(
-                &[""],
-                &["configmaps"],
-                &[
-                    "create",
-                    "delete",
-                    "deletecollection",
-                    "get",
-                    "list",
-                    "patch",
-                    "update",
-                    "watch",
-                ],
-            ),
-            rule(&[""], &["endpoints"], &["get"]),
-            rule(
-                &[""],
-                &["pods"],
-                &["get", "list", "patch", "update", "watch"],
-            ),
-            rule(&[""], &["services"], &["create"]),
-        ]),
-    }
-}
-
 pub fn role_binding(config: &Config, namespace: &str, clusters: &[&Postgresql]) -> RoleBinding {
     RoleBinding {
         metadata: meta(config, namespace, clusters),
         role_ref: RoleRef {
             api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: config.pod_service_account_name.clone(),
+            kind: "ClusterRole".into(),
+            name: config.pod_cluster_role_name.clone(),
         },
+        // Without a namespace, as Zalando writes it: RBAC takes the binding's own, and an
+        // adopted binding keeps the value its manager set.
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
             name: config.pod_service_account_name.clone(),
-            namespace: Some(namespace.to_string()),
             ..Default::default()
         }]),
     }

@@ -32,6 +32,11 @@ pub fn canonical(input: &str) -> String {
         .unwrap_or_else(|| input.to_string())
 }
 
+/// The value in billionths of the unit, for comparing quantities.
+pub fn nanos(input: &str) -> Option<i128> {
+    parse(input).map(|(n, _)| n)
+}
+
 /// The value in billionths, and whether it was written with a binary suffix.
 fn parse(s: &str) -> Option<(i128, bool)> {
     let s = s.trim();

@@ -1,4 +1,8 @@
-//! Services `<cluster>` (master), `<cluster>-repl` (replicas) and `<cluster>-config` (Patroni).
+//! Services `<cluster>` (master) and `<cluster>-repl` (replicas), as Zalando's operator makes
+//! them (`generateService`). The replica Service selects `spilo-role: replica`; the master
+//! Service selects `spilo-role: master` only when Patroni keeps its state in ConfigMaps: with
+//! Endpoints, Patroni itself writes the master Service's Endpoints (they hold its leader lock),
+//! and a selector would make the endpoints controller a second writer of them.
 
 use super::meta::{self, ROLE_LABEL};
 use crate::api::Postgresql;
@@ -8,98 +12,172 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub enum Role {
     Master,
     Replica,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Replica => "replica",
+        }
+    }
+
+    pub fn service_name(self, cluster: &str) -> String {
+        match self {
+            Role::Master => cluster.to_string(),
+            Role::Replica => format!("{cluster}-repl"),
+        }
+    }
 }
 
 /// A load balancer without `allowedSourceRanges` is locked to loopback, as in Zalando: exposing a
 /// database to the internet must be a decision written in the manifest.
 const LOCKED_SOURCE_RANGE: &str = "127.0.0.1/32";
+const DNS_NAME_ANNOTATION: &str = "external-dns.alpha.kubernetes.io/hostname";
+const ELB_TIMEOUT_ANNOTATION: &str =
+    "service.beta.kubernetes.io/aws-load-balancer-connection-idle-timeout";
+const ELB_TIMEOUT: &str = "3600";
 
-pub fn services(config: &Config, pg: &Postgresql) -> Vec<Service> {
+pub fn services(config: &Config, pg: &Postgresql, use_configmaps: bool) -> Vec<Service> {
     vec![
-        role_service(config, pg, Role::Master),
-        role_service(config, pg, Role::Replica),
-        config_service(config, pg),
+        role_service(config, pg, Role::Master, use_configmaps),
+        role_service(config, pg, Role::Replica, use_configmaps),
     ]
 }
 
-fn role_service(config: &Config, pg: &Postgresql, role: Role) -> Service {
+/// The labels of a cluster's object for one role: the object labels plus `spilo-role`.
+pub fn role_labels(config: &Config, pg: &Postgresql, role: Role) -> BTreeMap<String, String> {
+    let mut labels = meta::object_labels(config, pg);
+    labels.insert(ROLE_LABEL.into(), role.label().into());
+    labels
+}
+
+fn load_balancer(config: &Config, pg: &Postgresql, role: Role) -> bool {
+    let spec = &pg.spec;
+    // The deprecated switches count only when neither current one is set.
+    let current =
+        spec.enable_master_load_balancer.is_some() || spec.enable_replica_load_balancer.is_some();
+    let (set, deprecated, default) = match role {
+        Role::Master => (
+            spec.enable_master_load_balancer,
+            spec.use_load_balancer,
+            config.enable_master_load_balancer,
+        ),
+        Role::Replica => (
+            spec.enable_replica_load_balancer,
+            spec.replica_load_balancer,
+            config.enable_replica_load_balancer,
+        ),
+    };
+    set.or(if current { None } else { deprecated })
+        .unwrap_or(default)
+}
+
+/// external-dns names of a load balancer: the configured format, and the legacy one when the
+/// cluster name starts with its team (`{team}-{name}`), as Zalando writes both.
+fn dns_names(config: &Config, pg: &Postgresql, role: Role) -> String {
+    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
+    let namespace = pg.metadata.namespace.as_deref().unwrap_or_default();
+    let team = &pg.spec.team_id;
+    let format = |template: &str, cluster: &str| {
+        template
+            .replace("{cluster}", cluster)
+            .replace("{namespace}", namespace)
+            .replace("{team}", team)
+            .replace("{hostedzone}", &config.db_hosted_zone)
+            .to_lowercase()
+    };
+    let (current, legacy) = match role {
+        Role::Master => (
+            &config.master_dns_name_format,
+            "{cluster}.{team}.{hostedzone}",
+        ),
+        Role::Replica => (
+            &config.replica_dns_name_format,
+            "{cluster}-repl.{team}.{hostedzone}",
+        ),
+    };
+    let mut names = format(current, cluster);
+    let prefix = format!("{}-", team.to_lowercase());
+    if !team.is_empty()
+        && cluster.len() > prefix.len()
+        && cluster.to_lowercase().starts_with(&prefix)
+    {
+        names.push(',');
+        names.push_str(&format(legacy, &cluster[prefix.len()..]));
+    }
+    names
+}
+
+fn role_service(config: &Config, pg: &Postgresql, role: Role, use_configmaps: bool) -> Service {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
     let spec = &pg.spec;
-    let (name, role_value, load_balancer, node_port_on, node_port, role_annotations) = match role {
+    let (node_port_on, node_port, role_annotations) = match role {
         Role::Master => (
-            cluster.to_string(),
-            "master",
-            spec.enable_master_load_balancer
-                .unwrap_or(config.enable_master_load_balancer),
             spec.enable_master_node_port.unwrap_or(false),
             spec.master_node_port,
             &spec.master_service_annotations,
         ),
         Role::Replica => (
-            format!("{cluster}-repl"),
-            "replica",
-            spec.enable_replica_load_balancer
-                .unwrap_or(config.enable_replica_load_balancer),
             spec.enable_replica_node_port.unwrap_or(false),
             spec.replica_node_port,
             &spec.replica_service_annotations,
         ),
     };
-    let mut annotations: BTreeMap<String, String> = spec.service_annotations.clone();
+    let load_balancer = load_balancer(config, pg, role);
+    let mut annotations = config.custom_service_annotations.clone();
+    annotations.extend(spec.service_annotations.clone());
     annotations.extend(role_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if load_balancer {
+        annotations
+            .entry(ELB_TIMEOUT_ANNOTATION.into())
+            .or_insert_with(|| ELB_TIMEOUT.into());
+        annotations.insert(DNS_NAME_ANNOTATION.into(), dns_names(config, pg, role));
+    }
 
-    let mut selector = meta::selector_labels(config, cluster);
-    selector.insert(ROLE_LABEL.into(), role_value.into());
+    let selector = (role == Role::Replica || use_configmaps).then(|| {
+        let mut s = meta::selector_labels(config, cluster);
+        s.insert(ROLE_LABEL.into(), role.label().into());
+        s
+    });
 
-    // A node port wins over a load balancer, as in Zalando.
-    let (type_, source_ranges) = if node_port_on {
-        ("NodePort", None)
+    // A node port (Zalando v2's switches) wins over a load balancer.
+    let (type_, source_ranges, traffic_policy) = if node_port_on {
+        ("NodePort", None, None)
     } else if load_balancer {
         let ranges = if spec.allowed_source_ranges.is_empty() {
             vec![LOCKED_SOURCE_RANGE.to_string()]
         } else {
             spec.allowed_source_ranges.clone()
         };
-        ("LoadBalancer", Some(ranges))
+        (
+            "LoadBalancer",
+            Some(ranges),
+            Some(config.external_traffic_policy.clone()),
+        )
     } else {
-        ("ClusterIP", None)
+        ("ClusterIP", None, None)
     };
+    let mut metadata =
+        meta::cluster_object_meta(config, pg, &role.service_name(cluster), &annotations, true);
+    metadata.labels = Some(role_labels(config, pg, role));
     Service {
-        metadata: meta::cluster_object_meta(config, pg, &name, &annotations, true),
+        metadata,
         spec: Some(ServiceSpec {
             type_: Some(type_.into()),
-            selector: Some(selector),
+            selector,
             ports: Some(vec![ServicePort {
                 name: Some("postgresql".into()),
                 port: 5432,
-                protocol: Some("TCP".into()),
                 target_port: Some(IntOrString::Int(5432)),
                 node_port: if node_port_on { node_port } else { None },
                 ..Default::default()
             }]),
             load_balancer_source_ranges: source_ranges,
-            ..Default::default()
-        }),
-        status: None,
-    }
-}
-
-/// Headless and selector-less: Patroni uses it as the anchor of its Kubernetes DCS.
-fn config_service(config: &Config, pg: &Postgresql) -> Service {
-    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
-    Service {
-        metadata: meta::cluster_object_meta(
-            config,
-            pg,
-            &format!("{cluster}-config"),
-            &BTreeMap::new(),
-            true,
-        ),
-        spec: Some(ServiceSpec {
-            cluster_ip: Some("None".into()),
+            external_traffic_policy: traffic_policy,
             ..Default::default()
         }),
         status: None,

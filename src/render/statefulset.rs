@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Volume, VolumeMount, VolumeResourceRequirements,
+    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -23,27 +23,22 @@ use std::collections::BTreeMap;
 pub const CONTAINER: &str = "postgres";
 pub const PGDATA: &str = "pgdata";
 const PGDATA_MOUNT: &str = "/home/postgres/pgdata";
-/// Spilo's postgres user and group; the volume is group-writable for it.
-const SPILO_FS_GROUP: i64 = 103;
 
 pub fn statefulset(
     config: &Config,
     pg: &Postgresql,
     secret_of: &dyn Fn(&str) -> String,
+    use_configmaps: bool,
 ) -> StatefulSet {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
     let selector = meta::selector_labels(config, cluster);
-    let mut template = pod_template(config, pg, secret_of, &selector);
-    let hash = pod_template_hash(&template);
-    template
-        .metadata
-        .get_or_insert_with(Default::default)
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(POD_TEMPLATE_HASH.to_string(), hash);
+    let template = pod_template(config, pg, secret_of, use_configmaps);
+    // On the StatefulSet, not in its pod template: the template stays Zalando's to the letter, so
+    // adopting a Zalando cluster changes no pod (its StatefulSet's revision stays the same).
+    let hash = BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), pod_template_hash(&template))]);
 
     StatefulSet {
-        metadata: meta::cluster_object_meta(config, pg, cluster, &BTreeMap::new(), true),
+        metadata: meta::cluster_object_meta(config, pg, cluster, &hash, true),
         spec: Some(StatefulSetSpec {
             replicas: Some(pg.spec.number_of_instances),
             service_name: Some(cluster.to_string()),
@@ -62,13 +57,7 @@ pub fn statefulset(
                 type_: Some("OnDelete".into()),
                 rolling_update: None,
             }),
-            // Volumes outlive their pods and the StatefulSet: data is deleted only on request.
-            persistent_volume_claim_retention_policy: Some(
-                StatefulSetPersistentVolumeClaimRetentionPolicy {
-                    when_deleted: Some("Retain".into()),
-                    when_scaled: Some("Retain".into()),
-                },
-            ),
+            persistent_volume_claim_retention_policy: Some(claim_retention(config)),
             template,
             volume_claim_templates: Some(vec![volume_claim(config, pg)]),
             ..Default::default()
@@ -77,22 +66,46 @@ pub fn statefulset(
     }
 }
 
-/// The claim template; its labels mark the claims as the cluster's and ours, so they can be
-/// listed (and, only when configured, deleted with their cluster).
+/// `persistent_volume_claim_retention_policy`: claims are kept unless it says `delete`.
+fn claim_retention(config: &Config) -> StatefulSetPersistentVolumeClaimRetentionPolicy {
+    let policy = |key: &str| {
+        let delete = config
+            .persistent_volume_claim_retention_policy
+            .get(key)
+            .is_some_and(|v| v.eq_ignore_ascii_case("delete"));
+        Some(if delete { "Delete" } else { "Retain" }.to_string())
+    };
+    StatefulSetPersistentVolumeClaimRetentionPolicy {
+        when_deleted: policy("when_deleted"),
+        when_scaled: policy("when_scaled"),
+    }
+}
+
+/// The claim template, exactly as Zalando's (claim templates are immutable: any difference would
+/// make adopting a Zalando cluster a StatefulSet replace): the cluster's labels, the team and
+/// inherited ones, and no managed-by label (claims are found by the cluster's labels).
 fn volume_claim(config: &Config, pg: &Postgresql) -> PersistentVolumeClaim {
-    let cluster = pg.metadata.name.as_deref().unwrap_or_default();
-    let mut labels = meta::selector_labels(config, cluster);
-    labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
+    let annotations = meta::inherited_annotations(config, pg);
+    let mut labels = meta::object_labels(config, pg);
+    labels.remove(meta::MANAGED_BY.0);
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(PGDATA.into()),
             labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
-            storage_class_name: pg.spec.volume.storage_class.clone(),
+            storage_class_name: pg
+                .spec
+                .volume
+                .storage_class
+                .clone()
+                .filter(|s| !s.is_empty()),
             resources: Some(storage_request(pg)),
+            volume_mode: Some("Filesystem".into()),
+            selector: pg.spec.volume.selector.clone(),
             ..Default::default()
         }),
         status: None,
@@ -131,120 +144,121 @@ pub fn claim_sizes(pg: &Postgresql) -> Vec<PersistentVolumeClaim> {
         .collect()
 }
 
+/// The pod template as Zalando's `generatePodTemplate` makes it.
 fn pod_template(
     config: &Config,
     pg: &Postgresql,
     secret_of: &dyn Fn(&str) -> String,
-    selector: &BTreeMap<String, String>,
+    use_configmaps: bool,
 ) -> PodTemplateSpec {
-    let mut labels = selector.clone();
-    labels.insert(meta::TEAM_LABEL.into(), pg.spec.team_id.clone());
-    let annotations = pg.spec.pod_annotations.clone();
+    let mut labels = meta::object_labels(config, pg);
+    labels.remove(meta::MANAGED_BY.0);
+    let mut annotations = meta::inherited_annotations(config, pg);
+    annotations.extend(config.custom_pod_annotations.clone());
+    annotations.extend(pg.spec.pod_annotations.clone());
     let image = pg
         .spec
         .docker_image
         .clone()
+        .filter(|i| !i.is_empty())
         .unwrap_or_else(|| config.docker_image.clone());
-    let port = |name: &str, port: i32| ContainerPort {
-        name: Some(name.into()),
+    let port = |port: i32| ContainerPort {
         container_port: port,
         protocol: Some("TCP".into()),
+        ..Default::default()
+    };
+    let mut mounts = vec![VolumeMount {
+        name: PGDATA.into(),
+        mount_path: PGDATA_MOUNT.into(),
+        sub_path: pg
+            .spec
+            .volume
+            .sub_path
+            .clone()
+            .filter(|p| !p.is_empty() && pg.spec.volume.is_sub_path_expr != Some(true)),
+        sub_path_expr: pg
+            .spec
+            .volume
+            .sub_path
+            .clone()
+            .filter(|p| !p.is_empty() && pg.spec.volume.is_sub_path_expr == Some(true)),
+        ..Default::default()
+    }];
+    let mut volumes = Vec::new();
+    // Only `true` in the manifest overrides the configuration (Zalando's mountShmVolumeNeeded).
+    if pg.spec.enable_shm_volume == Some(true) || config.enable_shm_volume {
+        mounts.push(VolumeMount {
+            name: "dshm".into(),
+            mount_path: "/dev/shm".into(),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "dshm".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".into()),
+                size_limit: None,
+            }),
+            ..Default::default()
+        });
+    }
+    let security = PodSecurityContext {
+        run_as_user: config.spilo_runasuser,
+        run_as_group: config.spilo_runasgroup,
+        fs_group: config.spilo_fsgroup,
         ..Default::default()
     };
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
+            namespace: pg.metadata.namespace.clone(),
             annotations: (!annotations.is_empty()).then_some(annotations),
             ..Default::default()
         }),
         spec: Some(PodSpec {
             service_account_name: Some(config.pod_service_account_name.clone()),
             // Patroni needs time to hand over the master role before the pod goes.
-            termination_grace_period_seconds: Some(300),
-            security_context: Some(PodSecurityContext {
-                fs_group: Some(SPILO_FS_GROUP),
-                ..Default::default()
-            }),
+            termination_grace_period_seconds: Some(config.pod_terminate_grace_period_seconds),
+            security_context: Some(security),
             tolerations: (!pg.spec.tolerations.is_empty()).then(|| pg.spec.tolerations.clone()),
             containers: vec![Container {
                 name: CONTAINER.into(),
                 image: Some(image),
                 image_pull_policy: Some("IfNotPresent".into()),
-                ports: Some(vec![port("postgresql", 5432), port("patroni", 8008)]),
-                env: Some(spilo::env(config, pg, secret_of)),
-                resources: Some(resources(config, pg)),
-                readiness_probe: Some(Probe {
-                    http_get: Some(HTTPGetAction {
-                        path: Some("/readiness".into()),
-                        port: IntOrString::Int(8008),
-                        ..Default::default()
-                    }),
-                    initial_delay_seconds: Some(6),
-                    period_seconds: Some(10),
-                    timeout_seconds: Some(5),
-                    failure_threshold: Some(3),
+                // Patroni's API, PostgreSQL, and 8080 which Zalando declares too.
+                ports: Some(vec![port(8008), port(5432), port(8080)]),
+                env: Some(spilo::env(config, pg, secret_of, use_configmaps)),
+                resources: Some(super::resources::postgres_resources(config, pg)),
+                readiness_probe: config.enable_readiness_probe.then(readiness_probe),
+                volume_mounts: Some(mounts),
+                security_context: Some(SecurityContext {
+                    allow_privilege_escalation: Some(true),
+                    privileged: Some(false),
+                    read_only_root_filesystem: Some(false),
                     ..Default::default()
                 }),
-                volume_mounts: Some(vec![
-                    VolumeMount {
-                        name: PGDATA.into(),
-                        mount_path: PGDATA_MOUNT.into(),
-                        ..Default::default()
-                    },
-                    VolumeMount {
-                        name: "dshm".into(),
-                        mount_path: "/dev/shm".into(),
-                        ..Default::default()
-                    },
-                ]),
                 ..Default::default()
             }],
-            volumes: Some(vec![Volume {
-                name: "dshm".into(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    medium: Some("Memory".into()),
-                    size_limit: None,
-                }),
-                ..Default::default()
-            }]),
+            volumes: (!volumes.is_empty()).then_some(volumes),
             ..Default::default()
         }),
     }
 }
 
-/// Manifest resources over the configuration's defaults, value by value.
-fn resources(config: &Config, pg: &Postgresql) -> ResourceRequirements {
-    let spec = pg.spec.resources.clone().unwrap_or_default();
-    let pick = |from: Option<&crate::api::postgresql::ResourceAmounts>, cpu: &str, memory: &str| {
-        let cpu = from
-            .and_then(|r| r.cpu.clone())
-            .unwrap_or_else(|| cpu.to_string());
-        let memory = from
-            .and_then(|r| r.memory.clone())
-            .unwrap_or_else(|| memory.to_string());
-        // Spelled as the apiserver stores them: "0.5" and "500m" render (and hash) the same.
-        BTreeMap::from([
-            (
-                "cpu".to_string(),
-                Quantity(super::quantity::canonical(&cpu)),
-            ),
-            (
-                "memory".to_string(),
-                Quantity(super::quantity::canonical(&memory)),
-            ),
-        ])
-    };
-    ResourceRequirements {
-        requests: Some(pick(
-            spec.requests.as_ref(),
-            &config.default_cpu_request,
-            &config.default_memory_request,
-        )),
-        limits: Some(pick(
-            spec.limits.as_ref(),
-            &config.default_cpu_limit,
-            &config.default_memory_limit,
-        )),
+/// Patroni answers 200 on `/readiness` when it holds the leader lock or PostgreSQL runs and the
+/// DCS is reachable.
+fn readiness_probe() -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/readiness".into()),
+            port: IntOrString::Int(8008),
+            scheme: Some("HTTP".into()),
+            ..Default::default()
+        }),
+        initial_delay_seconds: Some(6),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        success_threshold: Some(1),
+        failure_threshold: Some(3),
         ..Default::default()
     }
 }
@@ -252,8 +266,13 @@ fn resources(config: &Config, pg: &Postgresql) -> ResourceRequirements {
 /// SHA-256 of the pod template as rendered (before the hash annotation is added), first 16 hex
 /// digits. serde_json writes struct fields in declaration order and maps sorted, so equal
 /// templates always hash equally; anything that does not change the template restarts nothing.
+/// The namespace is left out: it is the StatefulSet's own, and moving nothing restarts nothing.
 pub fn pod_template_hash(template: &PodTemplateSpec) -> String {
-    let bytes = serde_json::to_vec(template).unwrap_or_default();
+    let mut template = template.clone();
+    if let Some(meta) = template.metadata.as_mut() {
+        meta.namespace = None;
+    }
+    let bytes = serde_json::to_vec(&template).unwrap_or_default();
     let digest = Sha256::digest(&bytes);
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }

@@ -4,7 +4,8 @@
 //! connection pooler, a standby — must not silently disappear from a running cluster.
 
 use super::FieldError;
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 /// Zalando features postgres-reconciler does not provide, with what they would have done.
 const ZALANDO_FEATURES: &[(&str, &str)] = &[
@@ -43,23 +44,47 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
     ("spiloRunAsUser", "Spilo's security context settings"),
     ("spiloRunAsGroup", "Spilo's security context settings"),
     ("spiloFSGroup", "Spilo's security context settings"),
-    ("enableShmVolume", "the /dev/shm volume setting"),
     ("usersWithSecretRotation", "password rotation"),
     ("usersWithInPlaceSecretRotation", "password rotation"),
     ("usersIgnoringSecretRotation", "password rotation"),
 ];
 
+/// A Zalando feature field whose value switches nothing on (`enableConnectionPooler: false`,
+/// `sidecars: []`, `tls: {secretName: ""}`, pooler settings without a pooler, …): Zalando's own
+/// example manifests carry such fields, and they mean what their absence means.
+fn switches_nothing_on(field: &str, spec: &Value) -> bool {
+    let value = &spec[field];
+    let on = |key: &str| spec[key].as_bool() == Some(true);
+    let pooler = on("enableConnectionPooler") || on("enableReplicaConnectionPooler");
+    match field {
+        "connectionPooler"
+        | "enableMasterPoolerLoadBalancer"
+        | "enableReplicaPoolerLoadBalancer" => !pooler,
+        "logicalBackupSchedule" | "logicalBackupRetention" => !on("enableLogicalBackup"),
+        "tls" => value["secretName"].as_str().unwrap_or_default().is_empty(),
+        "clone" => value["cluster"].as_str().unwrap_or_default().is_empty(),
+        _ => match value {
+            Value::Null => true,
+            Value::Bool(b) => !b,
+            Value::String(s) => s.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::Object(o) => o.is_empty() && field != "standby",
+            Value::Number(_) => false,
+        },
+    }
+}
+
 /// Deserializes a manifest: the typed object, or every field that does not fit (a wrong type
-/// stops at that field; unknown `spec` fields are all listed).
-pub fn deserialize_manifest<'de, D, K>(de: D) -> Result<K, Vec<FieldError>>
+/// stops at that field; unknown `spec` fields are all listed, except Zalando feature fields that
+/// switch nothing on).
+pub fn deserialize_manifest<K>(value: &Value) -> Result<K, Vec<FieldError>>
 where
-    D: Deserializer<'de>,
     K: DeserializeOwned,
 {
     let mut ignored = Vec::new();
     let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
     let typed: Result<K, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(de, &mut note));
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
     let object = typed.map_err(|e| {
         vec![FieldError {
             path: e.path().to_string(),
@@ -69,6 +94,11 @@ where
     let errors: Vec<FieldError> = ignored
         .into_iter()
         .filter(|p| p.starts_with("spec."))
+        .filter(|p| {
+            let field = p.trim_start_matches("spec.");
+            !(ZALANDO_FEATURES.iter().any(|(f, _)| *f == field)
+                && switches_nothing_on(field, &value["spec"]))
+        })
         .map(|path| {
             let field = path.trim_start_matches("spec.");
             let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
@@ -105,7 +135,39 @@ mod tests {
     }
 
     fn parse(v: serde_json::Value) -> Result<Postgresql, Vec<FieldError>> {
-        deserialize_manifest(v)
+        deserialize_manifest(&v)
+    }
+
+    #[test]
+    fn zalando_fields_that_switch_nothing_on_are_accepted() {
+        parse(cluster(json!({
+            "enableConnectionPooler": false,
+            "enableReplicaConnectionPooler": false,
+            "enableMasterPoolerLoadBalancer": false,
+            "connectionPooler": {"numberOfInstances": 2},
+            "enableLogicalBackup": false,
+            "logicalBackupSchedule": "30 00 * * *",
+            "sidecars": [],
+            "initContainers": [],
+            "tls": {"secretName": "", "certificateFile": "tls.crt"},
+            "clone": {"cluster": ""},
+        })))
+        .expect("nothing is switched on");
+        let errors = parse(cluster(json!({
+            "enableConnectionPooler": true,
+            "connectionPooler": {"numberOfInstances": 2},
+            "tls": {"secretName": "certs"},
+        })))
+        .expect_err("switched on");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.connectionPooler",
+                "spec.enableConnectionPooler",
+                "spec.tls"
+            ]
+        );
     }
 
     #[test]

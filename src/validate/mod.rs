@@ -192,14 +192,15 @@ mod tests {
                 ),
                 errors,
             };
+            let json = serde_json::to_value(&value).expect("fixture as JSON");
             match kind {
                 "postgresql" => results.push(
-                    deserialize_manifest::<_, Postgresql>(value.clone())
+                    deserialize_manifest::<Postgresql>(&json)
                         .map_err(unreadable)
                         .and_then(|pg| validate_postgresql(&pg, &Limits::default())),
                 ),
                 "PostgreSQLConfig" => results.push(
-                    deserialize_manifest::<_, PostgreSQLConfig>(value.clone())
+                    deserialize_manifest::<PostgreSQLConfig>(&json)
                         .map_err(unreadable)
                         .and_then(|c| validate_postgresqlconfig(&c)),
                 ),

@@ -199,11 +199,11 @@ mod tests {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .into();
         assert_eq!(
-            errors(|e| check_postgresql("13", &params, e)),
+            errors(|e| check_postgresql("12", &params, e)),
             vec![
                 "spec.postgresql.parameters.bad-name: invalid parameter name: must match \
                   ^[A-Za-z_][A-Za-z0-9_.]*$",
-                "spec.postgresql.version: unsupported version \"13\"; allowed: 14, 15, 16, 17, 18",
+                "spec.postgresql.version: unsupported version \"12\"; allowed: 13, 14, 15, 16, 17, 18",
             ]
         );
         assert!(errors(|e| check_postgresql("18", &BTreeMap::new(), e)).is_empty());

@@ -41,9 +41,13 @@ pub fn outputs(dir: &Path) -> [(String, String); 3] {
     if let Ok(text) = std::fs::read_to_string(dir.join("manifests.yaml")) {
         parse_documents(&text, "manifests.yaml", "default", &mut loaded);
     }
-    let mut desired = render::render(&loaded.manifests, &config);
+    let observed = observed_of(dir);
+    // As a live run does: running clusters keep the DCS mode their pods use.
+    let facts =
+        render::live::LiveFacts::from_objects(observed.objects.iter().chain(&observed.adoptable));
+    let mut desired = render::render_with(&loaded.manifests, &config, &facts);
     desired.invalid.splice(0..0, loaded.invalid);
-    let plan = plan::plan(&desired, &observed_of(dir), &config);
+    let plan = plan::plan(&desired, &observed, &config);
     [
         ("plan.txt".into(), report::text(&plan, false)),
         (

@@ -1,14 +1,14 @@
 //! Taking over a running cluster from Zalando's operator: its objects carry the cluster labels
-//! but no managed-by label. A run adopts the Services, the PodDisruptionBudget and the
-//! credential Secrets in place (same objects, our labels added, passwords kept); the
-//! StatefulSet's claim templates are immutable, so it is replaced only with the destructive
-//! opt-in — orphaning its pods, which the new StatefulSet takes over without a restart.
+//! but no managed-by label. A run adopts the Services, the PodDisruptionBudget, the credential
+//! Secrets and the StatefulSet in place (same objects, our labels added, passwords kept, the pod
+//! template unchanged so no pod restarts). tests/parity/adoption.rs does the same with clusters
+//! made by Zalando's real operator.
 
-use crate::support::reconciler::{Harness, STANDBY_PASSWORD, WAIT};
-use crate::support::{PgTarget, eventually};
+use crate::support::PgTarget;
+use crate::support::reconciler::{Harness, STANDBY_PASSWORD};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DynamicObject, ListParams, PostParams};
-use postgres_reconciler::render::{self, ALLOW_DESTRUCTIVE_ANNOTATION, Manifest};
+use postgres_reconciler::render::{self, Manifest};
 use postgres_reconciler::report::outcome::ActionResult;
 use postgres_reconciler::report::run::{RunReport, text};
 use serde_json::{Value, json};
@@ -105,10 +105,11 @@ async fn a_zalando_cluster_is_adopted_in_place_and_its_pods_keep_running() {
     let service_uid = uid(&h.get("Service", cluster).await.expect("Service"));
     let sts_uid = uid(&h.get("StatefulSet", cluster).await.expect("StatefulSet"));
 
-    // First run: adopted in place; the StatefulSet waits for the opt-in.
+    // One run adopts everything in place: the StatefulSet's claim templates and pod template
+    // are Zalando's, so it is updated (our labels and annotation), not replaced.
     let report = h.run().await;
-    assert_eq!(report.exit_code, 2, "the replace waits: {}", text(&report));
-    for kind in ["Service", "PodDisruptionBudget", "Secret"] {
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    for kind in ["Service", "PodDisruptionBudget", "Secret", "StatefulSet"] {
         let r = results(&report, kind);
         assert!(
             !r.is_empty() && r.iter().all(|(_, res)| *res == ActionResult::Applied),
@@ -122,37 +123,14 @@ async fn a_zalando_cluster_is_adopted_in_place_and_its_pods_keep_running() {
         service["metadata"]["labels"][MANAGED_BY],
         "postgres-reconciler"
     );
-    assert!(matches!(
-        results(&report, "StatefulSet").as_slice(),
-        [(_, ActionResult::Skipped(_))]
-    ));
-
-    // With the opt-in: the StatefulSet is replaced, its pod keeps running and is taken over.
-    let mut allowed = manifest;
-    allowed["metadata"]["annotations"] = json!({ALLOW_DESTRUCTIVE_ANNOTATION: "true"});
-    h.apply(allowed).await;
-    let report = h.run().await;
-    assert_eq!(report.exit_code, 0, "{}", text(&report));
     let sts = h.get("StatefulSet", cluster).await.expect("StatefulSet");
-    assert_ne!(uid(&sts), sts_uid, "a new StatefulSet");
+    assert_eq!(uid(&sts), sts_uid, "the same StatefulSet");
     assert_eq!(sts["metadata"]["labels"][MANAGED_BY], "postgres-reconciler");
-    let new_sts_uid = uid(&sts);
-    eventually(
-        WAIT,
-        "the new StatefulSet to own the running pod",
-        || async {
-            let list = pods.list(&selector).await.ok()?.items;
-            let owned = list.iter().all(|p| {
-                p.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.uid == new_sts_uid)
-            });
-            (owned && pod_uids(list.clone()) == running).then_some(())
-        },
-    )
-    .await;
+    assert_eq!(
+        pod_uids(pods.list(&selector).await.expect("pods").items),
+        running,
+        "the same pod, not restarted"
+    );
 
     // Adopted: later runs leave those objects alone.
     let again = h.run().await;

@@ -169,13 +169,10 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
     assert!(report.shared.is_empty(), "{}", text(&report));
     let after = h.get("StatefulSet", good).await.expect("StatefulSet kept");
     assert_eq!(before["metadata"]["uid"], after["metadata"]["uid"]);
-    for name in [
-        good.to_string(),
-        format!("{good}-repl"),
-        format!("{good}-config"),
-    ] {
+    for name in [good.to_string(), format!("{good}-repl")] {
         assert!(h.get("Service", &name).await.is_some(), "{name} kept");
     }
+    assert!(h.get("Endpoints", good).await.is_some(), "Endpoints kept");
     assert!(h.get("Secret", &h.secret_name(&app, good)).await.is_some());
     assert_eq!(database_owner(&shop).await.as_deref(), Some(app.as_str()));
     assert_eq!(

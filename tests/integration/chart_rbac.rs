@@ -117,6 +117,7 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
     cluster_manifest(&h, cluster).await;
     let mut config = h.config.clone();
     config.release_namespace = release_ns.name.clone();
+    config.pod_cluster_role_name = release.pod_cluster_role();
     let options = ApplyOptions {
         allow_destructive: false,
         lease_namespace: release_ns.name.clone(),
@@ -146,7 +147,7 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
             "create Secret {ns}/{}",
             h.secret_name(&h.name("owner"), cluster)
         ),
-        format!("create Role {ns}/postgres-pod"),
+        format!("create Endpoints {ns}/{cluster}"),
         format!("create RoleBinding {ns}/postgres-pod"),
     ] {
         assert!(
@@ -154,6 +155,27 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
             "{expected} not in {done:#?}"
         );
     }
+    // The pods are bound to the chart's ClusterRole, which exists with Zalando's rules.
+    let binding = h
+        .get("RoleBinding", "postgres-pod")
+        .await
+        .expect("RoleBinding");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(
+        binding["roleRef"]["name"],
+        release.pod_cluster_role().as_str()
+    );
+    let pod_role = Api::<ClusterRole>::all(h.ns.client.clone())
+        .get(&release.pod_cluster_role())
+        .await
+        .expect("the chart's Spilo ClusterRole");
+    let resources: Vec<String> = pod_role
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| r.resources.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(resources, ["configmaps", "endpoints", "pods", "services"]);
 
     // Pods come up (kwok); a later run as the same identity records Running.
     h.wait_ready(cluster, 1).await;
@@ -274,6 +296,7 @@ async fn namespaced_mode_reconciles_its_namespaces_and_cannot_read_others() {
     cluster_manifest(&h, cluster).await;
     let mut config = h.config.clone();
     config.release_namespace = release_ns.name.clone();
+    config.pod_cluster_role_name = release.pod_cluster_role();
     config.watched_namespaces = vec![h.ns.name.clone()];
     let options = ApplyOptions {
         allow_destructive: false,
@@ -299,7 +322,7 @@ async fn namespaced_mode_reconciles_its_namespaces_and_cannot_read_others() {
         report
             .shared
             .iter()
-            .any(|a| a.action == format!("create Role {}/postgres-pod", h.ns.name)),
+            .any(|a| a.action == format!("create RoleBinding {}/postgres-pod", h.ns.name)),
         "{}",
         text(&report)
     );

@@ -42,7 +42,8 @@ async fn allowed(
 }
 
 /// In namespaced mode the identity holds exactly what apply and watch need in the watched
-/// namespace and in its own, and nothing elsewhere; no `escalate`, `bind` or wildcard.
+/// namespace and in its own, and nothing elsewhere; no `escalate`, no wildcard, `bind` on the
+/// Spilo pods' ClusterRole only.
 #[tokio::test]
 async fn namespaced_mode_grants_exactly_the_needed_rights() {
     let client = TestEnv::get().client().await;
@@ -63,6 +64,7 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
     .await;
     let user = release.service_account_user();
     let full = release.fullname();
+    let pod_role = release.pod_cluster_role();
     let (a, b, rel) = (
         watched.name.as_str(),
         elsewhere.name.as_str(),
@@ -87,9 +89,42 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
         (("patch", "apps", "statefulsets", a, "x"), true),
         (("delete", "policy", "poddisruptionbudgets", a, "x"), true),
         (
-            ("create", "rbac.authorization.k8s.io", "roles", a, ""),
+            ("create", "rbac.authorization.k8s.io", "rolebindings", a, ""),
             true,
         ),
+        (
+            ("delete", "rbac.authorization.k8s.io", "roles", a, "x"),
+            true,
+        ),
+        (("create", "", "endpoints", a, ""), true),
+        // Binding the Spilo pods to their ClusterRole, that one only.
+        (
+            (
+                "bind",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                a,
+                &pod_role,
+            ),
+            true,
+        ),
+        (
+            (
+                "bind",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                a,
+                "admin",
+            ),
+            false,
+        ),
+        (
+            ("create", "rbac.authorization.k8s.io", "roles", a, ""),
+            false,
+        ),
+        // What the Spilo pods' ClusterRole grants is not the reconciler's.
+        (("create", "", "configmaps", a, ""), false),
+        (("patch", "", "pods", a, "x"), false),
         (("delete", "", "persistentvolumeclaims", a, "x"), true),
         (("delete", "", "pods", a, "x"), true),
         (("create", "", "pods/eviction", a, "x"), true),

@@ -23,6 +23,7 @@ mod chart_watch;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
+mod golden_capture;
 mod lease;
 mod observe_postgres;
 mod plan_live;

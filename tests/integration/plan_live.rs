@@ -116,12 +116,13 @@ async fn applied_objects_plan_as_no_op() {
     );
     // The database cannot be reached here (no pods run PostgreSQL): unknown, not an error.
     assert_eq!(planned.plan.unknown.len(), 1, "{:?}", planned.plan.unknown);
-    // A few list calls (the manifests, each owned kind, the four kinds a cluster's objects made
-    // by another operator may be of, the pods), no writes.
+    // A few list calls (the manifests, each owned kind, the five kinds a cluster's objects made
+    // by another operator may be of and its namespace's ServiceAccount and RoleBinding by name,
+    // the pods), no writes.
     let requests = planned.requests;
     assert_eq!(
         requests.get("list").copied(),
-        Some((2 + OWNED_KINDS.len() + 4 + 1) as u64),
+        Some((2 + OWNED_KINDS.len() + 5 + 2 + 1) as u64),
         "{requests:?}"
     );
     assert_eq!(cluster.requests.writes(), 0, "{requests:?}");
@@ -268,5 +269,13 @@ async fn plan_from_files_shows_the_change_and_writes_nothing() {
         )),
         "{described:?}"
     );
-    assert_eq!(described.len(), 2, "{described:?}");
+    // Its budget is every instance: it follows numberOfInstances.
+    assert!(
+        described.contains(&format!(
+            "Update PodDisruptionBudget {}/postgres-acid-plan-critical-op-pdb",
+            ns.name
+        )),
+        "{described:?}"
+    );
+    assert_eq!(described.len(), 3, "{described:?}");
 }

@@ -62,6 +62,7 @@ fn dynamic_api(
     let plural = match kind {
         "postgresql" => "postgresqls".to_string(),
         "PostgreSQLConfig" => "postgresqlconfigs".to_string(),
+        "Endpoints" => "endpoints".to_string(),
         _ => format!("{}s", kind.to_lowercase()),
     };
     let resource = ApiResource::from_gvk_with_plural(&gvk, &plural);

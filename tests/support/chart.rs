@@ -101,6 +101,9 @@ impl Release {
     pub async fn install(namespace: &str, extra: &[&str]) -> Release {
         let name = unique_name("pgr");
         let chart = chart();
+        // The Spilo pods' ClusterRole is cluster-wide: each release names its own, so releases
+        // installed side by side do not fight over one.
+        let pod_role = format!("config.pod_cluster_role_name={name}-postgres-pod");
         let mut args = vec![
             "install",
             name.as_str(),
@@ -110,6 +113,8 @@ impl Release {
             "--wait",
             "--timeout",
             "2m",
+            "--set",
+            pod_role.as_str(),
         ];
         args.extend_from_slice(extra);
         let out = output(helm(&args), None).await;
@@ -125,6 +130,11 @@ impl Release {
             describe(&out)
         );
         release
+    }
+
+    /// The Spilo pods' ClusterRole this release installs (named after it, see `install`).
+    pub fn pod_cluster_role(&self) -> String {
+        format!("{}-postgres-pod", self.name)
     }
 
     /// The prefix of every object name (the release name is not the chart name).

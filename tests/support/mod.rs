@@ -12,6 +12,7 @@ pub mod reconciler;
 pub mod rollout;
 pub mod second_apiserver;
 pub mod wait;
+pub mod zalando;
 
 pub use crds::install_crds;
 pub use env::{TestEnv, pinned_kubernetes_version, unique_name};

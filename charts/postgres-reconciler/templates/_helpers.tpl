@@ -175,3 +175,8 @@ affinity:
 volumes:
   {{- include "postgres-reconciler.volumes" . | nindent 2 }}
 {{- end }}
+
+{{/* The ClusterRole the Spilo pods are bound to (configuration key pod_cluster_role_name). */}}
+{{- define "postgres-reconciler.podClusterRole" -}}
+{{- default "postgres-pod" (get (default dict .Values.config) "pod_cluster_role_name") -}}
+{{- end }}

@@ -32,9 +32,9 @@ fn desired(instances: i64, annotations: Value, windows: &[&str]) -> Desired {
 fn statefulset(d: &Desired, replicas: i64) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "acid-a", "namespace": "ns", "generation": 2},
+        "metadata": {"name": "acid-a", "namespace": "ns", "generation": 2,
+            "annotations": {POD_TEMPLATE_HASH: d.manifests[0].pod_template_hash}},
         "spec": {"replicas": replicas, "template": {
-            "metadata": {"annotations": {POD_TEMPLATE_HASH: d.manifests[0].pod_template_hash}},
             "spec": {"containers": [{"name": "postgres", "image": NEW_IMAGE}]}
         }},
         "status": {"observedGeneration": 2, "updateRevision": NEW, "currentRevision": OLD}
@@ -255,8 +255,7 @@ fn a_single_instance_is_held_without_annotation_or_window() {
 fn nothing_while_the_statefulset_template_changes_in_this_run() {
     let d = desired(3, json!({}), &[]);
     let mut o = observed(&d, 3, three([OLD, OLD, OLD]));
-    o.objects[0]["spec"]["template"]["metadata"]["annotations"][POD_TEMPLATE_HASH] =
-        json!("an-older-hash");
+    o.objects[0]["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!("an-older-hash");
     assert_eq!(run(&d, &o), (Vec::new(), Vec::new()));
 }
 
@@ -344,8 +343,7 @@ fn three_clusters(revisions: [[&str; 3]; 3]) -> (Desired, Observed) {
     };
     for ((n, revs), m) in names.iter().zip(revisions).zip(&d.manifests) {
         let mut sts = rename(statefulset(&one, 3), n);
-        sts["spec"]["template"]["metadata"]["annotations"][POD_TEMPLATE_HASH] =
-            json!(m.pod_template_hash);
+        sts["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!(m.pod_template_hash);
         o.objects.push(sts);
         o.pods.extend(three(revs).into_iter().map(|p| rename(p, n)));
     }

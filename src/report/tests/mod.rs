@@ -62,6 +62,7 @@ fn object_action(
             uid: None,
             resource_version: None,
             apply_body: None,
+            take_over: false,
         },
     }
 }

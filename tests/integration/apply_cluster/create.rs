@@ -39,8 +39,9 @@ async fn a_new_cluster_is_created_and_runs() {
         format!("create StatefulSet {ns}/{cluster}"),
         format!("create Service {ns}/{cluster}"),
         format!("create Service {ns}/{cluster}-repl"),
-        format!("create Service {ns}/{cluster}-config"),
+        format!("create Endpoints {ns}/{cluster}"),
         format!("create PodDisruptionBudget {ns}/postgres-{cluster}-pdb"),
+        format!("create PodDisruptionBudget {ns}/postgres-{cluster}-critical-op-pdb"),
         format!("create Secret {ns}/{}", h.secret_name(&owner, cluster)),
         format!("create Secret {ns}/{}", h.secret_name(&app, cluster)),
         format!("sql role {owner} on cluster {ns}/{cluster} (database postgres)"),
@@ -56,8 +57,12 @@ async fn a_new_cluster_is_created_and_runs() {
         ("StatefulSet", cluster.to_string()),
         ("Service", cluster.to_string()),
         ("Service", format!("{cluster}-repl")),
-        ("Service", format!("{cluster}-config")),
+        ("Endpoints", cluster.to_string()),
         ("PodDisruptionBudget", format!("postgres-{cluster}-pdb")),
+        (
+            "PodDisruptionBudget",
+            format!("postgres-{cluster}-critical-op-pdb"),
+        ),
     ] {
         let object = h
             .get(kind, &name)

@@ -51,6 +51,8 @@ async fn an_edit_is_applied_as_exactly_its_actions() {
     let expected: BTreeSet<String> = [
         format!("create Secret {ns}/{}", h.secret_name(&extra, cluster)),
         format!("update StatefulSet {ns}/{cluster}"),
+        // Its budget is every instance: it follows numberOfInstances.
+        format!("update PodDisruptionBudget {ns}/postgres-{cluster}-critical-op-pdb"),
         format!("sql role {extra} {server}"),
         format!("sql role {owner} {server}"),
         format!("sql database {shop} {server}"),
@@ -58,7 +60,7 @@ async fn an_edit_is_applied_as_exactly_its_actions() {
     .into();
     assert_eq!(applied(&report), expected, "{}", text(&report));
     assert_eq!(report.totals.create, 1);
-    assert_eq!(report.totals.update, 1);
+    assert_eq!(report.totals.update, 2);
     assert_eq!(report.totals.sql, 3);
 
     // Reality matches.

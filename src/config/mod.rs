@@ -5,6 +5,8 @@
 //! Keys are flat and snake_case like Zalando's ConfigMap, so `PGR_<KEY>` names every one of them.
 //! An unknown key or a value of the wrong type is an error naming the key and its source.
 
+pub mod zalando;
+
 use figment::providers::{Env, Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -85,6 +87,57 @@ pub struct Config {
     /// What happens to a login role its manifest created and no longer lists: `keep` (default;
     /// nothing is changed by omission) or `nologin` (its logins stop; nothing is dropped).
     pub removed_roles: RemovedRoles,
+
+    // --- Spilo pod settings with Zalando's keys and v1.15.1 defaults (its manifests/configmap.yaml) ---
+    /// Patroni keeps its leader lock and configuration in ConfigMaps (`true`, Zalando v2's
+    /// default) or in Endpoints (`false`, v1's). A running cluster keeps the mode its pods use
+    /// until it is migrated on purpose; this decides new clusters.
+    pub kubernetes_use_configmaps: bool,
+    /// Patroni keeps its state in etcd at this host instead of the Kubernetes API ("" = Kubernetes).
+    pub etcd_host: String,
+    /// Give the postgres container Patroni's `/readiness` probe.
+    pub enable_readiness_probe: bool,
+    /// Pod security context of the Spilo pods; unset leaves the image's defaults.
+    pub spilo_runasuser: Option<i64>,
+    pub spilo_runasgroup: Option<i64>,
+    pub spilo_fsgroup: Option<i64>,
+    /// Limits below these are raised to them (too low a limit means OOM kills and throttling).
+    pub min_cpu_limit: String,
+    pub min_memory_limit: String,
+    /// Requests above these are lowered to them ("" = no bound).
+    pub max_cpu_request: String,
+    pub max_memory_request: String,
+    /// Raise the memory request to the memory limit.
+    pub set_memory_request_to_limit: bool,
+    /// Grace period of the Spilo pods: time for Patroni to hand the leader lock over.
+    pub pod_terminate_grace_period_seconds: i64,
+    /// Tell Spilo the major version through `PGVERSION` (else `bin_dir` in `SPILO_CONFIGURATION`).
+    pub enable_pgversion_env_var: bool,
+    /// `ENABLE_WAL_PATH_COMPAT`: Spilo also looks for WAL in the pre-2.0 bucket layout.
+    pub enable_spilo_wal_path_compat: bool,
+    /// `PAM_OAUTH2` and `HUMAN_ROLE` of the Spilo pods (human users log in with OAuth2 tokens).
+    pub pam_configuration: String,
+    pub pam_role_name: String,
+    /// Patroni's `failsafe_mode` for clusters whose manifest does not say.
+    pub enable_patroni_failsafe_mode: bool,
+    /// Mount a memory-backed `/dev/shm` (PostgreSQL's parallel queries need more than a container's 64 MB).
+    pub enable_shm_volume: bool,
+    /// The StatefulSets' claim retention: `retain` or `delete`, when deleted and when scaled down.
+    pub persistent_volume_claim_retention_policy: BTreeMap<String, String>,
+    /// external-dns names on load balancers: `{cluster}`, `{namespace}`, `{team}`, `{hostedzone}`.
+    pub db_hosted_zone: String,
+    pub master_dns_name_format: String,
+    pub replica_dns_name_format: String,
+    /// `externalTrafficPolicy` of load-balancer Services.
+    pub external_traffic_policy: String,
+    /// Restrict the master PodDisruptionBudget to the master pod (`spilo-role: master`).
+    pub pdb_master_label_selector: bool,
+    /// Annotations added to every Spilo pod and to every Service.
+    pub custom_pod_annotations: BTreeMap<String, String>,
+    pub custom_service_annotations: BTreeMap<String, String>,
+    /// The ClusterRole the Spilo pods' RoleBinding refers to (Zalando's `postgres-pod`, which its
+    /// installation and our chart create).
+    pub pod_cluster_role_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +203,38 @@ impl Default for Config {
             max_rolling_clusters: 0,
             enable_lazy_spilo_upgrade: false,
             removed_roles: RemovedRoles::Keep,
+            kubernetes_use_configmaps: false,
+            etcd_host: String::new(),
+            enable_readiness_probe: false,
+            spilo_runasuser: None,
+            spilo_runasgroup: None,
+            spilo_fsgroup: None,
+            min_cpu_limit: "250m".into(),
+            min_memory_limit: "250Mi".into(),
+            max_cpu_request: String::new(),
+            max_memory_request: String::new(),
+            set_memory_request_to_limit: false,
+            pod_terminate_grace_period_seconds: 300,
+            enable_pgversion_env_var: true,
+            enable_spilo_wal_path_compat: true,
+            pam_configuration:
+                "https://info.example.com/oauth2/tokeninfo?access_token= uid realm=/employees"
+                    .into(),
+            pam_role_name: "zalandos".into(),
+            enable_patroni_failsafe_mode: false,
+            enable_shm_volume: true,
+            persistent_volume_claim_retention_policy: BTreeMap::from([
+                ("when_deleted".into(), "retain".into()),
+                ("when_scaled".into(), "retain".into()),
+            ]),
+            db_hosted_zone: "db.example.com".into(),
+            master_dns_name_format: "{cluster}.{namespace}.{hostedzone}".into(),
+            replica_dns_name_format: "{cluster}-repl.{namespace}.{hostedzone}".into(),
+            external_traffic_policy: "Cluster".into(),
+            pdb_master_label_selector: true,
+            custom_pod_annotations: BTreeMap::new(),
+            custom_service_annotations: BTreeMap::new(),
+            pod_cluster_role_name: "postgres-pod".into(),
         }
     }
 }
@@ -168,6 +253,8 @@ pub enum ConfigError {
     Invalid(String),
     #[error("{0}")]
     Figment(#[from] Box<figment::Error>),
+    #[error("Zalando configuration {file}: {}", problems.join("; "))]
+    Zalando { file: String, problems: Vec<String> },
 }
 
 /// Where configuration comes from, beyond the built-in defaults.
@@ -180,12 +267,45 @@ pub struct Sources {
 
 impl Config {
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        Self::load_with_notes(sources).map(|(config, _)| config)
+    }
+
+    /// The configuration, and what the caller should tell the user about it: the keys of a
+    /// Zalando configuration that postgres-reconciler does not implement.
+    pub fn load_with_notes(sources: &Sources) -> Result<(Config, Vec<String>), ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         let known = known_keys();
+        let mut notes = Vec::new();
         if let Some(path) = &sources.file {
-            let file = Yaml::file_exact(path);
-            check_keys(&file, &known, &format!("config file {}", path.display()))?;
-            figment = figment.merge(file);
+            match zalando_document(path) {
+                Some(doc) => {
+                    let origin = format!("Zalando configuration {}", path.display());
+                    let imported = zalando::import(&doc);
+                    let mut problems = imported.errors;
+                    for u in &imported.unsupported {
+                        if u.matters {
+                            problems.push(format!(
+                                "{} is set, and postgres-reconciler does not render it",
+                                u.describe()
+                            ));
+                        } else {
+                            notes.push(format!("{origin}: key not implemented: {}", u.describe()));
+                        }
+                    }
+                    if !problems.is_empty() {
+                        return Err(ConfigError::Zalando {
+                            file: path.display().to_string(),
+                            problems,
+                        });
+                    }
+                    figment = figment.merge(Serialized::globals(imported.settings));
+                }
+                None => {
+                    let file = Yaml::file_exact(path);
+                    check_keys(&file, &known, &format!("config file {}", path.display()))?;
+                    figment = figment.merge(file);
+                }
+            }
         }
         let env = Env::prefixed(ENV_PREFIX);
         check_keys(
@@ -199,7 +319,7 @@ impl Config {
         figment = figment.merge(flags);
         let config: Config = figment.extract().map_err(Box::new)?;
         config.check()?;
-        Ok(config)
+        Ok((config, notes))
     }
 
     /// Rules serde cannot express.
@@ -232,6 +352,13 @@ impl Config {
             .replace("{cluster}", cluster)
             .replace("{namespace}", namespace)
     }
+}
+
+/// The file's document when it is a Zalando ConfigMap or OperatorConfiguration.
+fn zalando_document(path: &std::path::Path) -> Option<serde_yaml::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).ok()?;
+    zalando::is_zalando_document(&doc).then_some(doc)
 }
 
 fn known_keys() -> Vec<String> {
@@ -420,6 +547,47 @@ mod tests {
                 load_in(jail, None, &["oops"]),
                 Err(ConfigError::BadSet(_))
             ));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn optional_keys_can_be_set() {
+        Jail::expect_with(|jail| {
+            let c = load_in(jail, None, &["spilo_fsgroup=103", "controller_id=x"]).expect("load");
+            assert_eq!(c.spilo_fsgroup, Some(103));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_zalando_configmap_is_read_with_notes() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "zalando.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: postgres-operator}\ndata:\n  docker_image: img:1\n  kubernetes_use_configmaps: \"true\"\n  workers: \"8\"\n",
+            )?;
+            let sources = Sources {
+                file: Some("zalando.yaml".into()),
+                set: vec!["enable_readiness_probe=true".into()],
+            };
+            let (c, notes) = Config::load_with_notes(&sources).expect("load");
+            assert_eq!(c.docker_image, "img:1");
+            assert!(c.kubernetes_use_configmaps);
+            assert!(c.enable_readiness_probe, "flags still win");
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(notes[0].contains("workers"), "{notes:?}");
+
+            jail.create_file(
+                "wal.yaml",
+                "kind: ConfigMap\ndata:\n  wal_s3_bucket: backups\n",
+            )?;
+            let err = Config::load_with_notes(&Sources {
+                file: Some("wal.yaml".into()),
+                set: vec![],
+            })
+            .expect_err("WAL archiving is not rendered");
+            assert!(err.to_string().contains("wal_s3_bucket"), "{err}");
             Ok(())
         });
     }

@@ -1,0 +1,221 @@
+//! Taking over a cluster that Zalando's real operator made, in both DCS modes: the first run
+//! adopts its objects in place (the StatefulSet's template and claim templates are Zalando's to
+//! the letter, so it is updated, not replaced, and no pod restarts), changes nothing that moves
+//! Patroni's DCS (the pods' mode, the master Service's selector, the leader Endpoints), binds
+//! the pods to the same ClusterRole, and the run after it writes nothing.
+
+use super::harness::{Mode, configmap_file, install_pod_cluster_role, quiet, wait_for_oracle};
+use crate::support::PgTarget;
+use crate::support::reconciler::{Harness, STANDBY_PASSWORD};
+use crate::support::zalando::{Zalando, module_configmap};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DynamicObject, ListParams, PostParams};
+use postgres_reconciler::config::{Config, Sources};
+use postgres_reconciler::report::run::text;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+#[tokio::test]
+async fn a_zalando_cluster_in_endpoints_mode_is_adopted_without_a_restart() {
+    adopt(Mode::Endpoints).await;
+}
+
+#[tokio::test]
+async fn a_zalando_cluster_in_configmaps_mode_is_adopted_without_a_restart() {
+    adopt(Mode::ConfigMaps).await;
+}
+
+fn env_var<'a>(sts: &'a Value, name: &str) -> Option<&'a Value> {
+    sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+}
+
+/// The fields a field manager owns on an object, as the managedFields entry lists them.
+fn owned_by<'a>(object: &'a Value, manager: &str) -> Vec<&'a Value> {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["manager"] == manager)
+        .map(|m| &m["fieldsV1"])
+        .collect()
+}
+
+async fn pod_uids(h: &Harness, cluster: &str) -> BTreeMap<String, String> {
+    let params = ListParams::default().labels(&format!("cluster-name={cluster}"));
+    h.ns.api::<Pod>()
+        .list(&params)
+        .await
+        .expect("pods")
+        .into_iter()
+        .map(|p| {
+            (
+                p.metadata.name.unwrap_or_default(),
+                p.metadata.uid.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn adopt(mode: Mode) {
+    let mut h = Harness::new(&format!("adopt-{}", mode.name())).await;
+    let client = h.ns.client.clone();
+    install_pod_cluster_role(&client).await;
+    let dir = h.temp_dir("adopt");
+
+    // Ours reads the ConfigMap Zalando runs with; only where PostgreSQL is differs.
+    let mut data = module_configmap();
+    data.insert("watched_namespace".into(), h.ns.name.clone());
+    for (k, v) in mode.overrides() {
+        data.insert(k.into(), v.into());
+    }
+    let (zalando_config, _) = Config::load_with_notes(&Sources {
+        file: Some(configmap_file(&data, &dir)),
+        set: vec![],
+    })
+    .expect("Zalando's ConfigMap as our configuration");
+    h.config = Config {
+        postgres_host_template: h.config.postgres_host_template.clone(),
+        postgres_port: h.config.postgres_port,
+        postgres_sslmode: h.config.postgres_sslmode,
+        postgres_ca_file: h.config.postgres_ca_file.clone(),
+        release_namespace: h.config.release_namespace.clone(),
+        ..zalando_config
+    };
+
+    // Credentials provisioned before the cluster, as Zalando reads them (its Secret wins over a
+    // generated password): the shared test server's, so the SQL part can run too.
+    let cluster = "acid-adopt";
+    let superuser = PgTarget::superuser();
+    for (user, password) in [
+        (superuser.user.as_str(), superuser.password.as_str()),
+        ("standby", STANDBY_PASSWORD),
+    ] {
+        let secret: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": h.secret_name(user, cluster),
+                "labels": {"application": "spilo", "cluster-name": cluster, "team": "acid"}},
+            "type": "Opaque",
+            "stringData": {"username": user, "password": password},
+        }))
+        .expect("secret");
+        h.api("Secret")
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("a provisioned Secret");
+    }
+    let app = h.name("app");
+    let manifest = h.cluster_manifest(cluster, 2, json!({ app.clone(): [] }), json!({}), json!({}));
+    h.apply(manifest).await;
+
+    let mut zalando = Zalando::start(&client, &h.ns.name, &mode.overrides(), &dir).await;
+    let not_running = wait_for_oracle(&client, &h.ns.name, &[cluster.to_string()], &zalando).await;
+    assert!(
+        not_running.is_empty(),
+        "{not_running:?}; see {}",
+        zalando.log.display()
+    );
+    quiet(&client, &h.ns.name).await;
+    zalando.stop();
+
+    let pods_before = pod_uids(&h, cluster).await;
+    assert_eq!(pods_before.len(), 2, "{pods_before:?}");
+    let sts_before = h
+        .get("StatefulSet", cluster)
+        .await
+        .expect("Zalando's StatefulSet");
+    let uses_configmaps = mode == Mode::ConfigMaps;
+    assert_eq!(
+        env_var(&sts_before, "KUBERNETES_USE_CONFIGMAPS").is_some(),
+        uses_configmaps,
+        "Zalando's pods in {} mode",
+        mode.name()
+    );
+    // Zalando's own leader Endpoints (not the endpoints controller's, which a Service with a
+    // selector gets).
+    let endpoints_before = h.get("Endpoints", cluster).await.filter(|e| {
+        e["metadata"]["labels"]
+            .get("endpoints.kubernetes.io/managed-by")
+            .is_none()
+    });
+    assert_eq!(
+        endpoints_before.is_some(),
+        !uses_configmaps,
+        "Zalando's leader Endpoints"
+    );
+
+    // Our first run: everything adopted in place.
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    let sts = h.get("StatefulSet", cluster).await.expect("StatefulSet");
+    assert_eq!(
+        sts["metadata"]["uid"], sts_before["metadata"]["uid"],
+        "updated, not replaced"
+    );
+    assert_eq!(
+        sts["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "postgres-reconciler"
+    );
+    assert_eq!(
+        sts["spec"]["template"], sts_before["spec"]["template"],
+        "the pod template is Zalando's: no revision, no restart"
+    );
+    assert_eq!(pod_uids(&h, cluster).await, pods_before, "the same pods");
+
+    // Patroni's DCS is where it was, with no second writer.
+    let master = h.get("Service", cluster).await.expect("master Service");
+    assert_eq!(
+        master["spec"]["selector"].is_object(),
+        uses_configmaps,
+        "a selector on the master Service only in ConfigMaps mode: {}",
+        master["spec"]
+    );
+    if let Some(before) = endpoints_before {
+        let endpoints = h
+            .get("Endpoints", cluster)
+            .await
+            .expect("leader Endpoints kept");
+        assert_eq!(endpoints["metadata"]["uid"], before["metadata"]["uid"]);
+        for fields in owned_by(&endpoints, "postgres-reconciler") {
+            assert!(
+                fields.get("f:subsets").is_none()
+                    && fields["f:metadata"].get("f:annotations").is_none(),
+                "we own labels only, Patroni the rest: {fields}"
+            );
+        }
+    }
+
+    // The pods' RoleBinding refers to the same ClusterRole, now ours too.
+    let binding = h
+        .get("RoleBinding", "postgres-pod")
+        .await
+        .expect("RoleBinding");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], "postgres-pod");
+    assert_eq!(
+        binding["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "postgres-reconciler"
+    );
+
+    // The manifest's role was made, with the password of the Secret Zalando left.
+    assert!(
+        crate::support::reconciler::role(&app).await.is_some(),
+        "role {app}"
+    );
+
+    let again = h.run().await;
+    assert_eq!(again.exit_code, 0, "{}", text(&again));
+    assert_eq!(
+        again.writes,
+        0,
+        "the run after adoption writes nothing: {}",
+        text(&again)
+    );
+    assert_eq!(
+        pod_uids(&h, cluster).await,
+        pods_before,
+        "still the same pods"
+    );
+}

@@ -1,0 +1,73 @@
+//! `--config` reads Zalando's own `manifests/configmap.yaml` (from the oracle's module): the
+//! keys we implement become ours, and each key we do not is named with what it does.
+
+use crate::support::zalando::module_dir;
+use std::process::Command;
+
+#[test]
+fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
+    let configmap = module_dir().join("manifests/configmap.yaml");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/manifests/valid/01-minimal.yaml"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
+        .arg("--config")
+        .arg(&configmap)
+        .args(["render", "-f", fixture])
+        .output()
+        .expect("run render");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Its values are used: Endpoints mode (v1.15.1's kubernetes_use_configmaps: "false"), its
+    // minimum limits, no readiness probe.
+    assert!(stdout.contains("kind: Endpoints"), "{stdout}");
+    assert!(!stdout.contains("KUBERNETES_USE_CONFIGMAPS"), "{stdout}");
+    assert!(!stdout.contains("readinessProbe"), "{stdout}");
+    for key in [
+        "workers",
+        "resync_period",
+        "enable_teams_api",
+        "logical_backup_schedule",
+    ] {
+        assert!(
+            stderr.contains(&format!("key not implemented: {key}: ")),
+            "{key} not named in: {stderr}"
+        );
+    }
+    assert!(stderr.contains("(does not change the pod)"), "{stderr}");
+}
+
+#[test]
+fn a_zalando_key_that_turns_on_what_we_do_not_render_is_refused() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("zalando-wal-config");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let text = std::fs::read_to_string(module_dir().join("manifests/configmap.yaml"))
+        .expect("configmap.yaml")
+        .replace("# wal_s3_bucket: \"\"", "wal_s3_bucket: \"my-backups\"");
+    assert!(
+        text.contains("wal_s3_bucket: \"my-backups\""),
+        "the module's file changed"
+    );
+    let file = dir.join("configmap.yaml");
+    std::fs::write(&file, text).expect("write");
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/manifests/valid/01-minimal.yaml"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
+        .arg("--config")
+        .arg(&file)
+        .args(["render", "-f", fixture])
+        .output()
+        .expect("run render");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "wal_s3_bucket: WAL archiving and base backups to S3 (changes the pod) is set"
+        ),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,118 @@
+//! The parity corpus: every valid fixture (`fixtures/manifests/valid/`, among them one for each
+//! difference the oracle found: initdb flag forms, requests above limits, Zalando's switched-off
+//! fields, load balancers) and Zalando's four example manifests (read from its module). Only
+//! `postgresql` manifests; names made unique (all go into one namespace).
+
+use crate::support::zalando::module_dir;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+pub const ZALANDO_EXAMPLES: &[&str] = &[
+    "minimal-postgres-manifest.yaml",
+    "minimal-postgres-lowest-version-manifest.yaml",
+    "complete-postgres-manifest.yaml",
+    "standby-manifest.yaml",
+];
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Where it came from, e.g. `fixtures/manifests/valid/01-minimal.yaml`.
+    pub source: String,
+    pub from_zalando: bool,
+    /// The manifest as it is created: name, labels, annotations and spec of the original.
+    pub doc: Value,
+}
+
+impl Entry {
+    pub fn name(&self) -> &str {
+        self.doc["metadata"]["name"].as_str().unwrap_or_default()
+    }
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn documents(path: &Path) -> Vec<Value> {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|doc| serde::Deserialize::deserialize(doc).ok())
+        .filter_map(|v: serde_yaml::Value| serde_json::to_value(v).ok())
+        .filter(|v: &Value| v["kind"] == "postgresql")
+        .collect()
+}
+
+/// Keeps what a user writes; drops what a fixture carries to stand for a live object.
+fn as_created(doc: &Value) -> Value {
+    let meta = &doc["metadata"];
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "labels", "annotations"] {
+        if let Some(v) = meta.get(key) {
+            metadata.insert(key.into(), v.clone());
+        }
+    }
+    serde_json::json!({
+        "apiVersion": "acid.zalan.do/v1",
+        "kind": "postgresql",
+        "metadata": metadata,
+        "spec": doc["spec"],
+    })
+}
+
+pub fn load() -> Vec<Entry> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut sources: Vec<(PathBuf, bool)> = Vec::new();
+    sources.extend(
+        yaml_files(&repo.join("fixtures/manifests/valid"))
+            .into_iter()
+            .map(|p| (p, false)),
+    );
+    let examples = module_dir().join("manifests");
+    sources.extend(ZALANDO_EXAMPLES.iter().map(|f| (examples.join(f), true)));
+
+    let mut names = BTreeSet::new();
+    let mut entries = Vec::new();
+    for (path, from_zalando) in sources {
+        for doc in documents(&path) {
+            // Manifests of another controller are passed over by both operators.
+            if doc["metadata"]["annotations"]
+                .get("acid.zalan.do/controller")
+                .is_some()
+            {
+                continue;
+            }
+            let mut doc = as_created(&doc);
+            let base = doc["metadata"]["name"].as_str().unwrap_or("x").to_string();
+            let mut name = base.clone();
+            let mut n = 2;
+            while !names.insert(name.clone()) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            doc["metadata"]["name"] = Value::from(name);
+            let source = path
+                .strip_prefix(&repo)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| {
+                    format!(
+                        "zalando:{}",
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    )
+                });
+            entries.push(Entry {
+                source,
+                from_zalando,
+                doc,
+            });
+        }
+    }
+    entries
+}

@@ -1,0 +1,587 @@
+//! One parity run: the corpus created in a namespace watched by Zalando's operator, its objects
+//! once they settle, ours for the same manifests and the same ConfigMap (server-side dry run in
+//! a twin namespace, so both carry the apiserver's defaults), normalized and compared object by
+//! object, with the Spilo pods' effective permissions on both sides.
+
+use super::corpus::{self, Entry};
+use super::diff::{Difference, diff};
+use super::normalize::{Context, normalize};
+use crate::support::zalando::{Zalando, module_configmap, module_manifest};
+use crate::support::{TestNamespace, install_crds};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use postgres_reconciler::api::Postgresql;
+use postgres_reconciler::config::{Config, Sources};
+use postgres_reconciler::render::{self, ApplyPolicy, Manifest};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Zalando v1's default: Patroni's leader lock in Endpoints.
+    Endpoints,
+    /// `kubernetes_use_configmaps: "true"` (v2's default).
+    ConfigMaps,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Endpoints => "endpoints",
+            Mode::ConfigMaps => "configmaps",
+        }
+    }
+
+    pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Mode::Endpoints => vec![],
+            Mode::ConfigMaps => vec![("kubernetes_use_configmaps", "true")],
+        }
+    }
+}
+
+pub struct Outcome {
+    pub differences: Vec<Difference>,
+    /// Corpus manifests our validation refused: (source, name, errors).
+    pub refused: Vec<(Entry, Vec<String>)>,
+    /// Manifests whose cluster Zalando did not bring to `Running`, with its status.
+    pub not_running: Vec<(String, String)>,
+    pub compared_objects: usize,
+    pub elapsed: Duration,
+    /// Accepted manifests that Zalando's own CRD would refuse: (name, source, why).
+    pub zalando_crd_refuses: Vec<(String, String, String)>,
+}
+
+/// Kinds compared, and how to list them.
+const KINDS: &[(&str, &str, &str, &str)] = &[
+    ("apps", "v1", "StatefulSet", "statefulsets"),
+    ("", "v1", "Service", "services"),
+    ("", "v1", "Endpoints", "endpoints"),
+    ("", "v1", "Secret", "secrets"),
+    ("", "v1", "ConfigMap", "configmaps"),
+    ("", "v1", "ServiceAccount", "serviceaccounts"),
+    (
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+    ),
+    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+    ),
+    ("apps", "v1", "Deployment", "deployments"),
+    ("batch", "v1", "CronJob", "cronjobs"),
+];
+
+fn api(client: &kube::Client, ns: &str, api_version: &str, kind: &str) -> Api<DynamicObject> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let plural = KINDS
+        .iter()
+        .find(|k| k.2 == kind)
+        .map(|k| k.3.to_string())
+        .unwrap_or_else(|| format!("{}s", kind.to_lowercase()));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(&gvk, &plural),
+    )
+}
+
+/// Objects no operator made: namespace defaults, the oracle's own ConfigMap, and Endpoints the
+/// endpoints controller keeps for Services with a selector.
+fn made_by_someone_else(kind: &str, o: &Value) -> bool {
+    let name = o["metadata"]["name"].as_str().unwrap_or_default();
+    let labels = &o["metadata"]["labels"];
+    match kind {
+        "ServiceAccount" => name == "default",
+        "ConfigMap" => {
+            name == "kube-root-ca.crt" || name == crate::support::zalando::CONFIGMAP_NAME
+        }
+        "Endpoints" => labels.get("endpoints.kubernetes.io/managed-by").is_some(),
+        _ => false,
+    }
+}
+
+async fn list_all(client: &kube::Client, ns: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (group, version, kind, _) in KINDS {
+        let api_version = if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        };
+        let list = api(client, ns, &api_version, kind)
+            .list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("list {kind} in {ns}: {e}"));
+        for item in list {
+            let mut v = serde_json::to_value(&item).expect("json");
+            v["kind"] = Value::from(*kind);
+            v["apiVersion"] = Value::from(api_version.clone());
+            if !made_by_someone_else(kind, &v) {
+                out.push((kind.to_string(), v));
+            }
+        }
+    }
+    out
+}
+
+fn fingerprint(objects: &[(String, Value)]) -> BTreeSet<(String, String, String)> {
+    objects
+        .iter()
+        .map(|(k, o)| {
+            let m = &o["metadata"];
+            (
+                k.clone(),
+                m["name"].as_str().unwrap_or_default().to_string(),
+                m["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The ConfigMap both operators get, written where our `--config` reads it.
+pub fn configmap_file(data: &BTreeMap<String, String>, dir: &std::path::Path) -> PathBuf {
+    let doc = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": crate::support::zalando::CONFIGMAP_NAME},
+        "data": data,
+    });
+    let path = dir.join("zalando-configmap.yaml");
+    std::fs::write(&path, serde_yaml::to_string(&doc).expect("yaml")).expect("write configmap");
+    path
+}
+
+/// The `postgres-pod` ClusterRole of Zalando's installation (the oracle's RoleBindings refer to it).
+pub async fn install_pod_cluster_role(client: &kube::Client) {
+    let role = module_manifest(
+        "operator-service-account-rbac.yaml",
+        "ClusterRole",
+        "postgres-pod",
+    );
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+            "clusterroles",
+        ),
+    );
+    api.patch(
+        "postgres-pod",
+        &PatchParams::apply("parity-harness").force(),
+        &Patch::Apply(&role),
+    )
+    .await
+    .expect("apply the postgres-pod ClusterRole");
+}
+
+/// Storage classes the corpus names, provisioned like the default one.
+async fn install_storage_classes(client: &kube::Client, entries: &[Entry]) {
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("storage.k8s.io", "v1", "StorageClass"),
+            "storageclasses",
+        ),
+    );
+    let names: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.doc["spec"]["volume"]["storageClass"].as_str())
+        .collect();
+    for name in names {
+        let sc = serde_json::json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name},
+            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate", "allowVolumeExpansion": true,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("parity-harness").force(),
+            &Patch::Apply(&sc),
+        )
+        .await
+        .expect("apply a storage class");
+    }
+}
+
+const TERMINAL: &[&str] = &[
+    "Running",
+    "CreateFailed",
+    "SyncFailed",
+    "UpdateFailed",
+    "Invalid",
+];
+
+pub async fn wait_for_oracle(
+    client: &kube::Client,
+    ns: &str,
+    names: &[String],
+    zalando: &Zalando,
+) -> Vec<(String, String)> {
+    let manifests = api(client, ns, "acid.zalan.do/v1", "postgresql");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let list = manifests
+            .list(&ListParams::default())
+            .await
+            .expect("list manifests");
+        let status: BTreeMap<String, String> = list
+            .iter()
+            .map(|m| {
+                let s = m.data["status"]["PostgresClusterStatus"]
+                    .as_str()
+                    .unwrap_or("");
+                (m.metadata.name.clone().unwrap_or_default(), s.to_string())
+            })
+            .collect();
+        let pending: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !status
+                    .get(*n)
+                    .is_some_and(|s| TERMINAL.contains(&s.as_str()))
+            })
+            .collect();
+        if pending.is_empty() {
+            return status.into_iter().filter(|(_, s)| s != "Running").collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Zalando's operator did not settle {pending:?} within 10 minutes; see {}",
+            zalando.log.display()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Until nothing changes for a few seconds (the oracle's syncs after create are done).
+pub async fn quiet(client: &kube::Client, ns: &str) -> Vec<(String, Value)> {
+    let mut last = BTreeSet::new();
+    let mut stable = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let objects = list_all(client, ns).await;
+        let now = fingerprint(&objects);
+        stable = if now == last { stable + 1 } else { 0 };
+        if stable >= 5 || Instant::now() > deadline {
+            return objects;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The subjects' permissions that matter to Patroni, by resource and verb.
+async fn permissions(client: &kube::Client, ns: &str, sa: &str) -> BTreeSet<String> {
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let mut allowed = BTreeSet::new();
+    let resources = [
+        ("", "configmaps"),
+        ("", "endpoints"),
+        ("", "pods"),
+        ("", "services"),
+        ("", "secrets"),
+        ("apps", "statefulsets"),
+        ("coordination.k8s.io", "leases"),
+    ];
+    let verbs = [
+        "get",
+        "list",
+        "watch",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    for (group, resource) in resources {
+        for verb in verbs {
+            let review = SubjectAccessReview {
+                spec: SubjectAccessReviewSpec {
+                    user: Some(format!("system:serviceaccount:{ns}:{sa}")),
+                    groups: Some(vec![
+                        "system:serviceaccounts".into(),
+                        format!("system:serviceaccounts:{ns}"),
+                        "system:authenticated".into(),
+                    ]),
+                    resource_attributes: Some(ResourceAttributes {
+                        namespace: Some(ns.into()),
+                        group: Some(group.into()),
+                        resource: Some(resource.into()),
+                        verb: Some(verb.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let answer = reviews
+                .create(&PostParams::default(), &review)
+                .await
+                .expect("SubjectAccessReview");
+            if answer.status.is_some_and(|s| s.allowed) {
+                allowed.insert(format!("{resource}/{verb}"));
+            }
+        }
+    }
+    allowed
+}
+
+fn owner_of(o: &Value, clusters: &BTreeSet<String>, label: &str) -> String {
+    o["metadata"]["labels"][label]
+        .as_str()
+        .filter(|c| clusters.contains(*c))
+        .map(str::to_string)
+        .unwrap_or_default()
+}
+
+pub async fn run(mode: Mode) -> Outcome {
+    let started = Instant::now();
+    let oracle_ns = TestNamespace::new(&format!("parity-{}", mode.name())).await;
+    let twin = TestNamespace::new(&format!("parity-twin-{}", mode.name())).await;
+    let client = oracle_ns.client.clone();
+    install_crds(&client).await;
+    install_pod_cluster_role(&client).await;
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&oracle_ns.name);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    // Both operators get the same configuration: Zalando's ConfigMap with the run's changes.
+    let mut data = module_configmap();
+    data.insert("watched_namespace".into(), oracle_ns.name.clone());
+    for (k, v) in mode.overrides() {
+        data.insert(k.into(), v.into());
+    }
+    let (config, _notes) = Config::load_with_notes(&Sources {
+        file: Some(configmap_file(&data, &dir)),
+        set: vec![],
+    })
+    .expect("our configuration from Zalando's ConfigMap");
+
+    // The corpus: refused ones stay out of both namespaces.
+    let entries = corpus::load();
+    install_storage_classes(&client, &entries).await;
+    let mut refused = Vec::new();
+    let mut accepted = Vec::new();
+    for entry in entries {
+        let mut doc = entry.doc.clone();
+        doc["metadata"]["namespace"] = Value::from(oracle_ns.name.clone());
+        let parsed: Result<Postgresql, _> =
+            postgres_reconciler::validate::deserialize_manifest(&doc);
+        let errors = match parsed {
+            Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+            Ok(pg) => {
+                let desired = render::render(&[Manifest::Postgresql(Box::new(pg))], &config);
+                desired
+                    .invalid
+                    .iter()
+                    .flat_map(|i| i.errors.iter().map(|e| e.to_string()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        if errors.is_empty() {
+            accepted.push(entry);
+        } else {
+            refused.push((entry, errors));
+        }
+    }
+    let manifests = api(&client, &oracle_ns.name, "acid.zalan.do/v1", "postgresql");
+    for entry in &accepted {
+        let object: DynamicObject = serde_json::from_value(entry.doc.clone()).expect("manifest");
+        manifests
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} ({}): refused by our CRD: {e}",
+                    entry.name(),
+                    entry.source
+                )
+            });
+    }
+    let names: Vec<String> = accepted.iter().map(|e| e.name().to_string()).collect();
+    // Once is enough: the CRD is the same in both modes.
+    let zalando_crd_refuses = match mode {
+        Mode::Endpoints => super::zalando_crd::refusals(&accepted).await,
+        Mode::ConfigMaps => Vec::new(),
+    };
+
+    let mut zalando = Zalando::start(&client, &oracle_ns.name, &mode.overrides(), &dir).await;
+    let not_running = wait_for_oracle(&client, &oracle_ns.name, &names, &zalando).await;
+    let theirs = quiet(&client, &oracle_ns.name).await;
+    zalando.stop();
+
+    // Ours, from the manifests as the apiserver stored them (uids included), rendered into the
+    // twin namespace so that every namespace reference points there.
+    let stored: Vec<Manifest> = manifests
+        .list(&ListParams::default())
+        .await
+        .expect("list manifests")
+        .into_iter()
+        .map(|m| {
+            let value = serde_json::to_value(&m).expect("json");
+            let mut pg: Postgresql = postgres_reconciler::validate::deserialize_manifest(&value)
+                .expect("stored manifest reads");
+            pg.metadata.namespace = Some(twin.name.clone());
+            Manifest::Postgresql(Box::new(pg))
+        })
+        .collect();
+    let desired = render::render(&stored, &config);
+    assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+    let mut ours = Vec::new();
+    let objects = desired
+        .manifests
+        .iter()
+        .flat_map(|m| m.objects.iter())
+        .chain(desired.shared.iter())
+        .filter(|o| o.policy != ApplyPolicy::UpdateOnly);
+    for object in objects {
+        let mut body = object.body.clone();
+        if object.policy == ApplyPolicy::CreateOnly && object.kind == "Secret" {
+            // What apply adds when it creates a credential Secret: a generated password.
+            body["data"]["password"] = Value::from("cGFyaXR5");
+        }
+        let api = api(&client, &twin.name, &object.api_version, &object.kind);
+        let rbac = matches!(
+            object.kind.as_str(),
+            "ServiceAccount" | "Role" | "RoleBinding"
+        );
+        if rbac {
+            // Applied for real, so the permission check below sees them; without owners, which
+            // do not exist in the twin namespace (the garbage collector would remove them).
+            let mut real = body.clone();
+            if let Some(m) = real["metadata"].as_object_mut() {
+                m.remove("ownerReferences");
+            }
+            api.patch(
+                &object.name,
+                &PatchParams::apply("postgres-reconciler"),
+                &Patch::Apply(&real),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("apply {} {}: {e}", object.kind, object.name));
+        }
+        let dry = api
+            .patch(
+                &object.name,
+                &PatchParams::apply("postgres-reconciler").dry_run().force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("dry run {} {}: {e}", object.kind, object.name));
+        let mut v = serde_json::to_value(&dry).expect("json");
+        v["kind"] = Value::from(object.kind.clone());
+        ours.push((object.kind.clone(), v));
+    }
+
+    // Compare.
+    let clusters: BTreeSet<String> = names.iter().cloned().collect();
+    let node_ports: BTreeSet<i64> = accepted
+        .iter()
+        .flat_map(|e| ["masterNodePort", "replicaNodePort"].map(|k| e.doc["spec"][k].as_i64()))
+        .flatten()
+        .collect();
+    let ctx = Context {
+        twin: &twin.name,
+        oracle: &oracle_ns.name,
+        requested_node_ports: &node_ports,
+    };
+    let label = config.cluster_name_label.clone();
+    let keyed = |list: Vec<(String, Value)>, is_ours: bool| {
+        list.into_iter()
+            .map(|(kind, mut o)| {
+                let name = o["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let cluster = owner_of(&o, &clusters, &label);
+                normalize(&kind, &mut o, &ctx, is_ours);
+                ((kind, name), (cluster, o))
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let ours = keyed(ours, true);
+    let theirs = keyed(theirs, false);
+    let mut differences = Vec::new();
+    let keys: BTreeSet<&(String, String)> = ours.keys().chain(theirs.keys()).collect();
+    for key in &keys {
+        let (a, b) = (ours.get(*key), theirs.get(*key));
+        let cluster = a.or(b).map(|(c, _)| c.clone()).unwrap_or_default();
+        let name = if cluster.is_empty() {
+            key.1.clone()
+        } else {
+            key.1.replace(&cluster, "{cluster}")
+        };
+        let push = |path: String,
+                    ours: Option<Value>,
+                    zalando: Option<Value>,
+                    out: &mut Vec<Difference>| {
+            out.push(Difference {
+                manifest: cluster.clone(),
+                kind: key.0.clone(),
+                name: name.clone(),
+                path,
+                ours,
+                zalando,
+            })
+        };
+        match (a, b) {
+            (Some(_), None) => push(
+                "(object)".into(),
+                Some("present".into()),
+                None,
+                &mut differences,
+            ),
+            (None, Some(_)) => push(
+                "(object)".into(),
+                None,
+                Some("present".into()),
+                &mut differences,
+            ),
+            (Some((_, x)), Some((_, y))) => {
+                for (path, o, z) in diff(Some(x), Some(y)) {
+                    push(path, o, z, &mut differences);
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    let sa = config.pod_service_account_name.clone();
+    let (mine, theirs_allowed) = (
+        permissions(&client, &twin.name, &sa).await,
+        permissions(&client, &oracle_ns.name, &sa).await,
+    );
+    for p in mine.symmetric_difference(&theirs_allowed) {
+        differences.push(Difference {
+            manifest: String::new(),
+            kind: "Permissions".into(),
+            name: sa.clone(),
+            path: p.clone(),
+            ours: Some(mine.contains(p).into()),
+            zalando: Some(theirs_allowed.contains(p).into()),
+        });
+    }
+
+    Outcome {
+        differences,
+        refused,
+        not_running,
+        compared_objects: keys.len(),
+        elapsed: started.elapsed(),
+        zalando_crd_refuses,
+    }
+}

@@ -1,0 +1,106 @@
+//! What differs between any two live objects and says nothing about what was rendered: ids,
+//! versions, timestamps, managed fields, status, addresses the apiserver assigns, generated
+//! passwords, and (ours only) the twin namespace the dry run used.
+
+use base64::Engine;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+pub struct Context<'a> {
+    /// Ours were dry-run in `twin`; the oracle's live in `oracle`.
+    pub twin: &'a str,
+    pub oracle: &'a str,
+    /// Node ports the manifests ask for; any other node port was assigned by the apiserver.
+    pub requested_node_ports: &'a BTreeSet<i64>,
+}
+
+pub fn normalize(kind: &str, object: &mut Value, ctx: &Context<'_>, ours: bool) {
+    if let Some(o) = object.as_object_mut() {
+        o.remove("status");
+    }
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+            "namespace",
+        ] {
+            meta.remove(key);
+        }
+        if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
+            for r in refs {
+                r["uid"] = Value::from("<uid>");
+            }
+        }
+    }
+    match kind {
+        "Service" => service(object, ctx),
+        "Secret" => secret(object),
+        "StatefulSet" => {
+            if let Some(Value::Array(claims)) = object.pointer_mut("/spec/volumeClaimTemplates") {
+                for claim in claims {
+                    if let Some(c) = claim.as_object_mut() {
+                        c.remove("status");
+                    }
+                    if let Some(m) = claim.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("creationTimestamp");
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if ours {
+        rename_namespace(object, ctx.twin, ctx.oracle);
+    }
+}
+
+fn service(object: &mut Value, ctx: &Context<'_>) {
+    if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("clusterIP");
+        spec.remove("clusterIPs");
+        if spec.contains_key("healthCheckNodePort") {
+            spec.insert("healthCheckNodePort".into(), Value::from("<assigned>"));
+        }
+        if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+            for port in ports {
+                let requested = port
+                    .get("nodePort")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|p| ctx.requested_node_ports.contains(&p));
+                if port.get("nodePort").is_some() && !requested {
+                    port["nodePort"] = Value::from("<assigned>");
+                }
+            }
+        }
+    }
+}
+
+/// Usernames compared in clear, every other value only for being there.
+fn secret(object: &mut Value) {
+    let Some(Value::Object(data)) = object.get_mut("data") else {
+        return;
+    };
+    for (key, value) in data.iter_mut() {
+        let decoded = value
+            .as_str()
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        *value = match (key.as_str(), decoded) {
+            ("username", Some(name)) => Value::from(name),
+            _ => Value::from("<set>"),
+        };
+    }
+}
+
+fn rename_namespace(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::String(s) if s.contains(from) => *s = s.replace(from, to),
+        Value::Array(items) => items.iter_mut().for_each(|i| rename_namespace(i, from, to)),
+        Value::Object(map) => map.values_mut().for_each(|i| rename_namespace(i, from, to)),
+        _ => {}
+    }
+}

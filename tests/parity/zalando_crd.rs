@@ -1,0 +1,73 @@
+//! Which corpus manifests Zalando's own CRD (v1.15.1's `manifests/postgresql.crd.yaml`) would
+//! refuse although ours accepts them (a version Zalando does not list yet, an IPv6 source range,
+//! …): the harness runs the oracle under our CRD, so it says so instead. Tried on a second
+//! apiserver, where that CRD can be installed beside nothing else.
+
+use super::corpus::Entry;
+use crate::support::eventually;
+use crate::support::second_apiserver::SecondApiserver;
+use crate::support::zalando::module_manifest;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use std::time::Duration;
+
+/// (manifest name, source, the apiserver's refusal) for each manifest Zalando's CRD refuses.
+pub async fn refusals(entries: &[Entry]) -> Vec<(String, String, String)> {
+    let second = SecondApiserver::start("zalando-crd-corpus").await;
+    let client = second.client().await;
+    let crd = module_manifest(
+        "postgresql.crd.yaml",
+        "CustomResourceDefinition",
+        "postgresqls.acid.zalan.do",
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "postgresqls.acid.zalan.do",
+        &PatchParams::apply("parity-harness").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("Zalando's CRD");
+    eventually(
+        Duration::from_secs(30),
+        "Zalando's CRD established",
+        || async {
+            let crd = crds.get("postgresqls.acid.zalan.do").await.ok()?;
+            crd.status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True")
+                .then_some(())
+        },
+    )
+    .await;
+    let ns = "corpus";
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("namespace");
+    let _ = Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("acid.zalan.do", "v1", "postgresql"),
+        "postgresqls",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &resource);
+    let params = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let mut refused = Vec::new();
+    for entry in entries {
+        let object: DynamicObject = serde_json::from_value(entry.doc.clone()).expect("manifest");
+        if let Err(e) = api.create(&params, &object).await {
+            refused.push((
+                entry.name().to_string(),
+                entry.source.clone(),
+                e.to_string(),
+            ));
+        }
+    }
+    refused
+}
