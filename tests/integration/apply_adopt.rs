@@ -82,18 +82,7 @@ async fn a_zalando_cluster_is_adopted_in_place_and_its_pods_keep_running() {
         (superuser.user.as_str(), superuser.password.as_str()),
         ("standby", STANDBY_PASSWORD),
     ] {
-        let secret: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": h.secret_name(user, cluster),
-                "labels": {"application": "spilo", "cluster-name": cluster, "team": "acid"}},
-            "type": "Opaque",
-            "stringData": {"username": user, "password": password},
-        }))
-        .expect("secret");
-        h.api("Secret")
-            .create(&as_zalando, &secret)
-            .await
-            .expect("Zalando's Secret");
+        h.create_zalando_secret(cluster, user, password).await;
     }
     h.wait_ready(cluster, 1).await;
     let pods = h.ns.api::<Pod>();

@@ -14,6 +14,7 @@
 //! it was; so is a StatefulSet's status when the scenario has pods (their revisions must match).
 //! Run it on a quiet environment; review the diff of the plans it changes.
 
+use crate::support::json::replace_in_strings;
 use crate::support::{TestNamespace, install_crds};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -98,15 +99,6 @@ fn owned_values(fields: &Value, object: &Value) -> Option<Value> {
         }
     }
     Some(Value::Object(out))
-}
-
-fn rename(v: &mut Value, from: &str, to: &str) {
-    match v {
-        Value::String(s) if s.contains(from) => *s = s.replace(from, to),
-        Value::Array(items) => items.iter_mut().for_each(|i| rename(i, from, to)),
-        Value::Object(map) => map.values_mut().for_each(|i| rename(i, from, to)),
-        _ => {}
-    }
 }
 
 fn base_manifests(dir: &Path, recipe: &Recipe) -> Vec<Value> {
@@ -342,10 +334,10 @@ async fn capture(dir: &Path, client: &kube::Client) {
             }
         }
         for (ns, t) in &scratch {
-            rename(&mut v, &t.name, ns);
+            replace_in_strings(&mut v, &t.name, ns);
         }
         for (real, fixture) in &uids {
-            rename(&mut v, real, fixture);
+            replace_in_strings(&mut v, real, fixture);
         }
         captured.push(v);
     }

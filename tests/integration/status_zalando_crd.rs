@@ -4,19 +4,18 @@
 //! `PostgresClusterStatus` and a note, adopts Zalando's credential Secrets, and a second run
 //! writes nothing at all — no rejected status attempt, no Event.
 
+use crate::support::PgTarget;
+use crate::support::reconciler::zalando_secret;
 use crate::support::reconciler::{Harness, STANDBY_PASSWORD};
 use crate::support::second_apiserver::SecondApiserver;
-use crate::support::{PgTarget, eventually};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use postgres_reconciler::apply::run::run;
 use postgres_reconciler::observe::cluster::{ClusterClient, Scope, api_resource};
 use postgres_reconciler::pipeline::Source;
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 /// The facts of Zalando's `postgresqls.acid.zalan.do` that matter here: the status subresource,
 /// and a status schema of string values only (`additionalProperties: {type: string}`).
@@ -46,37 +45,7 @@ fn zalando_like_crd() -> Value {
 }
 
 async fn install(client: &kube::Client, crd: Value) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd["metadata"]["name"].as_str().expect("name").to_string();
-    crds.patch(
-        &name,
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    eventually(Duration::from_secs(30), "CRD established", || async {
-        let crd = crds.get(&name).await.ok()?;
-        crd.status?
-            .conditions?
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-            .then_some(())
-    })
-    .await;
-}
-
-/// A credential Secret as Zalando's operator makes it: the cluster labels, no managed-by.
-fn zalando_secret(cluster: &str, user: &str, password: &str) -> Secret {
-    serde_json::from_value(json!({
-        "metadata": {
-            "name": format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do"),
-            "labels": {"application": "spilo", "cluster-name": cluster, "team": "acid"},
-        },
-        "type": "Opaque",
-        "stringData": {"username": user, "password": password},
-    }))
-    .expect("secret")
+    crate::support::crds::install_crd(client, &crd).await;
 }
 
 #[tokio::test]

@@ -4,13 +4,13 @@
 //! Patroni's DCS (the pods' mode, the master Service's selector, the leader Endpoints), binds
 //! the pods to the same ClusterRole, and the run after it writes nothing.
 
-use super::harness::{Mode, configmap_file, install_pod_cluster_role, quiet, wait_for_oracle};
+use super::harness::{Mode, install_pod_cluster_role, our_configuration, quiet, wait_for_oracle};
 use crate::support::PgTarget;
 use crate::support::reconciler::{Harness, STANDBY_PASSWORD};
-use crate::support::zalando::{Zalando, module_configmap};
+use crate::support::zalando::Zalando;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DynamicObject, ListParams, PostParams};
-use postgres_reconciler::config::{Config, Sources};
+use kube::api::ListParams;
+use postgres_reconciler::config::Config;
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -66,16 +66,7 @@ async fn adopt(mode: Mode) {
     let dir = h.temp_dir("adopt");
 
     // Ours reads the ConfigMap Zalando runs with; only where PostgreSQL is differs.
-    let mut data = module_configmap();
-    data.insert("watched_namespace".into(), h.ns.name.clone());
-    for (k, v) in mode.overrides() {
-        data.insert(k.into(), v.into());
-    }
-    let (zalando_config, _) = Config::load_with_notes(&Sources {
-        file: Some(configmap_file(&data, &dir)),
-        set: vec![],
-    })
-    .expect("Zalando's ConfigMap as our configuration");
+    let zalando_config = our_configuration(&h.ns.name, mode, &dir);
     h.config = Config {
         postgres_host_template: h.config.postgres_host_template.clone(),
         postgres_port: h.config.postgres_port,
@@ -93,18 +84,7 @@ async fn adopt(mode: Mode) {
         (superuser.user.as_str(), superuser.password.as_str()),
         ("standby", STANDBY_PASSWORD),
     ] {
-        let secret: DynamicObject = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": h.secret_name(user, cluster),
-                "labels": {"application": "spilo", "cluster-name": cluster, "team": "acid"}},
-            "type": "Opaque",
-            "stringData": {"username": user, "password": password},
-        }))
-        .expect("secret");
-        h.api("Secret")
-            .create(&PostParams::default(), &secret)
-            .await
-            .expect("a provisioned Secret");
+        h.create_zalando_secret(cluster, user, password).await;
     }
     let app = h.name("app");
     let manifest = h.cluster_manifest(cluster, 2, json!({ app.clone(): [] }), json!({}), json!({}));

@@ -2,21 +2,26 @@
 //! keys we implement become ours, and each key we do not is named with what it does.
 
 use crate::support::zalando::module_dir;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
-#[test]
-fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
-    let configmap = module_dir().join("manifests/configmap.yaml");
+/// `render` of the minimal fixture with `--config config`.
+fn render_with(config: &Path) -> Output {
     let fixture = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/manifests/valid/01-minimal.yaml"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
+    Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
         .arg("--config")
-        .arg(&configmap)
+        .arg(config)
         .args(["render", "-f", fixture])
         .output()
-        .expect("run render");
+        .expect("run render")
+}
+
+#[test]
+fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
+    let out = render_with(&module_dir().join("manifests/configmap.yaml"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -52,16 +57,7 @@ fn a_zalando_key_that_turns_on_what_we_do_not_render_is_refused() {
     );
     let file = dir.join("configmap.yaml");
     std::fs::write(&file, text).expect("write");
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/manifests/valid/01-minimal.yaml"
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_postgres-reconciler"))
-        .arg("--config")
-        .arg(&file)
-        .args(["render", "-f", fixture])
-        .output()
-        .expect("run render");
+    let out = render_with(&file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -165,6 +165,22 @@ pub fn configmap_file(data: &BTreeMap<String, String>, dir: &std::path::Path) ->
     path
 }
 
+/// Ours from the ConfigMap the oracle gets for `namespace` in `mode` (module's, the mode's
+/// overrides): both operators run with the same configuration.
+pub fn our_configuration(namespace: &str, mode: Mode, dir: &std::path::Path) -> Config {
+    let mut data = module_configmap();
+    data.insert("watched_namespace".into(), namespace.into());
+    for (k, v) in mode.overrides() {
+        data.insert(k.into(), v.into());
+    }
+    Config::load_with_notes(&Sources {
+        file: Some(configmap_file(&data, dir)),
+        set: vec![],
+    })
+    .expect("our configuration from Zalando's ConfigMap")
+    .0
+}
+
 /// The `postgres-pod` ClusterRole of Zalando's installation (the oracle's RoleBindings refer to it).
 pub async fn install_pod_cluster_role(client: &kube::Client) {
     let role = module_manifest(
@@ -359,17 +375,7 @@ pub async fn run(mode: Mode) -> Outcome {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&oracle_ns.name);
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    // Both operators get the same configuration: Zalando's ConfigMap with the run's changes.
-    let mut data = module_configmap();
-    data.insert("watched_namespace".into(), oracle_ns.name.clone());
-    for (k, v) in mode.overrides() {
-        data.insert(k.into(), v.into());
-    }
-    let (config, _notes) = Config::load_with_notes(&Sources {
-        file: Some(configmap_file(&data, &dir)),
-        set: vec![],
-    })
-    .expect("our configuration from Zalando's ConfigMap");
+    let config = our_configuration(&oracle_ns.name, mode, &dir);
 
     // The corpus: refused ones stay out of both namespaces.
     let entries = corpus::load();

@@ -2,6 +2,7 @@
 //! versions, timestamps, managed fields, status, addresses the apiserver assigns, generated
 //! passwords, and (ours only) the twin namespace the dry run used.
 
+use crate::support::json::replace_in_strings;
 use base64::Engine;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -54,7 +55,7 @@ pub fn normalize(kind: &str, object: &mut Value, ctx: &Context<'_>, ours: bool) 
         _ => {}
     }
     if ours {
-        rename_namespace(object, ctx.twin, ctx.oracle);
+        replace_in_strings(object, ctx.twin, ctx.oracle);
     }
 }
 
@@ -93,14 +94,5 @@ fn secret(object: &mut Value) {
             ("username", Some(name)) => Value::from(name),
             _ => Value::from("<set>"),
         };
-    }
-}
-
-fn rename_namespace(v: &mut Value, from: &str, to: &str) {
-    match v {
-        Value::String(s) if s.contains(from) => *s = s.replace(from, to),
-        Value::Array(items) => items.iter_mut().for_each(|i| rename_namespace(i, from, to)),
-        Value::Object(map) => map.values_mut().for_each(|i| rename_namespace(i, from, to)),
-        _ => {}
     }
 }

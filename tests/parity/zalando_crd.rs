@@ -4,14 +4,11 @@
 //! apiserver, where that CRD can be installed beside nothing else.
 
 use super::corpus::Entry;
-use crate::support::eventually;
 use crate::support::second_apiserver::SecondApiserver;
 use crate::support::zalando::module_manifest;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use std::time::Duration;
 
 /// (manifest name, source, the apiserver's refusal) for each manifest Zalando's CRD refuses.
 pub async fn refusals(entries: &[Entry]) -> Vec<(String, String, String)> {
@@ -22,27 +19,7 @@ pub async fn refusals(entries: &[Entry]) -> Vec<(String, String, String)> {
         "CustomResourceDefinition",
         "postgresqls.acid.zalan.do",
     );
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "postgresqls.acid.zalan.do",
-        &PatchParams::apply("parity-harness").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("Zalando's CRD");
-    eventually(
-        Duration::from_secs(30),
-        "Zalando's CRD established",
-        || async {
-            let crd = crds.get("postgresqls.acid.zalan.do").await.ok()?;
-            crd.status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        },
-    )
-    .await;
+    crate::support::crds::install_crd(&client, &crd).await;
     let ns = "corpus";
     let namespace: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).expect("namespace");

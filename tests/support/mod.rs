@@ -6,6 +6,7 @@ pub mod chart;
 pub mod crds;
 pub mod env;
 pub mod fault_proxy;
+pub mod json;
 pub mod namespace;
 pub mod postgres;
 pub mod reconciler;

@@ -26,6 +26,7 @@ use shared_roles::prepare_shared_roles;
 use std::time::Duration;
 
 pub use pg_queries::{RoleRow, database_owner, login, role, superuser};
+pub use secrets::zalando_secret;
 
 /// The password of the shared `standby` role in every test's `standby.<cluster>…` Secret.
 pub const STANDBY_PASSWORD: &str = "standby-test-password-not-secret";

@@ -7,7 +7,32 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 
+/// A credential Secret as Zalando's operator makes it: the cluster labels, no managed-by.
+pub fn zalando_secret(cluster: &str, user: &str, password: &str) -> Secret {
+    serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("{}.{cluster}.credentials.postgresql.acid.zalan.do", user.replace('_', "-")),
+            "labels": {"application": "spilo", "cluster-name": cluster, "team": "acid"},
+        },
+        "type": "Opaque",
+        "stringData": {"username": user, "password": password},
+    }))
+    .expect("secret")
+}
+
 impl Harness {
+    /// Creates a credential Secret the way Zalando's operator makes it (see [`zalando_secret`]).
+    pub async fn create_zalando_secret(&self, cluster: &str, user: &str, password: &str) {
+        self.ns
+            .api::<Secret>()
+            .create(
+                &PostParams::default(),
+                &zalando_secret(cluster, user, password),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("create Zalando's Secret for {user}: {e}"));
+    }
+
     /// Creates the superuser Secret (with `superuser_password`) and the standby Secret of
     /// `cluster`, labelled as ours, before the reconciler would generate them.
     pub async fn cluster_secrets_with(&self, cluster: &str, superuser_password: &str) {
