@@ -100,7 +100,7 @@ fn schema_knows_every_configuration_key() {
         .collect();
     assert_eq!(
         in_schema, in_binary,
-        "charts/postgres-reconciler/values.schema.json (config) and src/config.rs disagree: \
+        "charts/postgres-reconciler/values.schema.json (config) and src/config/mod.rs disagree: \
          add the key to the schema and to the list in values.yaml"
     );
 }
