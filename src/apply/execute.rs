@@ -26,9 +26,18 @@ pub(super) struct Execution<'a> {
     pub desired_objects: &'a BTreeMap<ObjectRef, &'a DesiredObject>,
     /// Allow replace actions for every manifest (else only for annotated manifests).
     pub allow_destructive: bool,
+    /// The run's Lease could not be renewed: no more writes.
+    pub lease_lost: &'a std::sync::atomic::AtomicBool,
 }
 
+/// Why an action was not tried after the run lost its Lease.
+const LEASE_LOST: &str = "this run lost its Lease (not renewed in time) and stopped before this write; the next run does it";
+
 impl Execution<'_> {
+    fn lease_lost(&self) -> bool {
+        self.lease_lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Objects shared by a namespace's clusters, one after another.
     pub async fn shared(&self) -> Vec<ActionOutcome> {
         let shared: Vec<&Action> = self
@@ -40,6 +49,10 @@ impl Execution<'_> {
             .collect();
         let mut shared_outcomes = Vec::new();
         for action in shared {
+            if self.lease_lost() {
+                shared_outcomes.push(outcome_of(action, ActionResult::Skipped(LEASE_LOST.into())));
+                continue;
+            }
             let desired = object_of(action).and_then(|r| self.desired_objects.get(r).copied());
             let result = self
                 .executor
@@ -110,6 +123,10 @@ impl Execution<'_> {
         let mut outcomes = Vec::new();
         let mut sql_clients = SqlClients::new();
         for action in actions {
+            if self.lease_lost() {
+                outcomes.push(outcome_of(action, ActionResult::Skipped(LEASE_LOST.into())));
+                continue;
+            }
             // A finalizer lets its manifest go only after everything before it worked.
             let letting_go = finalizer_change(action) == Some(false);
             if letting_go

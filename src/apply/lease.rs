@@ -2,14 +2,20 @@
 //!
 //! A run takes the Lease when it is absent, free (no holder) or expired (renewTime, else
 //! acquireTime, plus leaseDurationSeconds is in the past); every write carries the
-//! resourceVersion it read, so of two runs racing for it exactly one wins. The winner clears the
-//! holder when it is done; a run that dies leaves a Lease that expires.
+//! resourceVersion it read, so of two runs racing for it exactly one wins. As Kubernetes leader
+//! election does, the Lease is short and renewed in the background while the run works
+//! ([`Renewed`]); a run that could not renew it before it would expire stops writing. The winner
+//! clears the holder when it is done (retried); a run that dies leaves a Lease that expires
+//! within one lease duration.
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, ObjectMeta, PostParams};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 pub const LEASE_NAME: &str = "postgres-reconciler";
 
@@ -131,8 +137,8 @@ impl LeaseGuard {
 
     /// Frees the Lease. A Lease that is gone or was taken over meanwhile is left alone with a
     /// warning: the run's work is done either way.
-    pub async fn release(self) -> Result<(), kube::Error> {
-        let mut lease = *self.lease;
+    pub async fn release(&self) -> Result<(), kube::Error> {
+        let mut lease = (*self.lease).clone();
         if let Some(spec) = lease.spec.as_mut() {
             spec.holder_identity = None;
         }
@@ -154,6 +160,82 @@ impl LeaseGuard {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+}
+
+/// Attempts at releasing the Lease before the run leaves it to expire.
+const RELEASE_ATTEMPTS: u32 = 3;
+
+/// The Lease, renewed every third of its duration while the run works.
+pub struct Renewed {
+    guard: Arc<Mutex<LeaseGuard>>,
+    lost: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Renewed {
+    pub fn start(guard: LeaseGuard, duration: Duration) -> Renewed {
+        let guard = Arc::new(Mutex::new(guard));
+        let lost = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(renew_until_lost(guard.clone(), lost.clone(), duration));
+        Renewed { guard, lost, task }
+    }
+
+    /// Turns true when the Lease could not be renewed in time (or was taken over): from then
+    /// on another run may hold it, and this one must not write.
+    pub fn lost(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
+
+    /// Stops renewing and frees the Lease, retrying a failed release a few times.
+    pub async fn release(self) -> Result<(), kube::Error> {
+        self.task.abort();
+        let guard = self.guard.lock().await;
+        let mut attempt = 0;
+        loop {
+            match guard.release().await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt + 1 < RELEASE_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!("releasing the Lease {LEASE_NAME} (attempt {attempt}): {e}");
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+async fn renew_until_lost(
+    guard: Arc<Mutex<LeaseGuard>>,
+    lost: Arc<AtomicBool>,
+    duration: Duration,
+) {
+    let interval = duration / 3;
+    let mut renewed = Instant::now();
+    loop {
+        tokio::time::sleep(interval).await;
+        match guard.lock().await.renew().await {
+            Ok(()) => renewed = Instant::now(),
+            Err(e) if is_conflict(&e) || is_not_found(&e) => {
+                tracing::warn!(
+                    "the Lease {LEASE_NAME} was taken over or deleted: this run stops writing ({e})"
+                );
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => {
+                // Another try before it expires, or stop: past its expiry another run may hold it.
+                if renewed.elapsed() + interval >= duration {
+                    tracing::warn!(
+                        "the Lease {LEASE_NAME} could not be renewed before it expires: this run stops writing ({e})"
+                    );
+                    lost.store(true, Ordering::SeqCst);
+                    return;
+                }
+                tracing::warn!("renewing the Lease {LEASE_NAME}: {e}; trying again");
+            }
         }
     }
 }

@@ -81,8 +81,9 @@ pub async fn run(
             });
         }
     };
-    let result = run_held(config, cluster, source, options).await;
-    if let Err(e) = guard.release().await {
+    let renewed = lease::Renewed::start(guard, options.lease_duration);
+    let result = run_held(config, cluster, source, options, &renewed.lost()).await;
+    if let Err(e) = renewed.release().await {
         tracing::warn!("releasing the Lease: {e}");
     }
     let (manifests, shared, statuses_written) = result?;
@@ -143,6 +144,7 @@ async fn run_held(
     cluster: &ClusterClient,
     source: &Source,
     options: &ApplyOptions,
+    lease_lost: &std::sync::atomic::AtomicBool,
 ) -> Result<Outcomes, PipelineError> {
     let planned = pipeline::plan_live(config, cluster, source).await?;
     let passwords = Passwords::from_live(
@@ -175,6 +177,7 @@ async fn run_held(
         executor: &executor,
         desired_objects: &desired_objects,
         allow_destructive: options.allow_destructive,
+        lease_lost,
     };
 
     // Objects shared by a namespace's clusters go first, one after another.
@@ -187,6 +190,10 @@ async fn run_held(
     refresh_pods(cluster, config, source, &mut outcomes).await;
 
     let now = now();
+    if lease_lost.load(std::sync::atomic::Ordering::SeqCst) {
+        // Another run may hold the Lease by now: its statuses are the ones that count.
+        return Ok((outcomes, shared_outcomes, 0));
+    }
     let written = write_statuses(
         &cluster.client,
         &outcomes,

@@ -61,7 +61,8 @@ pub struct Config {
     /// Namespace of the reconciler itself: its Lease lives there (the chart sets it to the
     /// release namespace).
     pub release_namespace: String,
-    /// How long a run may hold the Lease before another run may take it over.
+    /// How long the Lease lasts unrenewed: a run renews it every third of this while it works,
+    /// so a run that crashed blocks the next one for at most this long.
     pub lease_duration_seconds: u64,
     /// Clusters reconciled at the same time.
     pub max_parallel_clusters: usize,
@@ -192,7 +193,7 @@ impl Default for Config {
             delete_secrets: false,
             delete_pvcs: false,
             release_namespace: "default".into(),
-            lease_duration_seconds: 900,
+            lease_duration_seconds: 30,
             max_parallel_clusters: 4,
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,
@@ -330,6 +331,11 @@ impl Config {
                 "min_instances ({}) and max_instances ({}) must satisfy 0 <= min <= max",
                 self.min_instances, self.max_instances
             ));
+        }
+        if self.lease_duration_seconds < 3 {
+            return bad(
+                "lease_duration_seconds must be at least 3 (it is renewed every third)".into(),
+            );
         }
         if self.max_parallel_clusters == 0 {
             return bad("max_parallel_clusters must be at least 1".into());
@@ -539,6 +545,10 @@ mod tests {
                 .expect_err("zero")
                 .to_string();
             assert!(msg.contains("max_parallel_clusters"), "{msg}");
+            let msg = load_in(jail, None, &["lease_duration_seconds=1"])
+                .expect_err("too short to renew")
+                .to_string();
+            assert!(msg.contains("lease_duration_seconds"), "{msg}");
             let msg = load_in(jail, None, &["secret_name_template=static"])
                 .expect_err("template")
                 .to_string();

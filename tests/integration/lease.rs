@@ -1,11 +1,14 @@
 //! The Lease that keeps two `apply` runs from overlapping, on the real control plane.
 
 use crate::support::TestNamespace;
+use crate::support::fault_proxy::{Fault, FaultProxy};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{ObjectMeta, PostParams};
-use postgres_reconciler::apply::lease::{Acquired, LEASE_NAME, acquire};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use postgres_reconciler::apply::lease::{Acquired, LEASE_NAME, Renewed, acquire};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const FIVE_MINUTES: Duration = Duration::from_secs(300);
@@ -147,4 +150,78 @@ async fn releasing_a_lease_taken_over_meanwhile_leaves_it_alone() {
         .await
         .expect("a conflict on release is not an error");
     assert_eq!(holder(&ns).await.as_deref(), Some("next-run"));
+}
+
+/// A run's Lease is short and kept alive in the background: past its duration it is still held
+/// (no other run takes it), and it is freed at the end.
+#[tokio::test]
+async fn a_held_lease_is_renewed_while_the_run_works() {
+    let ns = TestNamespace::new("lease-renewed").await;
+    let three_seconds = Duration::from_secs(3);
+    let Acquired::Held(guard) = acquire(&ns.client, &ns.name, "long-run", three_seconds)
+        .await
+        .expect("acquire")
+    else {
+        panic!("a fresh namespace has no Lease holder");
+    };
+    let renewed = Renewed::start(guard, three_seconds);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    match acquire(&ns.client, &ns.name, "next-run", three_seconds)
+        .await
+        .expect("acquire")
+    {
+        Acquired::HeldByOther { holder, .. } => assert_eq!(holder, "long-run"),
+        Acquired::Held(_) => panic!("took a Lease that is being renewed"),
+    }
+    assert!(!renewed.lost().load(Ordering::SeqCst));
+    renewed.release().await.expect("release");
+    assert_eq!(holder(&ns).await, None);
+}
+
+/// When the renewals fail (the apiserver answers 500 to them), the run learns within the
+/// Lease's duration that it may no longer write: by then another run may hold it.
+#[tokio::test]
+async fn a_lease_that_cannot_be_renewed_is_lost_before_it_expires() {
+    let ns = TestNamespace::new("lease-lost").await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(&ns.name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lease_path = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/{}/leases/{LEASE_NAME}",
+        ns.name
+    );
+    let proxy = FaultProxy::start(
+        &dir,
+        Fault::Fail(
+            Box::new(move |method, p| method == http::Method::PUT && p == lease_path),
+            500,
+        ),
+    )
+    .await;
+    let three_seconds = Duration::from_secs(3);
+    // Created through the proxy (a POST), renewed through it (PUTs, which fail).
+    let through_proxy = {
+        let kubeconfig = Kubeconfig::read_from(&proxy.kubeconfig).expect("kubeconfig");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("config");
+        kube::Client::try_from(config).expect("client")
+    };
+    let Acquired::Held(guard) = acquire(&through_proxy, &ns.name, "cut-off-run", three_seconds)
+        .await
+        .expect("acquire")
+    else {
+        panic!("a fresh namespace has no Lease holder");
+    };
+    let renewed = Renewed::start(guard, three_seconds);
+    let lost = renewed.lost();
+    let started = std::time::Instant::now();
+    while !lost.load(Ordering::SeqCst) {
+        assert!(
+            started.elapsed() < three_seconds,
+            "still not lost when the Lease expires"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    renewed.release().await.ok();
 }
