@@ -253,6 +253,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 lease_namespace: config.release_namespace.clone(),
                 identity: run_identity(),
                 lease_duration: std::time::Duration::from_secs(config.lease_duration_seconds),
+                lease_wait: std::time::Duration::from_secs(config.lease_wait_seconds),
             };
             let report = runtime()?
                 .block_on(async {

@@ -26,7 +26,12 @@ pub struct ApplyOptions {
     /// Who this run is, in the Lease.
     pub identity: String,
     pub lease_duration: Duration,
+    /// How long to wait for a Lease another run holds before giving up on this run.
+    pub lease_wait: Duration,
 }
+
+/// How often a waiting run looks at the Lease again.
+const LEASE_POLL: Duration = Duration::from_millis(500);
 
 fn now() -> String {
     jiff::Timestamp::now()
@@ -43,42 +48,52 @@ pub async fn run(
 ) -> Result<RunReport, PipelineError> {
     let started = now();
     let clock = Instant::now();
-    let guard = match lease::acquire(
-        &cluster.client,
-        &options.lease_namespace,
-        &options.identity,
-        options.lease_duration,
-    )
-    .await
-    .map_err(|e| {
-        PipelineError::Usage(format!(
-            "taking the Lease {}/{}: {e}",
-            options.lease_namespace,
-            lease::LEASE_NAME
-        ))
-    })? {
-        Acquired::Held(guard) => guard,
-        Acquired::HeldByOther { holder, renewed } => {
-            let note = format!(
-                "another run holds the Lease {}/{} ({holder}, renewed {}); nothing done",
+    let deadline = Instant::now() + options.lease_wait;
+    let guard = loop {
+        let acquired = lease::acquire(
+            &cluster.client,
+            &options.lease_namespace,
+            &options.identity,
+            options.lease_duration,
+        )
+        .await
+        .map_err(|e| {
+            PipelineError::Usage(format!(
+                "taking the Lease {}/{}: {e}",
                 options.lease_namespace,
-                lease::LEASE_NAME,
-                renewed.as_deref().unwrap_or("unknown")
-            );
-            tracing::info!("{note}");
-            return Ok(RunReport {
-                started,
-                duration_ms: clock.elapsed().as_millis() as u64,
-                result: "lease-held".into(),
-                exit_code: 0,
-                totals: Summary::default(),
-                requests: cluster.requests.snapshot(),
-                writes: cluster.requests.writes(),
-                manifests: Vec::new(),
-                shared: Vec::new(),
-                statuses_written: 0,
-                notes: vec![note],
-            });
+                lease::LEASE_NAME
+            ))
+        })?;
+        match acquired {
+            Acquired::Held(guard) => break guard,
+            // Another run is working: wait for it a while (it renews its Lease while it works
+            // and frees it at its end), then give this run up.
+            Acquired::HeldByOther { .. } if Instant::now() + LEASE_POLL < deadline => {
+                tokio::time::sleep(LEASE_POLL).await;
+            }
+            Acquired::HeldByOther { holder, renewed } => {
+                let note = format!(
+                    "another run holds the Lease {}/{} ({holder}, renewed {}); waited {} s, nothing done",
+                    options.lease_namespace,
+                    lease::LEASE_NAME,
+                    renewed.as_deref().unwrap_or("unknown"),
+                    options.lease_wait.as_secs()
+                );
+                tracing::warn!("{note}");
+                return Ok(RunReport {
+                    started,
+                    duration_ms: clock.elapsed().as_millis() as u64,
+                    result: "skipped".into(),
+                    exit_code: 0,
+                    totals: Summary::default(),
+                    requests: cluster.requests.snapshot(),
+                    writes: cluster.requests.writes(),
+                    manifests: Vec::new(),
+                    shared: Vec::new(),
+                    statuses_written: 0,
+                    notes: vec![note],
+                });
+            }
         }
     };
     let renewed = lease::Renewed::start(guard, options.lease_duration);

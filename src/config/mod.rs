@@ -64,6 +64,8 @@ pub struct Config {
     /// How long the Lease lasts unrenewed: a run renews it every third of this while it works,
     /// so a run that crashed blocks the next one for at most this long.
     pub lease_duration_seconds: u64,
+    /// How long a run waits for a Lease another run holds before it ends as `skipped`.
+    pub lease_wait_seconds: u64,
     /// Clusters reconciled at the same time.
     pub max_parallel_clusters: usize,
     /// Server-side apply field manager.
@@ -194,6 +196,7 @@ impl Default for Config {
             delete_pvcs: false,
             release_namespace: "default".into(),
             lease_duration_seconds: 30,
+            lease_wait_seconds: 60,
             max_parallel_clusters: 4,
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,

@@ -12,7 +12,8 @@ pub struct RunReport {
     /// RFC 3339.
     pub started: String,
     pub duration_ms: u64,
-    /// "applied", "partial" (some manifests failed), "lease-held" (another run was active).
+    /// "applied", "partial" (some manifests failed), "skipped" (another run held the Lease for
+    /// longer than `lease_wait_seconds`: nothing done; not a converged run).
     pub result: String,
     pub exit_code: u8,
     pub totals: Summary,

@@ -123,6 +123,7 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
         lease_namespace: release_ns.name.clone(),
         identity: unique_name("chart-run"),
         lease_duration: Duration::from_secs(60),
+        lease_wait: Duration::ZERO,
     };
     let apply_once = || async {
         let cluster_client = cluster_client_as(&user).await;
@@ -303,6 +304,7 @@ async fn namespaced_mode_reconciles_its_namespaces_and_cannot_read_others() {
         lease_namespace: release_ns.name.clone(),
         identity: unique_name("chart-run"),
         lease_duration: Duration::from_secs(60),
+        lease_wait: Duration::ZERO,
     };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &release_ns.name);
     granted("the release namespace's Role to take effect", || async {

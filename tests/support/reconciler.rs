@@ -89,6 +89,7 @@ impl Harness {
             lease_namespace: self.ns.name.clone(),
             identity: identity.into(),
             lease_duration: Duration::from_secs(60),
+            lease_wait: Duration::ZERO,
         }
     }
 
