@@ -158,7 +158,13 @@ async fn adopt(mode: Mode) {
             .await
             .expect("leader Endpoints kept");
         assert_eq!(endpoints["metadata"]["uid"], before["metadata"]["uid"]);
-        for fields in owned_by(&endpoints, "postgres-reconciler") {
+        assert_eq!(
+            endpoints["metadata"]["labels"]["app.kubernetes.io/managed-by"], "postgres-reconciler",
+            "adopted"
+        );
+        let ours = owned_by(&endpoints, "postgres-reconciler");
+        assert!(!ours.is_empty(), "our field manager owns something");
+        for fields in ours {
             assert!(
                 fields.get("f:subsets").is_none()
                     && fields["f:metadata"].get("f:annotations").is_none(),
