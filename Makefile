@@ -11,12 +11,22 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint generate bench demo demo-down
+.PHONY: test test-here binaries up down build lint generate bench demo demo-down chaos
 
 ## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
+## The chaos suite's restarts (of the shared apiserver and PostgreSQL) run after the rest, alone.
 test: binaries
 	$(TEST_BUILD)
-	tests/cluster/with-env $(TEST_RUN)
+	tests/cluster/with-env bash -c '$(TEST_RUN); a=$$?; $(SERIAL_CHAOS); b=$$?; exit $$((a | b))'
+
+SERIAL_CHAOS := $(CARGO) test --test chaos -- --ignored --test-threads=1
+
+## chaos: the chaos suite at full size (CHAOS_TRIALS trials per test, default 30), alone on a fresh
+## environment; its figures are printed (`chaos …` lines).
+CHAOS_TRIALS ?= 30
+chaos: binaries
+	$(CARGO) test --no-run --test chaos
+	CHAOS_TRIALS=$(CHAOS_TRIALS) tests/cluster/with-env $(CARGO) test --test chaos -- --include-ignored --test-threads=1 --nocapture
 
 ## demo: local control plane + PostgreSQL, the example manifests, plan, apply, status, run report;
 ## leaves the environment up (stop it with `make demo-down`).

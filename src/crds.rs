@@ -8,11 +8,57 @@ use kube::CustomResourceExt;
 const PART_OF: (&str, &str) = ("app.kubernetes.io/part-of", "postgres-reconciler");
 
 pub fn postgresql_crd() -> CustomResourceDefinition {
-    with_label(Postgresql::crd())
+    with_label(keeping_unknown_spec_fields(Postgresql::crd()))
 }
 
 pub fn postgresqlconfig_crd() -> CustomResourceDefinition {
-    with_label(PostgreSQLConfig::crd())
+    with_label(keeping_unknown_spec_fields(PostgreSQLConfig::crd()))
+}
+
+/// Marks every object of `spec` with `x-kubernetes-preserve-unknown-fields`. Without it the
+/// apiserver prunes what the schema does not name (Zalando's `sidecars`, a misspelt field)
+/// before the reconciler sees it, and a cluster is reconciled without it, silently; with it the
+/// field reaches validation and the manifest is reported invalid naming it. The fields the
+/// schema names are still validated by the apiserver.
+fn keeping_unknown_spec_fields(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let mut value = match serde_json::to_value(&crd) {
+        Ok(v) => v,
+        Err(_) => return crd,
+    };
+    if let Some(versions) = value
+        .pointer_mut("/spec/versions")
+        .and_then(|v| v.as_array_mut())
+    {
+        for version in versions {
+            if let Some(spec) = version.pointer_mut("/schema/openAPIV3Schema/properties/spec") {
+                preserve_unknown(spec);
+            }
+        }
+    }
+    serde_json::from_value(value).unwrap_or(crd)
+}
+
+fn preserve_unknown(schema: &mut serde_json::Value) {
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    if map.contains_key("properties") {
+        map.insert("x-kubernetes-preserve-unknown-fields".into(), true.into());
+    }
+    for key in ["properties", "additionalProperties", "items"] {
+        match map.get_mut(key) {
+            Some(serde_json::Value::Object(children)) if key == "properties" => {
+                children.values_mut().for_each(preserve_unknown)
+            }
+            Some(child) => preserve_unknown(child),
+            None => {}
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(serde_json::Value::Array(options)) = map.get_mut(key) {
+            options.iter_mut().for_each(preserve_unknown);
+        }
+    }
 }
 
 fn with_label(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
@@ -67,6 +113,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn spec_objects_keep_unknown_fields() {
+        let crd = serde_json::to_value(postgresql_crd()).expect("json");
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], true);
+        let postgresql = &spec["properties"]["postgresql"];
+        assert_eq!(postgresql["x-kubernetes-preserve-unknown-fields"], true);
+        // Known fields are still typed.
+        assert_eq!(spec["properties"]["numberOfInstances"]["type"], "integer");
+        let top = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        assert!(top.get("x-kubernetes-preserve-unknown-fields").is_none());
     }
 
     #[test]

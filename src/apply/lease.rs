@@ -101,6 +101,12 @@ pub async fn acquire(
             Err(e) if is_conflict(&e) => {
                 last_conflict = Some(e.to_string());
             }
+            // A write that may or may not have gone through: read it again (a Lease that is
+            // ours by now is simply taken again).
+            Err(e) if crate::observe::retry::is_transient_error(&e) => {
+                last_conflict = Some(e.to_string());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -125,6 +131,15 @@ impl LeaseGuard {
 
     /// Extends the Lease by its duration from now (for runs that may outlast it).
     pub async fn renew(&mut self) -> Result<(), kube::Error> {
+        match self.write_renewal().await {
+            // Our own earlier write may have gone through with its answer lost: when the Lease
+            // is still ours, write again on its current version (once).
+            Err(e) if is_conflict(&e) && self.still_ours().await => self.write_renewal().await,
+            other => other,
+        }
+    }
+
+    async fn write_renewal(&mut self) -> Result<(), kube::Error> {
         let mut lease = (*self.lease).clone();
         let spec = lease.spec.get_or_insert_with(Default::default);
         spec.renew_time = Some(MicroTime(Timestamp::now()));
@@ -135,19 +150,33 @@ impl LeaseGuard {
         Ok(())
     }
 
+    /// Reads the Lease again; when it is still held by this run, keeps the version read.
+    async fn still_ours(&mut self) -> bool {
+        match self.api.get_opt(LEASE_NAME).await {
+            Ok(Some(live))
+                if live
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.holder_identity.as_deref())
+                    == Some(self.identity.as_str()) =>
+            {
+                *self.lease = live;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Frees the Lease. A Lease that is gone or was taken over meanwhile is left alone with a
     /// warning: the run's work is done either way.
-    pub async fn release(&self) -> Result<(), kube::Error> {
-        let mut lease = (*self.lease).clone();
-        if let Some(spec) = lease.spec.as_mut() {
-            spec.holder_identity = None;
-        }
-        match self
-            .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
-            .await
-        {
-            Ok(_) => {
+    pub async fn release(&mut self) -> Result<(), kube::Error> {
+        let written = match self.write_release().await {
+            // As for renewals: a release of ours that went through unanswered.
+            Err(e) if is_conflict(&e) && self.still_ours().await => self.write_release().await,
+            other => other,
+        };
+        match written {
+            Ok(()) => {
                 tracing::debug!(namespace = %self.namespace, "released the Lease {LEASE_NAME}");
                 Ok(())
             }
@@ -161,6 +190,18 @@ impl LeaseGuard {
             }
             Err(e) => Err(e),
         }
+    }
+
+    async fn write_release(&mut self) -> Result<(), kube::Error> {
+        let mut lease = (*self.lease).clone();
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.holder_identity = None;
+        }
+        *self.lease = self
+            .api
+            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .await?;
+        Ok(())
     }
 }
 
@@ -191,7 +232,7 @@ impl Renewed {
     /// Stops renewing and frees the Lease, retrying a failed release a few times.
     pub async fn release(self) -> Result<(), kube::Error> {
         self.task.abort();
-        let guard = self.guard.lock().await;
+        let mut guard = self.guard.lock().await;
         let mut attempt = 0;
         loop {
             match guard.release().await {
@@ -213,11 +254,17 @@ async fn renew_until_lost(
     duration: Duration,
 ) {
     let interval = duration / 3;
+    // After a failed renewal, soon again: a flaky apiserver gets many tries before the expiry.
+    let retry = (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let mut renewed = Instant::now();
+    let mut next = interval;
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(next).await;
         match guard.lock().await.renew().await {
-            Ok(()) => renewed = Instant::now(),
+            Ok(()) => {
+                renewed = Instant::now();
+                next = interval;
+            }
             Err(e) if is_conflict(&e) || is_not_found(&e) => {
                 tracing::warn!(
                     "the Lease {LEASE_NAME} was taken over or deleted: this run stops writing ({e})"
@@ -227,6 +274,7 @@ async fn renew_until_lost(
             }
             Err(e) => {
                 // Another try before it expires, or stop: past its expiry another run may hold it.
+                // A third of the duration stays as margin for a write already on its way.
                 if renewed.elapsed() + interval >= duration {
                     tracing::warn!(
                         "the Lease {LEASE_NAME} could not be renewed before it expires: this run stops writing ({e})"
@@ -235,6 +283,7 @@ async fn renew_until_lost(
                     return;
                 }
                 tracing::warn!("renewing the Lease {LEASE_NAME}: {e}; trying again");
+                next = retry;
             }
         }
     }

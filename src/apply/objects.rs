@@ -40,13 +40,7 @@ fn api_for(client: &kube::Client, r: &ObjectRef) -> Option<Api<DynamicObject>> {
 }
 
 fn describe(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict" => {
-            format!("conflict with another field manager: {}", s.message)
-        }
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
-        other => other.to_string(),
-    }
+    crate::observe::describe_kube_error(e)
 }
 
 /// The password of a live Secret, if it holds one.

@@ -3,9 +3,11 @@
 use crate::config::Config;
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::{Planned, Source};
-use crate::plan::{Action, Op, Summary};
+use crate::plan::{Action, Op, Summary, Unknown};
 use crate::render::{DesiredManifest, ManifestRef};
-use crate::report::outcome::{ActionOutcome, ActionResult, ManifestOutcome};
+use crate::report::outcome::{
+    ActionOutcome, ActionResult, ManifestOutcome, describe_unknown, most_telling_cause,
+};
 use crate::report::status::plan_digest;
 use serde_json::Value;
 
@@ -66,15 +68,16 @@ pub(super) fn manifest_outcome(
         .iter()
         .find(|h| key(&h.manifest) == key(&manifest));
     let rollout_held = held.map(|h| h.reason.clone());
+    let unknown: Vec<&Unknown> = planned
+        .plan
+        .unknown
+        .iter()
+        .filter(|u| key(&u.manifest) == key(&manifest))
+        .collect();
     let rollout_lazy = held.is_some_and(|h| h.lazy);
     ManifestOutcome {
-        unknown: planned
-            .plan
-            .unknown
-            .iter()
-            .filter(|u| key(&u.manifest) == key(&manifest))
-            .map(|u| format!("{}: {}", u.part, u.reason))
-            .collect(),
+        unknown: unknown.iter().map(|u| describe_unknown(u)).collect(),
+        unknown_cause: most_telling_cause(&unknown),
         new_cluster: is_cluster && statefulset.is_none(),
         rollout: None,
         rollout_held,
@@ -105,6 +108,7 @@ pub(super) fn invalid_outcomes(planned: &Planned) -> Vec<ManifestOutcome> {
                 actions: Vec::new(),
                 applied: Summary::default(),
                 unknown: Vec::new(),
+                unknown_cause: None,
                 new_cluster: false,
                 rollout: None,
                 rollout_held: None,

@@ -5,7 +5,7 @@ use super::lease::{self, Acquired};
 use super::objects::ObjectExecutor;
 use super::outcome::{invalid_outcomes, key, refresh_pods};
 use super::passwords::Passwords;
-use super::status_phase::write_statuses;
+use super::status_phase::{StatusWrites, write_statuses};
 use crate::config::Config;
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::{self, PipelineError, Source};
@@ -101,7 +101,7 @@ pub async fn run(
     if let Err(e) = renewed.release().await {
         tracing::warn!("releasing the Lease: {e}");
     }
-    let (manifests, shared, statuses_written) = result?;
+    let (manifests, shared, statuses) = result?;
     let mut totals = Summary::default();
     for a in shared.iter().filter(|a| a.result == ActionResult::Applied) {
         // Shared objects are only ever created, updated or deleted.
@@ -125,12 +125,14 @@ pub async fn run(
         .iter()
         .any(|a| matches!(a.result, ActionResult::Failed(_)));
     let failed = shared_failed
+        || !statuses.failed.is_empty()
         || manifests.iter().any(|m| {
             !m.invalid.is_empty()
                 || m.failures().next().is_some()
                 // A blocked destructive change leaves the manifest unreconciled: say so.
                 || m.skipped().next().is_some()
-                || (!m.unknown.is_empty() && !m.new_cluster && !m.deleting)
+                // A new cluster's server not answering yet is expected; anything else is not.
+                || (!m.unknown.is_empty() && !m.deleting && (!m.new_cluster || m.unknown_needs_action()))
         });
     Ok(RunReport {
         started,
@@ -146,13 +148,13 @@ pub async fn run(
         writes: cluster.requests.writes(),
         manifests,
         shared,
-        statuses_written,
-        notes: Vec::new(),
+        statuses_written: statuses.written,
+        notes: statuses.failed,
     })
 }
 
-/// The manifests' outcomes, the shared objects' outcomes, and how many statuses were written.
-type Outcomes = (Vec<ManifestOutcome>, Vec<ActionOutcome>, u64);
+/// The manifests' outcomes, the shared objects' outcomes, and the status writes.
+type Outcomes = (Vec<ManifestOutcome>, Vec<ActionOutcome>, StatusWrites);
 
 async fn run_held(
     config: &Config,
@@ -207,7 +209,7 @@ async fn run_held(
     let now = now();
     if lease_lost.load(std::sync::atomic::Ordering::SeqCst) {
         // Another run may hold the Lease by now: its statuses are the ones that count.
-        return Ok((outcomes, shared_outcomes, 0));
+        return Ok((outcomes, shared_outcomes, StatusWrites::default()));
     }
     let written = write_statuses(
         &cluster.client,

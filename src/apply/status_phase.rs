@@ -5,16 +5,16 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Writes each outcome's status with [`super::status::write_status`], `statuses` being the
-/// manifests' current ones by "kind namespace/name". Returns how many were written; a status
-/// that cannot be written is logged.
+/// manifests' current ones by "kind namespace/name". A status that cannot be written is logged
+/// and returned: the run did not finish its work.
 pub(super) async fn write_statuses(
     client: &kube::Client,
     outcomes: &[ManifestOutcome],
     statuses: &BTreeMap<String, Value>,
     field_manager: &str,
     now: &str,
-) -> u64 {
-    let mut written = 0;
+) -> StatusWrites {
+    let mut writes = StatusWrites::default();
     for outcome in outcomes {
         if outcome.manifest.uid.is_none() {
             continue; // an orphan's manifest is gone: nothing to write to
@@ -26,10 +26,23 @@ pub(super) async fn write_statuses(
             ))
             .cloned();
         match super::status::write_status(client, outcome, previous, field_manager, now).await {
-            Ok(true) => written += 1,
+            Ok(true) => writes.written += 1,
             Ok(false) => {}
-            Err(e) => tracing::warn!(manifest = %outcome.manifest, "writing status: {e}"),
+            Err(e) => {
+                let e = crate::observe::error_chain(&e);
+                tracing::warn!(manifest = %outcome.manifest, "writing status: {e}");
+                writes
+                    .failed
+                    .push(format!("writing the status of {}: {e}", outcome.manifest));
+            }
         }
     }
-    written
+    writes
+}
+
+#[derive(Debug, Default)]
+pub(super) struct StatusWrites {
+    pub written: u64,
+    /// One line per status that could not be written.
+    pub failed: Vec<String>,
 }

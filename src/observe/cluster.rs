@@ -2,6 +2,7 @@
 //! namespace when the scope is a list of namespaces), never one GET per object.
 
 use super::requests::RequestCounter;
+use super::retry::{RetrySettings, TransientRetry};
 use crate::render::{Manifest, ManifestRef};
 use crate::validate::{Invalid, deserialize_manifest};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -32,7 +33,7 @@ pub struct ClusterClient {
 pub enum ClusterError {
     #[error("kubeconfig: {0}")]
     Config(String),
-    #[error("listing {what}: {source}")]
+    #[error("listing {what}: {}", crate::observe::describe_kube_error(source))]
     List { what: String, source: kube::Error },
 }
 
@@ -65,15 +66,22 @@ impl ClusterClient {
 
     pub fn from_config(config: kube::Config) -> Result<Self, ClusterError> {
         let requests = RequestCounter::default();
-        let build = |config: kube::Config| {
-            kube::client::ClientBuilder::try_from(config)
+        // kube's own retries (429/503/504 only) are replaced by ours.
+        let mut config = config;
+        config.default_retry = false;
+        let builder = || {
+            kube::client::ClientBuilder::try_from(config.clone())
                 .map_err(|e| ClusterError::Config(e.to_string()))
-                .map(|b| b.with_layer(&requests).build())
+                .map(|b| b.with_layer(&requests))
         };
-        let mut no_retry = config.clone();
-        no_retry.default_retry = false;
-        let without_retries = build(no_retry)?;
-        let client = build(config)?;
+        let without_retries = builder()?.build();
+        // Every attempt passes the counter (retries are requests too); tower's `Retry` needs a
+        // service it can clone, which the buffer in front of kube's stack provides.
+        let retry = TransientRetry::new(RetrySettings::default(), requests.clone());
+        let client = builder()?
+            .with_layer(&tower::buffer::BufferLayer::new(1024))
+            .with_layer(&tower::retry::RetryLayer::new(retry))
+            .build();
         Ok(ClusterClient {
             client,
             without_retries,

@@ -3,8 +3,8 @@
 
 use super::postgres::{PgConnection, observe_server};
 use crate::config::{Config, SslMode};
-use crate::plan::DatabaseObservation;
 use crate::plan::sql::server_label;
+use crate::plan::{DatabaseObservation, UnknownCause};
 use crate::render::database::{DesiredDatabaseState, ServerTarget, secret_name};
 use crate::render::{Desired, spilo};
 use base64::Engine;
@@ -153,11 +153,16 @@ pub async fn observe_databases(
             dbs.dedup();
             let connection = connection_for(client, config, &target, objects).await;
             let observation = match connection {
-                Err(reason) => DatabaseObservation::Unknown { reason },
+                // No credentials yet (a new cluster's Secret) or no server described.
+                Err(reason) => DatabaseObservation::Unknown {
+                    reason,
+                    cause: UnknownCause::NotReachable,
+                },
                 Ok(conn) => match observe_server(&conn, &dbs).await {
                     Ok(state) => DatabaseObservation::Known(state),
                     Err(e) => DatabaseObservation::Unknown {
                         reason: e.to_string(),
+                        cause: e.cause(),
                     },
                 },
             };

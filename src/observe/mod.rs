@@ -3,6 +3,10 @@
 
 pub mod cluster;
 pub mod databases;
+pub mod errors;
 pub mod files;
 pub mod postgres;
 pub mod requests;
+pub mod retry;
+
+pub use errors::{describe_kube_error, error_chain};

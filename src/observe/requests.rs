@@ -17,12 +17,14 @@ impl RequestCounter {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    /// Requests that change something (not reads, not dry runs).
+    /// Requests that changed something (not reads, not dry runs, not the ones that failed).
     pub fn writes(&self) -> u64 {
-        self.snapshot()
+        let counts = self.snapshot();
+        let failed = |verb: &str| counts.get(&format!("{verb}{FAILED}")).copied().unwrap_or(0);
+        counts
             .iter()
             .filter(|(verb, _)| is_write(verb))
-            .map(|(_, n)| n)
+            .map(|(verb, n)| n.saturating_sub(failed(verb)))
             .sum()
     }
 
@@ -31,7 +33,15 @@ impl RequestCounter {
             *counts.entry(verb).or_default() += 1;
         }
     }
+
+    /// One more attempt of a request that failed transiently (see [`super::retry`]).
+    pub fn record_retry(&self) {
+        self.record("retry".into());
+    }
 }
+
+/// Suffix of the count of a verb's failed requests ("patch-failed").
+const FAILED: &str = "-failed";
 
 pub fn is_write(verb: &str) -> bool {
     matches!(
@@ -109,13 +119,14 @@ pub struct Counted<S> {
     counter: RequestCounter,
 }
 
-impl<S, B> Service<http::Request<B>> for Counted<S>
+impl<S, B, R> Service<http::Request<B>> for Counted<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -123,12 +134,22 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let uri = req.uri();
-        self.counter.record(verb(
-            req.method(),
-            uri.path(),
-            uri.query().unwrap_or_default(),
-        ));
-        self.inner.call(req)
+        let verb = verb(req.method(), uri.path(), uri.query().unwrap_or_default());
+        self.counter.record(verb.clone());
+        let counter = self.counter.clone();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let answer = answer.await;
+            // A write refused in any way (409, 422, 404 on a delete) changed nothing; a read
+            // answered 404 is an answer ("not there"), not a failure.
+            let ok = answer
+                .as_ref()
+                .is_ok_and(|r| r.status().is_success() || (!is_write(&verb) && r.status() == 404));
+            if !ok {
+                counter.record(format!("{verb}{FAILED}"));
+            }
+            answer
+        })
     }
 }
 

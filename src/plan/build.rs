@@ -50,6 +50,8 @@ pub enum DatabaseObservation {
     /// Could not be read: that part of the plan is unknown, the rest stands.
     Unknown {
         reason: String,
+        #[serde(default)]
+        cause: super::UnknownCause,
     },
 }
 
@@ -168,16 +170,18 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                     }
                 }
             }
-            Some(DatabaseObservation::Unknown { reason }) => unknown.push(Unknown {
+            Some(DatabaseObservation::Unknown { reason, cause }) => unknown.push(Unknown {
                 manifest: m.manifest.clone(),
                 part: "database state".into(),
                 reason: reason.clone(),
+                cause: *cause,
             }),
             None if m.deleting && !m.drop_database_on_delete => {}
             None => unknown.push(Unknown {
                 manifest: m.manifest.clone(),
                 part: "database state".into(),
                 reason: format!("{server} was not observed"),
+                cause: super::UnknownCause::Other,
             }),
         }
     }

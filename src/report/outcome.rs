@@ -1,7 +1,7 @@
 //! What a run did, per manifest: the input of the status written to each manifest and of the
 //! run report. Plain data; `apply` fills it in.
 
-use crate::plan::Summary;
+use crate::plan::{Summary, Unknown, UnknownCause};
 use crate::render::ManifestRef;
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,9 @@ pub struct ManifestOutcome {
     /// Parts that could not be planned (a database that cannot be reached), with the reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<String>,
+    /// The most telling cause among them (anything before "not reachable").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_cause: Option<UnknownCause>,
     /// The cluster's StatefulSet did not exist before this run (Zalando's "Creating").
     #[serde(default)]
     pub new_cluster: bool,
@@ -87,8 +90,32 @@ impl ManifestOutcome {
         })
     }
 
+    /// Something could not be read for a reason someone has to fix (a password, a certificate,
+    /// a permission), as opposed to a server that does not answer yet.
+    pub fn unknown_needs_action(&self) -> bool {
+        !self.unknown.is_empty()
+            && matches!(self.unknown_cause, Some(c) if c != UnknownCause::NotReachable)
+    }
+
     /// Failed, invalid or partly unknown: the run did not fully reconcile it.
     pub fn is_failed(&self) -> bool {
         !self.invalid.is_empty() || self.failures().next().is_some() || !self.unknown.is_empty()
     }
+}
+
+/// "database state: authentication failed: connect to …": the class is named unless the reason
+/// says it already or there is none to name.
+pub fn describe_unknown(u: &Unknown) -> String {
+    match u.cause {
+        UnknownCause::Other | UnknownCause::NotReachable => format!("{}: {}", u.part, u.reason),
+        cause => format!("{}: {}: {}", u.part, cause.label(), u.reason),
+    }
+}
+
+pub fn most_telling_cause(unknown: &[&Unknown]) -> Option<UnknownCause> {
+    unknown
+        .iter()
+        .map(|u| u.cause)
+        .find(|c| *c != UnknownCause::NotReachable)
+        .or(unknown.first().map(|u| u.cause))
 }

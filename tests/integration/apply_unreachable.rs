@@ -92,7 +92,10 @@ async fn an_unreachable_database_fails_its_cluster_only() {
     assert_eq!(status["PostgresClusterStatus"], "SyncFailed", "{status}");
     let degraded = condition(&status, "Degraded");
     assert_eq!(degraded["status"], "True", "{degraded}");
-    assert_eq!(degraded["reason"], "DatabaseUnreachable", "{degraded}");
+    assert_eq!(
+        degraded["reason"], "DatabaseAuthenticationFailed",
+        "{degraded}"
+    );
     let message = degraded["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("password authentication failed"),
@@ -132,7 +135,7 @@ async fn an_unreachable_database_fails_its_cluster_only() {
 }
 
 #[tokio::test]
-async fn a_cluster_whose_database_never_answers_fails_to_create() {
+async fn a_new_cluster_whose_password_is_refused_fails_to_create_from_the_first_run() {
     let h = Harness::new("apply-never").await;
     let (ok, broken) = ("acid-ok", "acid-never");
     h.cluster_secrets(ok).await;
@@ -154,7 +157,20 @@ async fn a_cluster_whose_database_never_answers_fails_to_create() {
     assert!(h.get("StatefulSet", broken).await.is_some());
     assert!(role(&broken_user).await.is_none());
     assert!(role(&ok_user).await.is_some(), "{}", text(&first));
-    // …and once its pods run and the database still does not answer, creation failed.
+    // …but a server that answers "wrong password" is not a server that is not up yet: the first
+    // run already says so, in its exit code and the status.
+    assert_eq!(first.exit_code, 2, "{}", text(&first));
+    let status = h.status("postgresql", broken).await;
+    assert_eq!(status["PostgresClusterStatus"], "CreateFailed", "{status}");
+    let degraded = condition(&status, "Degraded");
+    assert_eq!(
+        degraded["reason"], "DatabaseAuthenticationFailed",
+        "{degraded}"
+    );
+    let message = degraded["message"].as_str().unwrap_or_default();
+    assert!(message.contains("authentication failed"), "{degraded}");
+    assert!(!message.contains(WRONG), "{message}");
+    // Once its pods run and the database still refuses the password, creation stays failed.
     h.settle(ok, 1).await;
     h.wait_ready(broken, 1).await;
     let report = h.run().await;
@@ -162,7 +178,10 @@ async fn a_cluster_whose_database_never_answers_fails_to_create() {
     let status = h.status("postgresql", broken).await;
     assert_eq!(status["PostgresClusterStatus"], "CreateFailed", "{status}");
     let degraded = condition(&status, "Degraded");
-    assert_eq!(degraded["reason"], "DatabaseUnreachable", "{degraded}");
+    assert_eq!(
+        degraded["reason"], "DatabaseAuthenticationFailed",
+        "{degraded}"
+    );
     assert!(
         degraded["message"]
             .as_str()

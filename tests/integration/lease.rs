@@ -67,7 +67,7 @@ async fn of_two_concurrent_runs_exactly_one_holds_the_lease() {
 #[tokio::test]
 async fn after_release_the_next_run_takes_it() {
     let ns = TestNamespace::new("lease-release").await;
-    let Acquired::Held(first) = acquire(&ns.client, &ns.name, "run-1", FIVE_MINUTES)
+    let Acquired::Held(mut first) = acquire(&ns.client, &ns.name, "run-1", FIVE_MINUTES)
         .await
         .expect("acquire")
     else {
@@ -98,7 +98,7 @@ async fn an_expired_lease_is_taken_over() {
     let taken = acquire(&ns.client, &ns.name, "run-new", FIVE_MINUTES)
         .await
         .expect("acquire");
-    let Acquired::Held(guard) = taken else {
+    let Acquired::Held(mut guard) = taken else {
         panic!("an expired Lease must be taken over: {taken:?}");
     };
     let lease = ns.api::<Lease>().get(LEASE_NAME).await.expect("get Lease");

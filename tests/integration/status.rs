@@ -67,6 +67,7 @@ fn outcome(manifest: ManifestRef, actions: Vec<ActionOutcome>) -> ManifestOutcom
         actions,
         applied,
         unknown: Vec::new(),
+        unknown_cause: None,
         new_cluster: false,
         rollout: None,
         rollout_held: None,

@@ -4,7 +4,11 @@
 //! - [`Fault::FreezeAfter`]: once a matching request has been answered, every later request
 //!   hangs unanswered, so nothing the process does after that point reaches the apiserver — the
 //!   moment to kill it;
-//! - [`Fault::Fail`]: matching requests are answered with an error status and never forwarded.
+//! - [`Fault::Fail`]: matching requests are answered with an error status and never forwarded;
+//! - [`Fault::Random`]: a share of the matching requests meets one of the faults of a flaky
+//!   apiserver or load balancer, picked at random from a seed: an error answer (500, 502, 503,
+//!   429 with Retry-After) without forwarding, the connection dropped before forwarding, the
+//!   connection dropped *after* the apiserver acted (the answer is lost), or a slow answer.
 
 use super::TestEnv;
 use http_body_util::BodyExt;
@@ -12,6 +16,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -24,7 +29,35 @@ pub enum Fault {
     FreezeAfter(Matcher),
     /// Answered with this HTTP status (and a Kubernetes `Status` body).
     Fail(Matcher, u16),
+    Random {
+        matches: Matcher,
+        /// Share of matching requests that meet a fault, 0.0–1.0.
+        rate: f64,
+        seed: u64,
+    },
 }
+
+/// The faults [`Fault::Random`] picks from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Injected {
+    Status(u16),
+    ResetBeforeForwarding,
+    ResetAfterForwarding,
+    Slow,
+}
+
+const RANDOM_FAULTS: &[Injected] = &[
+    Injected::Status(500),
+    Injected::Status(502),
+    Injected::Status(503),
+    Injected::Status(429),
+    Injected::ResetBeforeForwarding,
+    Injected::ResetAfterForwarding,
+    Injected::Slow,
+];
+
+/// How long a slow answer waits before it is forwarded.
+const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
 
 pub struct FaultProxy {
     /// A kubeconfig that reaches the apiserver through this proxy (no credentials of its own).
@@ -49,14 +82,16 @@ impl FaultProxy {
         let rule: Arc<Fault> = Arc::new(fault);
         let log = Arc::new(Mutex::new(Vec::new()));
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-        let state = (upstream, freeze, rule, log.clone());
+        let seed = fault_seed(&rule).unwrap_or(0);
+        let rng = Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)));
+        let state = (upstream, freeze, rule, log.clone(), rng);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
                 let acceptor = acceptor.clone();
-                let (upstream, freeze, rule, log) = state.clone();
+                let (upstream, freeze, rule, log, rng) = state.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
@@ -68,6 +103,7 @@ impl FaultProxy {
                             freeze.clone(),
                             rule.clone(),
                             log.clone(),
+                            rng.clone(),
                         )
                     });
                     let _ = http1::Builder::new()
@@ -95,6 +131,16 @@ impl FaultProxy {
     pub fn forwarded(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
+
+    /// How many requests met an injected fault.
+    pub fn injected(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.ends_with("(injected)"))
+            .count()
+    }
 }
 
 impl Drop for FaultProxy {
@@ -103,13 +149,44 @@ impl Drop for FaultProxy {
     }
 }
 
+fn fault_seed(rule: &Fault) -> Option<u64> {
+    match rule {
+        Fault::Random { seed, .. } => Some(*seed),
+        _ => None,
+    }
+}
+
+/// The fault this request meets under [`Fault::Random`], if any.
+fn pick(
+    rule: &Fault,
+    rng: &Mutex<rand::rngs::StdRng>,
+    method: &http::Method,
+    path: &str,
+) -> Option<Injected> {
+    let Fault::Random { matches, rate, .. } = rule else {
+        return None;
+    };
+    if !matches(method, path) {
+        return None;
+    }
+    let mut rng = rng.lock().unwrap();
+    if rng.random::<f64>() >= *rate {
+        return None;
+    }
+    Some(RANDOM_FAULTS[rng.random_range(0..RANDOM_FAULTS.len())])
+}
+
+/// The proxy's answer: a response, or an error that makes hyper drop the connection.
+type Answer = Result<http::Response<kube::client::Body>, Box<dyn std::error::Error + Send + Sync>>;
+
 async fn forward(
     req: http::Request<Incoming>,
     upstream: kube::Client,
     freeze: Arc<watch::Sender<bool>>,
     rule: Arc<Fault>,
     log: Arc<Mutex<Vec<String>>>,
-) -> Result<http::Response<kube::client::Body>, std::convert::Infallible> {
+    rng: Arc<Mutex<rand::rngs::StdRng>>,
+) -> Answer {
     if *freeze.borrow() {
         std::future::pending::<()>().await;
     }
@@ -129,6 +206,27 @@ async fn forward(
             .push(format!("{method} {path} -> {code} (injected)"));
         return Ok(injected_error(*code));
     }
+    let injected = pick(&rule, &rng, &method, &path);
+    let note = |what: &str| {
+        log.lock()
+            .unwrap()
+            .push(format!("{method} {path} -> {what} (injected)"));
+    };
+    match injected {
+        Some(Injected::Status(code)) => {
+            note(&code.to_string());
+            return Ok(injected_error(code));
+        }
+        Some(Injected::ResetBeforeForwarding) => {
+            note("reset");
+            return Err("connection dropped by the fault proxy".into());
+        }
+        Some(Injected::Slow) => {
+            note("slow");
+            tokio::time::sleep(SLOW).await;
+        }
+        Some(Injected::ResetAfterForwarding) | None => {}
+    }
     let request = http::Request::from_parts(parts, kube::client::Body::from(body));
     let response = match upstream.send(request).await {
         Ok(response) => response,
@@ -139,6 +237,11 @@ async fn forward(
             response
         }
     };
+    if injected == Some(Injected::ResetAfterForwarding) {
+        // The apiserver acted; its answer never reaches the client.
+        note("reset after forwarding");
+        return Err("answer dropped by the fault proxy".into());
+    }
     log.lock().unwrap().push(format!("{method} {path}"));
     if let Fault::FreezeAfter(matches) = rule.as_ref()
         && matches(&method, &path)

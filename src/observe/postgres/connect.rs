@@ -3,6 +3,7 @@
 
 use super::tls;
 use crate::config::SslMode;
+use crate::plan::UnknownCause;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -66,6 +67,29 @@ impl PgError {
             context: context.into(),
             reason: short_reason(e),
             code: e.code().map(|c| c.code().to_string()),
+        }
+    }
+}
+
+impl PgError {
+    /// What kind of failure this is, for the exit code and the status: by SQLSTATE when the
+    /// server answered, else by what failed on the way (a connection that never got an answer
+    /// is "not reachable").
+    pub fn cause(&self) -> UnknownCause {
+        match self.code.as_deref() {
+            // invalid_password, invalid_authorization_specification
+            Some("28P01") | Some("28000") => return UnknownCause::AuthenticationFailed,
+            // insufficient_privilege
+            Some("42501") => return UnknownCause::PermissionDenied,
+            Some(_) => return UnknownCause::Other,
+            None => {}
+        }
+        if self.reason.contains("TLS") {
+            UnknownCause::TlsFailed
+        } else if self.context.starts_with("connect to ") {
+            UnknownCause::NotReachable
+        } else {
+            UnknownCause::Other
         }
     }
 }
@@ -154,5 +178,37 @@ where
 {
     if let Err(e) = connection.await {
         tracing::debug!(error = %short_reason(&e), "postgres connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(context: &str, reason: &str, code: Option<&str>) -> PgError {
+        PgError {
+            context: context.into(),
+            reason: reason.into(),
+            code: code.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn causes() {
+        let connect = "connect to acid-a.ns:5432 (database postgres)";
+        let auth = error(connect, "password authentication failed", Some("28P01"));
+        assert_eq!(auth.cause(), UnknownCause::AuthenticationFailed);
+        let refused = error(connect, "connection refused", None);
+        assert_eq!(refused.cause(), UnknownCause::NotReachable);
+        let tls = error(
+            connect,
+            "TLS: invalid peer certificate: UnknownIssuer",
+            None,
+        );
+        assert_eq!(tls.cause(), UnknownCause::TlsFailed);
+        let denied = error("read pg_authid", "permission denied", Some("42501"));
+        assert_eq!(denied.cause(), UnknownCause::PermissionDenied);
+        let missing = error(connect, "database \"x\" does not exist", Some("3D000"));
+        assert_eq!(missing.cause(), UnknownCause::Other);
     }
 }

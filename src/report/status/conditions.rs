@@ -99,7 +99,7 @@ fn problem(outcome: &ManifestOutcome) -> Option<Problem> {
         reason: if failed {
             reason::APPLY_FAILED
         } else {
-            reason::DATABASE_UNREACHABLE
+            reason::of_unknown(outcome.unknown_cause)
         },
         message: summarize(
             outcome

@@ -61,5 +61,19 @@ pub mod reason {
     pub const INVALID: &str = "Invalid";
     pub const APPLY_FAILED: &str = "ApplyFailed";
     pub const DATABASE_UNREACHABLE: &str = "DatabaseUnreachable";
+    pub const DATABASE_AUTHENTICATION_FAILED: &str = "DatabaseAuthenticationFailed";
+    pub const DATABASE_TLS_FAILED: &str = "DatabaseTLSFailed";
+    pub const DATABASE_PERMISSION_DENIED: &str = "DatabasePermissionDenied";
+
+    /// The reason for a manifest whose database state is unknown.
+    pub fn of_unknown(cause: Option<crate::plan::UnknownCause>) -> &'static str {
+        use crate::plan::UnknownCause::*;
+        match cause {
+            Some(AuthenticationFailed) => DATABASE_AUTHENTICATION_FAILED,
+            Some(TlsFailed) => DATABASE_TLS_FAILED,
+            Some(PermissionDenied) => DATABASE_PERMISSION_DENIED,
+            Some(NotReachable | Other) | None => DATABASE_UNREACHABLE,
+        }
+    }
     pub const DESTRUCTIVE_CHANGE_BLOCKED: &str = "DestructiveChangeBlocked";
 }

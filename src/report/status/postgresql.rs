@@ -42,7 +42,10 @@ fn cluster_status(outcome: &ManifestOutcome, previous: Option<&str>) -> &'static
     };
     if !outcome.invalid.is_empty() {
         cluster::INVALID
-    } else if outcome.failures().next().is_some() || outcome.skipped().next().is_some() {
+    } else if outcome.failures().next().is_some()
+        || outcome.skipped().next().is_some()
+        || outcome.unknown_needs_action()
+    {
         failed
     } else if !pods_ready(outcome) {
         if creating {

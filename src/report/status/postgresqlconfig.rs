@@ -33,6 +33,8 @@ fn config_phase(outcome: &ManifestOutcome) -> &'static str {
         phase::FAILED
     } else if outcome.deleting {
         phase::DELETING
+    } else if outcome.unknown_needs_action() {
+        phase::FAILED
     } else if !outcome.unknown.is_empty() {
         phase::PENDING
     } else {
@@ -47,6 +49,12 @@ fn config_ready(outcome: &ManifestOutcome) -> Verdict {
         verdict("False", "Deleting", "the manifest is being deleted")
     } else if outcome.failures().next().is_some() {
         verdict("False", reason::APPLY_FAILED, "applying the plan failed")
+    } else if outcome.unknown_needs_action() {
+        verdict(
+            "False",
+            reason::of_unknown(outcome.unknown_cause),
+            "the server's state cannot be read",
+        )
     } else if !outcome.unknown.is_empty() {
         verdict(
             "Unknown",

@@ -188,6 +188,7 @@ fn full_plan() -> Plan {
             manifest: manifest(),
             part: "database state".into(),
             reason: "connection refused".into(),
+            cause: crate::plan::UnknownCause::NotReachable,
         }],
         held: Vec::new(),
     }

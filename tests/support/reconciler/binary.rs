@@ -7,7 +7,8 @@ use std::process::{Child, Command, Stdio};
 
 impl Harness {
     /// Starts `postgres-reconciler apply` on this test's namespace with this harness's
-    /// configuration, through `kubeconfig`; its output goes to `dir/apply.log`.
+    /// configuration, through `kubeconfig`; its output goes to `dir/apply.log`, its run report to
+    /// `dir/report.json`.
     pub fn spawn_apply(&self, dir: &Path, kubeconfig: &Path) -> Child {
         let config = dir.join("config.yaml");
         std::fs::write(&config, serde_yaml::to_string(&self.config).expect("yaml"))
@@ -18,7 +19,8 @@ impl Harness {
             .arg(&config)
             .arg("--kubeconfig")
             .arg(kubeconfig)
-            .args(["-n", &self.ns.name, "apply"])
+            .args(["-n", &self.ns.name, "apply", "--report-file"])
+            .arg(dir.join("report.json"))
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .stdin(Stdio::null())

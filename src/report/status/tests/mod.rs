@@ -30,6 +30,7 @@ fn outcome(kind: &str) -> ManifestOutcome {
         actions: Vec::new(),
         applied: Summary::default(),
         unknown: Vec::new(),
+        unknown_cause: None,
         new_cluster: false,
         rollout: None,
         rollout_held: None,
@@ -81,6 +82,16 @@ fn skipped(o: ManifestOutcome) -> ManifestOutcome {
 
 fn unreachable(mut o: ManifestOutcome) -> ManifestOutcome {
     o.unknown.push("database state: connection refused".into());
+    o.unknown_cause = Some(crate::plan::UnknownCause::NotReachable);
+    o
+}
+
+fn authentication_failed(mut o: ManifestOutcome) -> ManifestOutcome {
+    o.unknown.push(
+        "database state: authentication failed: password authentication failed for user \"postgres\""
+            .into(),
+    );
+    o.unknown_cause = Some(crate::plan::UnknownCause::AuthenticationFailed);
     o
 }
 

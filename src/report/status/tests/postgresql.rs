@@ -70,6 +70,26 @@ fn creating_for_a_new_cluster_and_until_its_pods_are_ready() {
 }
 
 #[test]
+fn a_wrong_password_on_a_new_cluster_is_a_failure_not_creation() {
+    let mut o = authentication_failed(new_cluster(applied(cluster())));
+    o.pods = None;
+    let s = postgresql_status(&o, None, T1);
+    assert_eq!(
+        s.postgres_cluster_status.as_deref(),
+        Some(cluster::CREATE_FAILED)
+    );
+    assert_eq!(
+        sr(&s.reconcile, DEGRADED),
+        pair("True", reason::DATABASE_AUTHENTICATION_FAILED)
+    );
+    assert!(
+        cond(&s.reconcile, DEGRADED)
+            .message
+            .contains("authentication failed")
+    );
+}
+
+#[test]
 fn updating_when_pods_of_an_existing_cluster_are_not_ready() {
     let s = postgresql_status(&pods(applied(cluster()), 1, 3), None, T1);
     assert_eq!(
