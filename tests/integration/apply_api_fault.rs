@@ -79,3 +79,59 @@ async fn an_api_error_on_one_cluster_leaves_the_other_applied_and_is_reported() 
         "{faulty:#}"
     );
 }
+
+/// Every status write refused: the run did its work but could not say so, which is not a run
+/// that may exit 0; the refused writes are not counted as writes.
+#[tokio::test]
+async fn status_writes_that_fail_make_the_run_partial() {
+    let h = Harness::new("apply-status-fault").await;
+    let cluster = "acid-mute";
+    h.cluster_secrets(cluster).await;
+    h.apply(h.cluster_manifest(cluster, 1, json!({}), json!({}), json!({})))
+        .await;
+    let dir = h.temp_dir("status-fault");
+    let proxy = FaultProxy::start(
+        &dir,
+        Fault::Fail(
+            Box::new(|method, p| method == http::Method::PATCH && p.ends_with("/status")),
+            500,
+        ),
+    )
+    .await;
+    let status = tokio::task::spawn_blocking({
+        let mut child = h.spawn_apply(&dir, &proxy.kubeconfig);
+        move || child.wait().expect("wait for the run")
+    })
+    .await
+    .expect("run");
+    let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(2), "a partial run:\n{output}");
+    let report: postgres_reconciler::report::run::RunReport = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("report.json")).expect("the run report"),
+    )
+    .expect("a run report");
+    assert_eq!(report.result, "partial", "{output}");
+    assert_eq!(report.statuses_written, 0, "{output}");
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("writing the status of") && n.contains(cluster)),
+        "{:?}",
+        report.notes
+    );
+    let count = |verb: &str| report.requests.get(verb).copied().unwrap_or(0);
+    let writes = ["create", "update", "patch", "delete"];
+    let attempted: u64 = writes.iter().map(|v| count(v)).sum();
+    let refused: u64 = writes.iter().map(|v| count(&format!("{v}-failed"))).sum();
+    assert!(count("patch-failed") > 0, "{:?}", report.requests);
+    assert_eq!(report.writes, attempted - refused, "{:?}", report.requests);
+    // The objects were applied all the same.
+    assert!(h.get("StatefulSet", cluster).await.is_some(), "{output}");
+    assert!(
+        h.get("postgresql", cluster).await.expect("manifest")["status"]
+            .get("PostgresClusterStatus")
+            .is_none(),
+        "no status was written"
+    );
+}

@@ -201,3 +201,66 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
     let status = h.status("postgresql", "acid-flags").await;
     assert_ne!(status["PostgresClusterStatus"], "Invalid", "{status}");
 }
+
+/// Under our CRD (the README's migration step 1) a field we do not support, such as Zalando's
+/// `sidecars`, reaches validation instead of being pruned by the apiserver: the manifest is
+/// reported invalid naming it, and its running cluster is left as it is. Known fields are still
+/// typed by the CRD.
+#[tokio::test]
+async fn an_unknown_field_under_our_crd_is_reported_and_the_cluster_left_alone() {
+    let h = Harness::new("apply-unknown").await;
+    let cluster = "acid-sidecar";
+    h.cluster_secrets(cluster).await;
+    let app = h.name("app");
+    let manifest = h.cluster_manifest(cluster, 1, json!({app.as_str(): []}), json!({}), json!({}));
+    h.apply(manifest.clone()).await;
+    let first = h.run().await;
+    assert_eq!(first.exit_code, 0, "{}", text(&first));
+    h.settle(cluster, 1).await;
+    let before = h.settled_resource_versions().await;
+
+    let mut with_sidecar = manifest.clone();
+    with_sidecar["spec"]["sidecars"] = json!([{"name": "exporter", "image": "exporter:1"}]);
+    with_sidecar["spec"]["postgresql"]["misspelt"] = json!(true);
+    let stored = h.apply(with_sidecar).await;
+    assert!(stored["spec"]["sidecars"].is_array(), "kept by the apiserver: {stored:#}");
+    assert_eq!(stored["spec"]["postgresql"]["misspelt"], true, "{stored:#}");
+
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 2, "{}", text(&report));
+    let outcome = report
+        .manifests
+        .iter()
+        .find(|m| m.manifest.name == cluster)
+        .expect("the cluster in the report");
+    for field in ["spec.sidecars", "spec.postgresql.misspelt"] {
+        assert!(
+            outcome.invalid.iter().any(|e| e.starts_with(field)),
+            "{field} named: {:?}",
+            outcome.invalid
+        );
+    }
+    assert!(outcome.actions.is_empty(), "{:?}", outcome.actions);
+    let status = h.status("postgresql", cluster).await;
+    assert_eq!(status["PostgresClusterStatus"], "Invalid", "{status}");
+    let mut after = h.settled_resource_versions().await;
+    // Only the manifest itself changed (its spec, then its status) and an Event says why.
+    let ours = |k: &String| !k.starts_with("postgresql ") && !k.starts_with("Event ");
+    after.retain(|k, _| ours(k));
+    let mut unchanged = before.clone();
+    unchanged.retain(|k, _| ours(k));
+    assert_eq!(after, unchanged, "the running cluster was touched");
+
+    // A wrong type of a known field is still refused by the apiserver itself.
+    let mut wrong = manifest;
+    wrong["spec"]["numberOfInstances"] = json!("three");
+    let refused = h
+        .api("postgresql")
+        .patch(
+            cluster,
+            &kube::api::PatchParams::apply("kubectl").force(),
+            &kube::api::Patch::Apply(&wrong),
+        )
+        .await;
+    assert!(refused.is_err(), "the CRD still types numberOfInstances");
+}
