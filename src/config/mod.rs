@@ -7,6 +7,8 @@
 
 pub mod zalando;
 
+use crate::validate::limits;
+use crate::validate::names::PROTECTED_ROLE_NAMES;
 use figment::providers::{Env, Format, Serialized, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -47,6 +49,22 @@ pub struct Config {
     /// Bounds on `numberOfInstances`; a manifest outside them is invalid.
     pub min_instances: i32,
     pub max_instances: i32,
+    /// Bounds on one manifest: beyond them it is invalid, so nothing is created for it (a
+    /// manifest of 10,000 users, or one whose StatefulSet the apiserver would refuse). Counts of
+    /// `spec.users`, `spec.databases`, `spec.preparedDatabases` and `spec.env` entries; bytes of
+    /// one `spec.postgresql.parameters` value, of the rendered `SPILO_CONFIGURATION` and of the
+    /// rendered StatefulSet's JSON (the apiserver refuses requests above 3 MiB, etcd objects
+    /// above 1.5 MiB by default).
+    pub max_users_per_manifest: usize,
+    pub max_databases_per_manifest: usize,
+    pub max_prepared_databases_per_manifest: usize,
+    pub max_parameter_value_bytes: usize,
+    pub max_env_entries: usize,
+    pub max_spilo_configuration_bytes: usize,
+    pub max_statefulset_bytes: usize,
+    /// Roles Spilo creates and manages itself, refused in `spec.users` (Zalando's key and
+    /// default). `admin` is refused even when left out: it is always Spilo's system role here.
+    pub protected_role_names: Vec<String>,
     /// Where the reconciler reaches a cluster's PostgreSQL: `{cluster}` and `{namespace}` are substituted.
     pub postgres_host_template: String,
     pub postgres_port: u16,
@@ -187,6 +205,14 @@ impl Default for Config {
             default_memory_limit: "500Mi".into(),
             min_instances: 0,
             max_instances: 16,
+            max_users_per_manifest: limits::DEFAULT_MAX_USERS,
+            max_databases_per_manifest: limits::DEFAULT_MAX_DATABASES,
+            max_prepared_databases_per_manifest: limits::DEFAULT_MAX_PREPARED_DATABASES,
+            max_parameter_value_bytes: limits::DEFAULT_MAX_PARAMETER_VALUE_BYTES,
+            max_env_entries: limits::DEFAULT_MAX_ENV_ENTRIES,
+            max_spilo_configuration_bytes: limits::DEFAULT_MAX_SPILO_CONFIGURATION_BYTES,
+            max_statefulset_bytes: limits::DEFAULT_MAX_STATEFULSET_BYTES,
+            protected_role_names: PROTECTED_ROLE_NAMES.iter().map(|r| r.to_string()).collect(),
             postgres_host_template: "{cluster}.{namespace}.svc".into(),
             postgres_port: 5432,
             postgres_sslmode: SslMode::Require,
@@ -334,6 +360,28 @@ impl Config {
                 "min_instances ({}) and max_instances ({}) must satisfy 0 <= min <= max",
                 self.min_instances, self.max_instances
             ));
+        }
+        for (key, value) in [
+            ("max_users_per_manifest", self.max_users_per_manifest),
+            (
+                "max_databases_per_manifest",
+                self.max_databases_per_manifest,
+            ),
+            (
+                "max_prepared_databases_per_manifest",
+                self.max_prepared_databases_per_manifest,
+            ),
+            ("max_parameter_value_bytes", self.max_parameter_value_bytes),
+            ("max_env_entries", self.max_env_entries),
+            (
+                "max_spilo_configuration_bytes",
+                self.max_spilo_configuration_bytes,
+            ),
+            ("max_statefulset_bytes", self.max_statefulset_bytes),
+        ] {
+            if value == 0 {
+                return bad(format!("{key} must be at least 1"));
+            }
         }
         if self.lease_duration_seconds < 3 {
             return bad(
@@ -548,6 +596,21 @@ mod tests {
                 .expect_err("zero")
                 .to_string();
             assert!(msg.contains("max_parallel_clusters"), "{msg}");
+            let msg = load_in(jail, None, &["max_statefulset_bytes=0"])
+                .expect_err("zero limit")
+                .to_string();
+            assert_eq!(
+                msg,
+                "configuration: max_statefulset_bytes must be at least 1"
+            );
+            let c = load_in(
+                jail,
+                None,
+                &["max_users_per_manifest=1", "protected_role_names=[dba]"],
+            )
+            .expect("limits can be set");
+            assert_eq!(c.max_users_per_manifest, 1);
+            assert_eq!(c.protected_role_names, ["dba"]);
             let msg = load_in(jail, None, &["lease_duration_seconds=1"])
                 .expect_err("too short to renew")
                 .to_string();

@@ -448,6 +448,10 @@ const KEYS: &[(&str, Key)] = &[
         "custom_service_annotations",
         ours("custom_service_annotations", C::Map),
     ),
+    (
+        "protected_role_names",
+        ours("protected_role_names", C::List),
+    ),
     ("super_username", Key::Same("the superuser", "postgres")),
     (
         "replication_username",
@@ -901,10 +905,6 @@ const KEYS: &[(&str, Key)] = &[
         ),
     ),
     (
-        "protected_role_names",
-        unsupported("roles manifests may not define", false, When::Never),
-    ),
-    (
         "team_admin_role",
         unsupported("the team admin role", false, When::Never),
     ),
@@ -1113,6 +1113,7 @@ mod tests {
   max_instances: "-1"
   spilo_fsgroup: "103"
   watched_namespace: "*"
+  protected_role_names: "admin,cron_admin,dba"
 "#));
         assert!(i.errors.is_empty(), "{:?}", i.errors);
         let get = |k: &str| i.settings.get(k).cloned();
@@ -1137,6 +1138,10 @@ mod tests {
         assert_eq!(get("pod_management_policy"), Some(Value::from("Parallel")));
         assert_eq!(get("max_instances"), None, "-1 is no bound");
         assert_eq!(get("spilo_fsgroup"), Some(Value::from(103)));
+        assert_eq!(
+            get("protected_role_names"),
+            Some(Value::from(vec!["admin", "cron_admin", "dba"]))
+        );
         assert_eq!(
             get("watched_namespaces"),
             Some(Value::from(Vec::<String>::new()))
@@ -1186,6 +1191,8 @@ configuration:
     spilo_fsgroup: 103
   postgres_pod_resources:
     default_cpu_limit: "2"
+  teams_api:
+    protected_role_names: [admin, cron_admin]
 "#,
         )
         .expect("yaml");
@@ -1198,6 +1205,10 @@ configuration:
         );
         assert_eq!(i.settings.get("default_cpu_limit"), Some(&Value::from("2")));
         assert_eq!(i.settings.get("spilo_fsgroup"), Some(&Value::from(103)));
+        assert_eq!(
+            i.settings.get("protected_role_names"),
+            Some(&Value::from(vec!["admin", "cron_admin"]))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod quantity;
 pub mod resources;
 pub mod secrets;
 pub mod services;
+mod sizes;
 pub mod spilo;
 pub mod spilo_configuration;
 pub mod statefulset;
@@ -183,10 +184,7 @@ pub fn render(manifests: &[Manifest], config: &Config) -> Desired {
 
 /// [`render`], keeping what running clusters must keep (their DCS mode).
 pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFacts) -> Desired {
-    let limits = Limits {
-        min_instances: config.min_instances,
-        max_instances: config.max_instances,
-    };
+    let limits = limits(config);
     let mut desired = Desired::default();
     let mut clusters_by_namespace: BTreeMap<String, Vec<&Postgresql>> = BTreeMap::new();
     let mut sorted: Vec<&Manifest> = manifests.iter().collect();
@@ -204,8 +202,15 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                     .entry(manifest.reference().namespace)
                     .or_default()
                     .push(pg);
-                match validate::validate_postgresql(pg, &limits) {
-                    Ok(()) => desired.manifests.push(render_cluster(config, pg, facts)),
+                // A manifest valid field by field can still render objects too large for the
+                // apiserver: measured here, before anything of it is planned.
+                let rendered = validate::validate_postgresql(pg, &limits).and_then(|()| {
+                    let rendered = render_cluster(config, pg, facts);
+                    validate::validate_rendered(pg, &sizes::measure(&rendered), &limits)
+                        .map(|()| rendered)
+                });
+                match rendered {
+                    Ok(rendered) => desired.manifests.push(rendered),
                     Err(invalid) => desired.invalid.push(invalid),
                 }
             }
@@ -236,6 +241,22 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
         ));
     }
     desired
+}
+
+/// The operator configuration's bounds on one manifest.
+fn limits(config: &Config) -> Limits {
+    Limits {
+        min_instances: config.min_instances,
+        max_instances: config.max_instances,
+        max_users: config.max_users_per_manifest,
+        max_databases: config.max_databases_per_manifest,
+        max_prepared_databases: config.max_prepared_databases_per_manifest,
+        max_parameter_value_bytes: config.max_parameter_value_bytes,
+        max_env_entries: config.max_env_entries,
+        max_spilo_configuration_bytes: config.max_spilo_configuration_bytes,
+        max_statefulset_bytes: config.max_statefulset_bytes,
+        protected_role_names: config.protected_role_names.clone(),
+    }
 }
 
 fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> DesiredManifest {

@@ -86,7 +86,7 @@ pub fn env(
     }
     env.push(value("KUBERNETES_LABELS", labels));
     env.push(value(
-        "SPILO_CONFIGURATION",
+        super::spilo_configuration::ENV_NAME,
         super::spilo_configuration::spilo_configuration(config, pg),
     ));
     if config.etcd_host.is_empty() {

@@ -50,6 +50,9 @@ const LOCAL_PARAMETERS: &[&str] = &[
     "extwlist.custom_path",
 ];
 
+/// The Spilo container's variable that carries this configuration.
+pub const ENV_NAME: &str = "SPILO_CONFIGURATION";
+
 pub fn is_local_parameter(name: &str) -> bool {
     LOCAL_PARAMETERS.contains(&name)
 }

@@ -7,9 +7,10 @@
 
 use super::Errors;
 use super::names::{
-    IDENTIFIER_PATTERN, MAX_IDENTIFIER_LEN, USER_NAME_PATTERN, database_name_problems,
-    is_identifier, is_user_name, reserved_role, too_long,
+    IDENTIFIER_PATTERN, MAX_IDENTIFIER_LEN, SPILO_ADMIN_ROLE, USER_NAME_PATTERN,
+    database_name_problems, is_identifier, is_user_name, reserved_role, too_long,
 };
+use super::users::is_protected;
 use crate::api::postgresql::{PreparedDatabase, PreparedSchema};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -70,10 +71,15 @@ pub(super) fn prepared_roles(prepared: &BTreeMap<String, PreparedDatabase>) -> B
     roles
 }
 
-/// `spec.databases`: valid names, and each owner a role this manifest creates.
+/// `spec.databases`: valid names, and each owner a role this manifest creates, or Spilo's
+/// `admin`: it exists in every Spilo cluster (the renderer ensures it as a system role), and a
+/// database owned by that NOLOGIN group role is what Zalando's operator makes of such a manifest;
+/// its members own the database. The other protected roles are not ours to create, so nothing
+/// promises they exist when the database is created.
 pub(super) fn check_databases(
     databases: &BTreeMap<String, String>,
     roles: &BTreeSet<String>,
+    protected: &[String],
     errs: &mut Errors,
 ) {
     for (db, owner) in databases {
@@ -81,17 +87,29 @@ pub(super) fn check_databases(
         for problem in database_name_problems(db, "database name") {
             errs.add(&path, problem);
         }
-        if let Some(reason) = reserved_role(owner) {
-            errs.add(
-                &path,
-                format!("owner {owner:?} is a reserved role name: {reason}"),
-            );
-        } else if !roles.contains(owner) {
-            errs.add(
-                &path,
-                format!("owner {owner:?} is not declared in spec.users or created by spec.preparedDatabases"),
-            );
+        if let Some(problem) = owner_problem(owner, roles, protected) {
+            errs.add(&path, problem);
         }
+    }
+}
+
+fn owner_problem(owner: &str, roles: &BTreeSet<String>, protected: &[String]) -> Option<String> {
+    if let Some(reason) = reserved_role(owner) {
+        Some(format!("owner {owner:?} is a reserved role name: {reason}"))
+    } else if owner == SPILO_ADMIN_ROLE {
+        None
+    } else if is_protected(owner, protected) {
+        // Even when also listed in spec.users: that entry is refused, so nothing creates it.
+        Some(format!(
+            "owner {owner:?} is a protected role (protected_role_names): postgres-reconciler \
+             does not create it; use a role from spec.users"
+        ))
+    } else if roles.contains(owner) {
+        None
+    } else {
+        Some(format!(
+            "owner {owner:?} is not declared in spec.users or created by spec.preparedDatabases"
+        ))
     }
 }
 
@@ -264,11 +282,17 @@ mod tests {
             ("baz".to_string(), "bar_owner".to_string()),
             ("qux".to_string(), "nobody".to_string()),
             ("quux".to_string(), "postgres".to_string()),
+            ("spilo".to_string(), "admin".to_string()),
+            ("cron".to_string(), "cron_admin".to_string()),
         ]
         .into();
+        let protected = crate::validate::Limits::default().protected_role_names;
         assert_eq!(
-            errors(|e| check_databases(&dbs, &roles, e)),
+            errors(|e| check_databases(&dbs, &roles, &protected, e)),
             vec![
+                "spec.databases.cron: owner \"cron_admin\" is a protected role \
+                 (protected_role_names): postgres-reconciler does not create it; use a role from \
+                 spec.users",
                 "spec.databases.quux: owner \"postgres\" is a reserved role name: system role \
                  managed by postgres-reconciler",
                 "spec.databases.qux: owner \"nobody\" is not declared in spec.users or created by \

@@ -2,8 +2,10 @@
 //! `spec` that our CRD does not know is an error too: under Zalando's own CRD (or in a file given
 //! to `plan -f`) such a field reaches us, and a feature we do not implement — a sidecar, the
 //! connection pooler, a standby — must not silently disappear from a running cluster.
+//! Every wrong type is named too, not only the first serde meets ([`read_typed`]).
 
 use super::FieldError;
+use super::types::read_typed;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -74,42 +76,37 @@ fn switches_nothing_on(field: &str, spec: &Value) -> bool {
     }
 }
 
-/// Deserializes a manifest: the typed object, or every field that does not fit (a wrong type
-/// stops at that field; unknown `spec` fields are all listed, except Zalando feature fields that
-/// switch nothing on).
+/// Deserializes a manifest: the typed object, or every field that does not fit: each wrong type
+/// (see [`read_typed`]) and every unknown `spec` field, except Zalando feature fields that
+/// switch nothing on.
 pub fn deserialize_manifest<K>(value: &Value) -> Result<K, Vec<FieldError>>
 where
     K: DeserializeOwned,
 {
-    let mut ignored = Vec::new();
-    let mut note = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
-    let typed: Result<K, _> =
-        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(value, &mut note));
-    let object = typed.map_err(|e| {
-        vec![FieldError {
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        }]
-    })?;
-    let errors: Vec<FieldError> = ignored
-        .into_iter()
-        .filter(|p| p.starts_with("spec."))
-        .filter(|p| {
-            let field = p.trim_start_matches("spec.");
-            !(ZALANDO_FEATURES.iter().any(|(f, _)| *f == field)
-                && switches_nothing_on(field, &value["spec"]))
-        })
-        .map(|path| {
-            let field = path.trim_start_matches("spec.");
-            let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
-                Some((_, what)) => format!(
-                    "{what}: a feature of Zalando's operator that postgres-reconciler does not provide; remove the field, or leave this cluster to Zalando's operator (controller_id)"
-                ),
-                None => "unknown field: the CRD has no such field".to_string(),
-            };
-            FieldError { path, message }
-        })
-        .collect();
+    let (typed, mut errors) = read_typed::<K>(value);
+    let Some((object, ignored)) = typed else {
+        return Err(errors);
+    };
+    errors.extend(
+        ignored
+            .into_iter()
+            .filter(|p| p.starts_with("spec."))
+            .filter(|p| {
+                let field = p.trim_start_matches("spec.");
+                !(ZALANDO_FEATURES.iter().any(|(f, _)| *f == field)
+                    && switches_nothing_on(field, &value["spec"]))
+            })
+            .map(|path| {
+                let field = path.trim_start_matches("spec.");
+                let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
+                    Some((_, what)) => format!(
+                        "{what}: a feature of Zalando's operator that postgres-reconciler does not provide; remove the field, or leave this cluster to Zalando's operator (controller_id)"
+                    ),
+                    None => "unknown field: the CRD has no such field".to_string(),
+                };
+                FieldError { path, message }
+            }),
+    );
     if errors.is_empty() {
         Ok(object)
     } else {

@@ -10,18 +10,23 @@
 
 mod databases;
 pub mod fields;
+pub mod limits;
 pub mod names;
 mod network;
 mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;
+mod rendered;
+mod types;
 mod users;
 pub mod windows;
 
 pub use fields::deserialize_manifest;
+pub use limits::Limits;
 pub use network::{NODE_PORT_RANGE, parse_cidr};
 pub use postgresql::RESERVED_ENV;
 pub use quantity::parse_quantity;
+pub use rendered::RenderedSizes;
 pub use windows::{MaintenanceWindow, parse_maintenance_window};
 
 use crate::api::{PostgreSQLConfig, Postgresql};
@@ -66,27 +71,22 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// Bounds on `numberOfInstances` from the operator configuration. A negative bound means no
-/// bound, as Zalando's `-1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    pub min_instances: i32,
-    pub max_instances: i32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            min_instances: 0,
-            max_instances: 16,
-        }
-    }
-}
-
 /// Validates a `postgresql` manifest.
 pub fn validate_postgresql(pg: &Postgresql, limits: &Limits) -> Result<(), Invalid> {
     let mut errs = Errors::default();
     postgresql::check(pg, limits, &mut errs);
+    errs.finish(manifest_label("postgresql", &pg.metadata))
+}
+
+/// Validates what a valid `postgresql` manifest rendered to: objects too large for the
+/// apiserver make the manifest invalid, naming the field that made them large.
+pub fn validate_rendered(
+    pg: &Postgresql,
+    sizes: &RenderedSizes,
+    limits: &Limits,
+) -> Result<(), Invalid> {
+    let mut errs = Errors::default();
+    rendered::check(pg, sizes, limits, &mut errs);
     errs.finish(manifest_label("postgresql", &pg.metadata))
 }
 

@@ -19,6 +19,13 @@ pub const MAX_QUALIFIED_NAME_LEN: usize = 63;
 /// Roles the operator manages itself: the superuser and the replication user.
 pub const SYSTEM_ROLES: &[&str] = &["postgres", "standby"];
 
+/// The NOLOGIN, CREATEDB role Spilo's bootstrap creates; prepared databases grant it ADMIN on
+/// their roles, and the renderer keeps it as a system role whatever the configuration says.
+pub const SPILO_ADMIN_ROLE: &str = "admin";
+
+/// Zalando's default `protected_role_names`: roles Spilo creates and manages itself.
+pub const PROTECTED_ROLE_NAMES: &[&str] = &[SPILO_ADMIN_ROLE, "cron_admin"];
+
 /// Databases every cluster has; creating or re-owning them is not ours to do.
 pub const RESERVED_DATABASES: &[&str] = &["postgres", "template0", "template1"];
 

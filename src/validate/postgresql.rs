@@ -1,6 +1,7 @@
 //! Rules for `postgresql` manifests (Zalando's, plus what our renderer needs).
 
 use super::databases::{check_databases, check_prepared, effective_prepared, prepared_roles};
+use super::limits::{check_bytes, check_count};
 use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
 use super::quantity::{check_resources, check_volume_size};
@@ -56,13 +57,43 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
         check_resources(resources, errs);
     }
     check_postgresql(&spec.postgresql.version, &spec.postgresql.parameters, errs);
+    check_parameter_values(&spec.postgresql.parameters, limits, errs);
 
-    check_users(&spec.users, errs);
+    // Over its limit, a collection gets that one error and not one per entry: thousands of
+    // entry errors would bury the one that matters.
+    if check_count(
+        "spec.users",
+        "users",
+        spec.users.len(),
+        (limits.max_users, "max_users_per_manifest"),
+        errs,
+    ) {
+        check_users(&spec.users, &limits.protected_role_names, errs);
+    }
     let prepared = effective_prepared(name, spec.prepared_databases.as_ref());
-    check_prepared(&prepared, errs);
-    let mut roles: BTreeSet<String> = spec.users.keys().cloned().collect();
-    roles.extend(prepared_roles(&prepared));
-    check_databases(&spec.databases, &roles, errs);
+    if check_count(
+        "spec.preparedDatabases",
+        "prepared databases",
+        prepared.len(),
+        (
+            limits.max_prepared_databases,
+            "max_prepared_databases_per_manifest",
+        ),
+        errs,
+    ) {
+        check_prepared(&prepared, errs);
+    }
+    if check_count(
+        "spec.databases",
+        "databases",
+        spec.databases.len(),
+        (limits.max_databases, "max_databases_per_manifest"),
+        errs,
+    ) {
+        let mut roles: BTreeSet<String> = spec.users.keys().cloned().collect();
+        roles.extend(prepared_roles(&prepared));
+        check_databases(&spec.databases, &roles, &limits.protected_role_names, errs);
+    }
 
     check_source_ranges(&spec.allowed_source_ranges, errs);
     check_node_ports(spec, errs);
@@ -78,7 +109,15 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     ] {
         check_annotation_keys(field, map, errs);
     }
-    check_env(&spec.env, errs);
+    if check_count(
+        "spec.env",
+        "entries",
+        spec.env.len(),
+        (limits.max_env_entries, "max_env_entries"),
+        errs,
+    ) {
+        check_env(&spec.env, errs);
+    }
 }
 
 /// `spec.numberOfInstances` within the operator's limits; a negative limit means none
@@ -114,6 +153,27 @@ fn check_postgresql(version: &str, parameters: &BTreeMap<String, String>, errs: 
                 format!("invalid parameter name: must match {PARAMETER_PATTERN}"),
             );
         }
+    }
+}
+
+/// Each parameter value within `max_parameter_value_bytes`: it is written into the pod's
+/// `SPILO_CONFIGURATION`, and from there into Patroni's and PostgreSQL's configuration.
+fn check_parameter_values(
+    parameters: &BTreeMap<String, String>,
+    limits: &Limits,
+    errs: &mut Errors,
+) {
+    for (name, value) in parameters {
+        check_bytes(
+            &format!("spec.postgresql.parameters.{name}"),
+            "value",
+            value.len(),
+            (
+                limits.max_parameter_value_bytes,
+                "max_parameter_value_bytes",
+            ),
+            errs,
+        );
     }
 }
 
@@ -180,6 +240,7 @@ mod tests {
         let l = Limits {
             min_instances: 2,
             max_instances: -1,
+            ..Limits::default()
         };
         assert!(errors(|e| check_instances(100, &l, e)).is_empty());
         assert_eq!(

@@ -3,21 +3,44 @@
 //! Zalando accepts the flags of [`USER_FLAGS`] in either case and rejects a flag together with
 //! its `NO` form; a null list (`foo:`) means no flags. Duplicates are harmless and deduplicated
 //! by the renderer, so they are not reported.
+//!
+//! A protected role (`protected_role_names`, Spilo's `admin` always) is refused. Zalando's
+//! operator logs a warning and skips it; a declared user that silently never exists is a worse
+//! surprise than an error.
 
 use super::Errors;
-use super::names::role_name_problems;
+use super::names::{SPILO_ADMIN_ROLE, role_name_problems};
 use crate::api::postgresql::USER_FLAGS;
 use std::collections::BTreeMap;
 
 /// Checks every user's name and flags.
-pub(super) fn check_users(users: &BTreeMap<String, Option<Vec<String>>>, errs: &mut Errors) {
+pub(super) fn check_users(
+    users: &BTreeMap<String, Option<Vec<String>>>,
+    protected: &[String],
+    errs: &mut Errors,
+) {
     for (name, flags) in users {
         let path = format!("spec.users.{name}");
         for problem in role_name_problems(name, "user name") {
             errs.add(&path, problem);
         }
+        if is_protected(name, protected) {
+            errs.add(
+                &path,
+                format!(
+                    "protected role name {name:?}: Spilo creates and manages it \
+                     (protected_role_names); remove it from spec.users"
+                ),
+            );
+        }
         check_flags(&path, flags.as_deref().unwrap_or_default(), errs);
     }
+}
+
+/// `admin` is protected even when the configuration leaves it out: the renderer keeps it as
+/// Spilo's system role, so a manifest user of that name would be ignored.
+pub(super) fn is_protected(name: &str, protected: &[String]) -> bool {
+    name == SPILO_ADMIN_ROLE || protected.iter().any(|p| p == name)
 }
 
 /// Unknown flags (reported with their index) and `X` together with `NOX`.
@@ -45,6 +68,7 @@ fn check_flags(path: &str, flags: &[String], errs: &mut Errors) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::Limits;
 
     fn run(users: &[(&str, Option<&[&str]>)]) -> Vec<String> {
         let users = users
@@ -57,7 +81,7 @@ mod tests {
             })
             .collect();
         let mut errs = Errors::default();
-        check_users(&users, &mut errs);
+        check_users(&users, &Limits::default().protected_role_names, &mut errs);
         errs.into_sorted().iter().map(|e| e.to_string()).collect()
     }
 
@@ -124,5 +148,28 @@ mod tests {
                 "spec.users.{long}: user name is 64 bytes; at most 63 allowed"
             )]
         );
+    }
+
+    #[test]
+    fn protected_roles_are_refused_by_name() {
+        let message = |n: &str| {
+            format!(
+                "spec.users.{n}: protected role name \"{n}\": Spilo creates and manages it \
+                 (protected_role_names); remove it from spec.users"
+            )
+        };
+        assert_eq!(
+            run(&[
+                ("admin", None),
+                ("cron_admin", Some(&["login"])),
+                ("app", None)
+            ]),
+            [message("admin"), message("cron_admin")]
+        );
+        // A configured list replaces Zalando's, but `admin` stays Spilo's.
+        let protected = ["dba".to_string()];
+        assert!(is_protected("dba", &protected));
+        assert!(is_protected("admin", &protected));
+        assert!(!is_protected("cron_admin", &protected));
     }
 }

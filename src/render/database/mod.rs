@@ -14,9 +14,7 @@ mod roles;
 mod tests;
 
 pub use prepared::{DEFAULT_SCHEMA, SPILO_ADMIN_ROLE};
-pub use roles::{
-    PROTECTED_ROLE_NAMES, REPLICATION_USERNAME, SUPERUSER_USERNAME, resolve_user_flags,
-};
+pub use roles::{REPLICATION_USERNAME, SUPERUSER_USERNAME, resolve_user_flags};
 
 use crate::api::{PostgreSQLConfig, Postgresql};
 use serde::{Deserialize, Serialize};

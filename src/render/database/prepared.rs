@@ -13,8 +13,9 @@ use crate::api::postgresql::{PreparedDatabase, PreparedSchema};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Role Spilo creates for administrators; Zalando makes it the admin of every `<db>_owner`
-/// (and `<db>_owner_user`) so that its members can `SET ROLE` to the owner.
-pub const SPILO_ADMIN_ROLE: &str = "admin";
+/// (and `<db>_owner_user`) so that its members can `SET ROLE` to the owner. One definition,
+/// shared with validation, which refuses it in `spec.users`.
+pub use crate::validate::names::SPILO_ADMIN_ROLE;
 /// The schema a prepared database gets when it lists none.
 pub const DEFAULT_SCHEMA: &str = "data";
 

@@ -7,10 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const SUPERUSER_USERNAME: &str = "postgres";
 /// The replication user Spilo creates at bootstrap.
 pub const REPLICATION_USERNAME: &str = "standby";
-/// Roles Spilo creates and manages itself (Zalando's default `protected_role_names`). A manifest
-/// user with one of these names is skipped, as Zalando does: managing them declaratively would
-/// strip attributes Spilo relies on.
-pub const PROTECTED_ROLE_NAMES: &[&str] = &["admin", "cron_admin"];
 
 /// Resolves Zalando user flags into attributes, declaratively: flags are case-insensitive,
 /// `LOGIN` and `INHERIT` hold unless `NOLOGIN`/`NOINHERIT` is listed, every other attribute holds
@@ -35,15 +31,16 @@ pub fn resolve_user_flags<S: AsRef<str>>(flags: &[S]) -> RoleAttributes {
     }
 }
 
-/// Adds the roles of `spec.users` (`Managed`; LOGIN roles get a Secret). System and protected
-/// names are skipped, as Zalando does.
+/// Adds the roles of `spec.users` (`Managed`; LOGIN roles get a Secret). Validation refuses the
+/// system roles and `protected_role_names` there; the system roles are still skipped here, since
+/// [`system_roles`] would replace them anyway and they must never become `Managed`.
 pub(super) fn manifest_roles(
     users: &BTreeMap<String, Option<Vec<String>>>,
     secret_for: &dyn Fn(&str) -> String,
     roles: &mut BTreeMap<String, DesiredRole>,
 ) {
     for (name, flags) in users {
-        if is_system_or_protected(name) {
+        if is_system(name) {
             continue;
         }
         let attributes = resolve_user_flags(flags.as_deref().unwrap_or_default());
@@ -124,8 +121,6 @@ fn insert_system(
     }
 }
 
-fn is_system_or_protected(name: &str) -> bool {
-    name == SUPERUSER_USERNAME
-        || name == REPLICATION_USERNAME
-        || PROTECTED_ROLE_NAMES.contains(&name)
+fn is_system(name: &str) -> bool {
+    [SUPERUSER_USERNAME, REPLICATION_USERNAME, SPILO_ADMIN_ROLE].contains(&name)
 }

@@ -178,7 +178,8 @@ spec:
     let app = &state.roles["app"];
     assert!(app.attributes.login && !app.attributes.inherit);
     assert!(app.secret.is_some());
-    // Protected and system names are never taken from `users`: `admin` is Spilo's role.
+    // System names are never taken from `users` (validation refuses them there): `admin` is
+    // Spilo's role.
     assert_eq!(state.roles["admin"].origin, RoleOrigin::System);
     assert_eq!(state.roles["admin"].mode, RoleMode::EnsureExists);
     assert!(!state.roles["admin"].attributes.login);
