@@ -223,7 +223,10 @@ async fn an_unknown_field_under_our_crd_is_reported_and_the_cluster_left_alone()
     with_sidecar["spec"]["sidecars"] = json!([{"name": "exporter", "image": "exporter:1"}]);
     with_sidecar["spec"]["postgresql"]["misspelt"] = json!(true);
     let stored = h.apply(with_sidecar).await;
-    assert!(stored["spec"]["sidecars"].is_array(), "kept by the apiserver: {stored:#}");
+    assert!(
+        stored["spec"]["sidecars"].is_array(),
+        "kept by the apiserver: {stored:#}"
+    );
     assert_eq!(stored["spec"]["postgresql"]["misspelt"], true, "{stored:#}");
 
     let report = h.run().await;

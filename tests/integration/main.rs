@@ -8,6 +8,7 @@ mod apply_adopt;
 mod apply_api_fault;
 mod apply_cluster;
 mod apply_config;
+mod apply_hostile;
 mod apply_invalid;
 mod apply_lease;
 mod apply_passwords;
