@@ -222,6 +222,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 namespace: cronjob_namespace.unwrap_or_else(|| config.release_namespace.clone()),
                 debounce: std::time::Duration::from_secs_f64(debounce),
                 health_addr,
+                lease_namespace: config.release_namespace.clone(),
             };
             runtime()?.block_on(async {
                 let cluster = ClusterClient::connect(

@@ -308,6 +308,18 @@ fn live_holder(lease: &Lease, identity: &str, now: Timestamp, seconds: i32) -> O
     }
 }
 
+/// Until when someone holds `lease` (its last renewal plus its duration), if it is held and has
+/// not expired at `now`. The watcher uses it to start its run once the holder is gone.
+pub fn held_until(lease: &Lease, now: Timestamp) -> Option<(String, Timestamp)> {
+    let spec = lease.spec.as_ref()?;
+    let holder = spec.holder_identity.as_deref().filter(|h| !h.is_empty())?;
+    let lasts = spec.lease_duration_seconds?;
+    let expires = last_renewal(spec)?
+        .checked_add(SignedDuration::from_secs(i64::from(lasts)))
+        .ok()?;
+    (expires > now).then(|| (holder.to_string(), expires))
+}
+
 /// renewTime, else acquireTime. A holder without either cannot be told alive: it is expired.
 fn last_renewal(spec: &LeaseSpec) -> Option<Timestamp> {
     spec.renew_time

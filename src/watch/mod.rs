@@ -3,7 +3,8 @@
 //! does. It reacts to spec changes (generation), the annotations a run reads, deletions, and
 //! pods of a cluster becoming Ready (so a rolling upgrade's next step follows quickly); a status
 //! write never triggers a run. While a Job of the CronJob is still active it waits, then triggers
-//! once more after that Job finishes.
+//! once more after that Job finishes; while another run (a manual `apply`, or one that crashed)
+//! holds the Lease, it starts its run once that holder is gone.
 
 pub mod health;
 pub mod job;
@@ -33,6 +34,8 @@ pub struct WatchOptions {
     pub namespace: String,
     pub debounce: Duration,
     pub health_addr: Option<SocketAddr>,
+    /// Where runs take their Lease (the configuration's `release_namespace`).
+    pub lease_namespace: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,15 +214,41 @@ fn is_ready(p: &Pod) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
-/// Starts a run now, or remembers to start one when the active Job finishes.
-/// Returns whether a run is still owed.
-async fn start_run(client: &kube::Client, options: &WatchOptions) -> bool {
+/// What is left to do after trying to start a run.
+enum Started {
+    Yes,
+    /// Not yet: start one when the active Job finishes (or the next signal comes).
+    Owed,
+    /// Another run (not a Job of ours) holds the Lease until then: a Job started now would only
+    /// wait for it, and end `skipped` if it held on longer than `lease_wait_seconds`.
+    After(Instant),
+}
+
+/// When a run holding the Lease will be gone, if one holds it now.
+async fn lease_held_until(client: &kube::Client, namespace: &str) -> Option<(String, Instant)> {
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), namespace);
+    let lease = leases
+        .get_opt(crate::apply::lease::LEASE_NAME)
+        .await
+        .ok()??;
+    let now = jiff::Timestamp::now();
+    let (holder, until) = crate::apply::lease::held_until(&lease, now)?;
+    let left = until.duration_since(now).unsigned_abs();
+    Some((holder, Instant::now() + left))
+}
+
+/// How often the watcher looks at a held Lease again (a run that ends frees it at once).
+const LEASE_POLL: Duration = Duration::from_secs(2);
+
+/// Starts a run now, or says when to try again.
+async fn start_run(client: &kube::Client, options: &WatchOptions) -> Started {
     let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &options.namespace);
     let cronjob = match cronjobs.get(&options.cronjob).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(cronjob = %options.cronjob, "reading the CronJob: {e}");
-            return true;
+            return Started::Owed;
         }
     };
     let cronjob_uid = cronjob.metadata.uid.clone().unwrap_or_default();
@@ -232,13 +261,17 @@ async fn start_run(client: &kube::Client, options: &WatchOptions) -> bool {
                 .find(|j| job::owned_by(j, &cronjob_uid) && job::is_active(j))
             {
                 tracing::info!(job = ?active.metadata.name, "a run is still active; another follows when it finishes");
-                return true;
+                return Started::Owed;
             }
         }
         Err(e) => {
             tracing::warn!("listing Jobs: {e}");
-            return true;
+            return Started::Owed;
         }
+    }
+    if let Some((holder, until)) = lease_held_until(client, &options.lease_namespace).await {
+        tracing::info!(%holder, "another run holds the Lease; this run starts once it is gone");
+        return Started::After(until.min(Instant::now() + LEASE_POLL));
     }
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -247,17 +280,17 @@ async fn start_run(client: &kube::Client, options: &WatchOptions) -> bool {
     let name = job::job_name(&options.cronjob, seconds);
     let Some(job) = job::job_from_cronjob(&cronjob, &name) else {
         tracing::warn!(cronjob = %options.cronjob, "the CronJob has no job template");
-        return false;
+        return Started::Yes;
     };
     match jobs.create(&PostParams::default(), &job).await {
         Ok(_) => {
             tracing::info!(job = %name, "started a run");
-            false
+            Started::Yes
         }
-        Err(kube::Error::Api(s)) if s.code == 409 => false, // started within the same second
+        Err(kube::Error::Api(s)) if s.code == 409 => Started::Yes, // started within the same second
         Err(e) => {
             tracing::warn!(job = %name, "creating the Job: {e}");
-            true
+            Started::Owed
         }
     }
 }
@@ -290,10 +323,15 @@ pub async fn run(
 
     let mut debounce = Debounce::new(options.debounce);
     let mut owed = false;
+    // Set while another run holds the Lease: when to try again.
+    let mut retry_at: Option<Instant> = None;
     let mut synced = 0;
     loop {
         let sleep_until = debounce
             .due()
+            .into_iter()
+            .chain(retry_at)
+            .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             signal = signals.next() => match signal {
@@ -321,8 +359,17 @@ pub async fn run(
             },
             _ = tokio::time::sleep_until(sleep_until) => {}
         }
-        if debounce.fire(Instant::now()) {
-            owed = start_run(&client, &options).await;
+        let retry_due = retry_at.is_some_and(|at| at <= Instant::now());
+        if debounce.fire(Instant::now()) || retry_due {
+            retry_at = None;
+            owed = match start_run(&client, &options).await {
+                Started::Yes => false,
+                Started::Owed => true,
+                Started::After(at) => {
+                    retry_at = Some(at);
+                    true
+                }
+            };
         }
     }
 }

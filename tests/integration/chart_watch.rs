@@ -92,6 +92,7 @@ async fn watch_as_the_charts_service_account_starts_a_run() {
         namespace: release_ns.name.clone(),
         debounce: Duration::from_millis(500),
         health_addr: Some(([127, 0, 0, 1], port).into()),
+        lease_namespace: release_ns.name.clone(),
     };
     let task = tokio::spawn(async move { watch(sa_client, &config, options).await });
     // Ready: its initial listing of the manifests (as the ServiceAccount) is done.

@@ -48,6 +48,7 @@ async fn start_watcher(
         namespace: ns.name.clone(),
         debounce,
         health_addr: Some(addr),
+        lease_namespace: ns.name.clone(),
     };
     let client = ns.client.clone();
     let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
@@ -416,5 +417,61 @@ async fn a_cluster_pod_becoming_ready_starts_a_run() {
     // Absence can only be shown by giving it time: several debounce windows.
     tokio::time::sleep(debounce * 5).await;
     assert!(live_jobs().await.is_empty(), "no run for an unrelated pod");
+    watcher.abort();
+}
+
+/// Another run (a manual `apply`, or one that crashed) holds the Lease: a Job started now would
+/// only wait for it and could end `skipped`. The watcher holds its run back and starts it once
+/// the holder has let go.
+#[tokio::test]
+async fn a_held_lease_defers_the_run_until_its_holder_is_gone() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use postgres_reconciler::apply::lease::LEASE_NAME;
+    let ns = TestNamespace::new("watch-lease").await;
+    install_crds(&ns.client).await;
+    suspended_cronjob(&ns, "pgr", json!({}), json!({})).await;
+    let leases: Api<Lease> = Api::namespaced(ns.client.clone(), &ns.name);
+    let now = jiff::Timestamp::now().to_string();
+    let lease: Lease = serde_json::from_value(json!({
+        "metadata": {"name": LEASE_NAME},
+        "spec": {"holderIdentity": "laptop-apply", "leaseDurationSeconds": 300,
+            "acquireTime": now, "renewTime": now}
+    }))
+    .expect("lease");
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the Lease");
+    let watcher = start_watcher(&ns, "pgr", Duration::from_millis(300)).await;
+    let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
+    create_manifest(&manifests(&ns), "acid-held", cluster("acid-held", 1)).await;
+
+    // Several of its polls later, still no Job: the Lease is held for minutes yet.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let early = jobs.list(&ListParams::default()).await.expect("jobs").items;
+    assert!(early.is_empty(), "a Job started while the Lease was held");
+
+    // The holder lets go (as a run does at its end): the run starts.
+    leases
+        .patch(
+            LEASE_NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"holderIdentity": null}})),
+        )
+        .await
+        .expect("release the Lease");
+    eventually(
+        Duration::from_secs(30),
+        "a Job once the Lease is free",
+        || async {
+            jobs.list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
     watcher.abort();
 }
