@@ -36,6 +36,31 @@ async fn converge(fleet: &mut Fleet, what: &str) -> usize {
     panic!("{what}: not converged in {RUNS} runs");
 }
 
+/// Restarts `component` (down for some seconds) under the running `child`, then: that run was
+/// honest, and the fleet converges within [`RUNS`] more runs.
+async fn restart_and_recover(
+    fleet: &mut Fleet,
+    child: std::process::Child,
+    dir: &Path,
+    (component, down): (&'static str, u32),
+    trial: usize,
+) {
+    tokio::task::spawn_blocking(move || restart(component, down))
+        .await
+        .expect("restart");
+    let interrupted = Fleet::wait(child, dir).await;
+    Fleet::assert_honest(&interrupted);
+    let runs = match interrupted.code {
+        Some(0) => 0,
+        _ => converge(fleet, &format!("after-{component}-{trial}")).await,
+    };
+    println!(
+        "chaos {component}: trial {trial}: interrupted run exit {:?}, {runs} more run(s) to converge",
+        interrupted.code
+    );
+    fleet.record_passwords().await;
+}
+
 #[tokio::test]
 #[ignore = "restarts the shared apiserver: run alone (make chaos)"]
 async fn the_apiserver_restarting_in_the_middle_of_a_run() {
@@ -45,20 +70,7 @@ async fn the_apiserver_restarting_in_the_middle_of_a_run() {
         fleet.add_user(&cluster, &format!("a{trial}")).await;
         let (child, dir) = fleet.spawn(&format!("interrupted-{trial}"), None);
         tokio::time::sleep(Duration::from_millis(rand::random_range(200..1500))).await;
-        tokio::task::spawn_blocking(|| restart("kube-apiserver", 3))
-            .await
-            .expect("restart");
-        let interrupted = Fleet::wait(child, &dir).await;
-        Fleet::assert_honest(&interrupted);
-        let runs = match interrupted.code {
-            Some(0) => 0,
-            _ => converge(&mut fleet, &format!("after-apiserver-{trial}")).await,
-        };
-        println!(
-            "chaos apiserver: trial {trial}: interrupted run exit {:?}, {runs} more run(s) to converge",
-            interrupted.code
-        );
-        fleet.record_passwords().await;
+        restart_and_recover(&mut fleet, child, &dir, ("kube-apiserver", 3), trial).await;
     }
     fleet.check().await;
 }
@@ -97,20 +109,7 @@ async fn postgres_restarting_in_the_middle_of_the_sql_phase() {
         }
         let (child, dir) = fleet.spawn(&format!("sql-interrupted-{trial}"), None);
         reconciler_connected().await;
-        tokio::task::spawn_blocking(|| restart("postgres", 2))
-            .await
-            .expect("restart");
-        let interrupted = Fleet::wait(child, &dir).await;
-        Fleet::assert_honest(&interrupted);
-        let runs = match interrupted.code {
-            Some(0) => 0,
-            _ => converge(&mut fleet, &format!("after-postgres-{trial}")).await,
-        };
-        println!(
-            "chaos postgres: trial {trial}: interrupted run exit {:?}, {runs} more run(s) to converge",
-            interrupted.code
-        );
-        fleet.record_passwords().await;
+        restart_and_recover(&mut fleet, child, &dir, ("postgres", 2), trial).await;
     }
     fleet.check().await;
 }

@@ -35,13 +35,7 @@ async fn an_api_error_on_one_cluster_leaves_the_other_applied_and_is_reported() 
     )
     .await;
 
-    let status = tokio::task::spawn_blocking({
-        let mut child = h.spawn_apply(&dir, &proxy.kubeconfig);
-        move || child.wait().expect("wait for the run")
-    })
-    .await
-    .expect("run");
-    let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+    let (status, output) = h.run_apply(&dir, &proxy.kubeconfig).await;
     assert_eq!(status.code(), Some(2), "a partial run:\n{output}");
     assert!(
         proxy.forwarded().iter().any(|r| r.ends_with("(injected)")),
@@ -98,13 +92,7 @@ async fn status_writes_that_fail_make_the_run_partial() {
         ),
     )
     .await;
-    let status = tokio::task::spawn_blocking({
-        let mut child = h.spawn_apply(&dir, &proxy.kubeconfig);
-        move || child.wait().expect("wait for the run")
-    })
-    .await
-    .expect("run");
-    let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+    let (status, output) = h.run_apply(&dir, &proxy.kubeconfig).await;
     assert_eq!(status.code(), Some(2), "a partial run:\n{output}");
     let report: postgres_reconciler::report::run::RunReport = serde_json::from_str(
         &std::fs::read_to_string(dir.join("report.json")).expect("the run report"),

@@ -28,6 +28,20 @@ impl Harness {
             .expect("start the apply binary")
     }
 
+    /// [`Harness::spawn_apply`] to its end: its exit status and its output.
+    pub async fn run_apply(
+        &self,
+        dir: &Path,
+        kubeconfig: &Path,
+    ) -> (std::process::ExitStatus, String) {
+        let mut child = self.spawn_apply(dir, kubeconfig);
+        let status = tokio::task::spawn_blocking(move || child.wait().expect("wait for the run"))
+            .await
+            .expect("run");
+        let output = std::fs::read_to_string(dir.join("apply.log")).unwrap_or_default();
+        (status, output)
+    }
+
     /// A fresh directory for one test's files (under cargo's temp dir for integration tests).
     pub fn temp_dir(&self, what: &str) -> std::path::PathBuf {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(super::unique_name(what));
