@@ -362,8 +362,12 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Render { path, output } => {
             let config = load_config(&cli.global)?;
-            let loaded = observe::files::load(&path, &default_namespace(&cli.global))
-                .map_err(|e| e.to_string())?;
+            let loaded = observe::files::load_with(
+                &path,
+                &default_namespace(&cli.global),
+                &render::limits(&config),
+            )
+            .map_err(|e| e.to_string())?;
             let mut desired = render::render(&loaded.manifests, &config);
             // Documents that could not even be read count as invalid manifests too.
             desired.invalid.splice(0..0, loaded.invalid);

@@ -52,8 +52,9 @@ pub struct Planned {
 fn load_files(
     path: &std::path::Path,
     namespace: &str,
+    limits: &crate::validate::Limits,
 ) -> Result<(Vec<Manifest>, Vec<crate::validate::Invalid>), PipelineError> {
-    let loaded = files::load(path, namespace)?;
+    let loaded = files::load_with(path, namespace, limits)?;
     Ok((loaded.manifests, loaded.invalid))
 }
 
@@ -96,13 +97,15 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
         .files
         .as_ref()
         .ok_or_else(|| PipelineError::Usage("--offline needs -f PATH".into()))?;
-    let (manifests, invalid) = load_files(path, &source.default_namespace)?;
+    let (manifests, invalid) =
+        load_files(path, &source.default_namespace, &render::limits(config))?;
     let mut desired = render::render(&manifests, config);
     desired.invalid.splice(0..0, invalid);
     let observed = match &source.base {
         None => offline::nothing_live(&desired),
         Some(base) => {
-            let (base_manifests, _) = load_files(base, &source.default_namespace)?;
+            let (base_manifests, _) =
+                load_files(base, &source.default_namespace, &render::limits(config))?;
             offline::base_live(
                 &render::render(&base_manifests, config),
                 &config.field_manager,
@@ -125,11 +128,12 @@ pub async fn plan_live(
     cluster: &ClusterClient,
     source: &Source,
 ) -> Result<Planned, PipelineError> {
-    let live = observe_manifests(&cluster.client, &source.scope).await?;
+    let live = observe_manifests(&cluster.client, &source.scope, &render::limits(config)).await?;
     let mut manifests = live.manifests;
     let mut invalid = live.invalid;
     if let Some(path) = &source.files {
-        let (from_files, file_invalid) = load_files(path, &source.default_namespace)?;
+        let (from_files, file_invalid) =
+            load_files(path, &source.default_namespace, &render::limits(config))?;
         let from_files = from_files
             .into_iter()
             .filter(|m| in_scope(m, &source.scope))

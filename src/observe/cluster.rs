@@ -4,7 +4,7 @@
 use super::requests::RequestCounter;
 use super::retry::{RetrySettings, TransientRetry};
 use crate::render::{Manifest, ManifestRef};
-use crate::validate::{Invalid, deserialize_manifest};
+use crate::validate::{Invalid, Limits, read_manifest};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -223,6 +223,7 @@ pub struct ObservedManifests {
 pub async fn observe_manifests(
     client: &kube::Client,
     scope: &Scope,
+    limits: &Limits,
 ) -> Result<ObservedManifests, ClusterError> {
     let mut out = ObservedManifests::default();
     for &kind in MANIFEST_KINDS {
@@ -264,9 +265,9 @@ pub async fn observe_manifests(
             });
             let parsed = match kind.1 {
                 "postgresql" => {
-                    deserialize_manifest(&item).map(|pg| Manifest::Postgresql(Box::new(pg)))
+                    read_manifest(&item, limits).map(|pg| Manifest::Postgresql(Box::new(pg)))
                 }
-                _ => deserialize_manifest(&item).map(|c| Manifest::Config(Box::new(c))),
+                _ => read_manifest(&item, limits).map(|c| Manifest::Config(Box::new(c))),
             };
             match parsed {
                 Ok(m) => out.manifests.push(m),

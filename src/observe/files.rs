@@ -2,7 +2,7 @@
 //! Other kinds in the same files (a GitOps directory holds many) are passed over.
 
 use crate::render::Manifest;
-use crate::validate::{FieldError, Invalid, deserialize_manifest};
+use crate::validate::{FieldError, Invalid, Limits, Rules, read_manifest};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,12 @@ pub enum LoadError {
 /// Reads a file, or every `.yaml`/`.yml`/`.json` file below a directory (sorted, so the result
 /// does not depend on the file system's order). Manifests without a namespace get `namespace`.
 pub fn load(path: &Path, namespace: &str) -> Result<Loaded, LoadError> {
+    load_with(path, namespace, &Limits::default())
+}
+
+/// [`load`], with the configuration's bounds on a manifest (they apply when a manifest with
+/// unknown fields is checked in full at once).
+pub fn load_with(path: &Path, namespace: &str, limits: &Limits) -> Result<Loaded, LoadError> {
     let mut files = Vec::new();
     collect(path, &mut files)?;
     files.sort();
@@ -36,7 +42,13 @@ pub fn load(path: &Path, namespace: &str) -> Result<Loaded, LoadError> {
             path: file.clone(),
             source,
         })?;
-        parse_documents(&text, &file.display().to_string(), namespace, &mut loaded);
+        parse_documents_with(
+            &text,
+            &file.display().to_string(),
+            namespace,
+            limits,
+            &mut loaded,
+        );
     }
     Ok(loaded)
 }
@@ -67,6 +79,17 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 
 /// Parses every document of one file. Pure: the caller did the reading.
 pub fn parse_documents(text: &str, origin: &str, namespace: &str, loaded: &mut Loaded) {
+    parse_documents_with(text, origin, namespace, &Limits::default(), loaded);
+}
+
+/// [`parse_documents`] with the configuration's bounds (see [`load_with`]).
+pub fn parse_documents_with(
+    text: &str,
+    origin: &str,
+    namespace: &str,
+    limits: &Limits,
+    loaded: &mut Loaded,
+) {
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = match serde_yaml::Value::deserialize(document) {
             Ok(serde_yaml::Value::Null) => continue,
@@ -94,10 +117,10 @@ pub fn parse_documents(text: &str, origin: &str, namespace: &str, loaded: &mut L
             .unwrap_or_default();
         let manifest = match (api_version, kind) {
             ("acid.zalan.do/v1", "postgresql") => {
-                typed(value, namespace).map(|pg| Manifest::Postgresql(Box::new(pg)))
+                typed(value, namespace, limits).map(|pg| Manifest::Postgresql(Box::new(pg)))
             }
             ("containerconf.de/v1", "PostgreSQLConfig") => {
-                typed(value, namespace).map(|c| Manifest::Config(Box::new(c)))
+                typed(value, namespace, limits).map(|c| Manifest::Config(Box::new(c)))
             }
             _ => {
                 loaded
@@ -114,9 +137,9 @@ pub fn parse_documents(text: &str, origin: &str, namespace: &str, loaded: &mut L
 }
 
 /// Deserializes a manifest, naming the field that does not fit. Sets a missing namespace.
-fn typed<K>(value: serde_yaml::Value, namespace: &str) -> Result<K, Invalid>
+fn typed<K>(value: serde_yaml::Value, namespace: &str, limits: &Limits) -> Result<K, Invalid>
 where
-    K: serde::de::DeserializeOwned + kube::Resource,
+    K: serde::de::DeserializeOwned + kube::Resource + Rules,
 {
     let kind = value
         .get("kind")
@@ -140,7 +163,7 @@ where
             message: format!("not representable as JSON: {e}"),
         }],
     })?;
-    let mut object: K = deserialize_manifest(&json).map_err(|errors| Invalid {
+    let mut object: K = read_manifest(&json, limits).map_err(|errors| Invalid {
         manifest: label.clone(),
         errors,
     })?;

@@ -244,7 +244,7 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
 }
 
 /// The operator configuration's bounds on one manifest.
-fn limits(config: &Config) -> Limits {
+pub fn limits(config: &Config) -> Limits {
     Limits {
         min_instances: config.min_instances,
         max_instances: config.max_instances,

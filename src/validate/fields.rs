@@ -83,34 +83,57 @@ pub fn deserialize_manifest<K>(value: &Value) -> Result<K, Vec<FieldError>>
 where
     K: DeserializeOwned,
 {
+    match read_fields::<K>(value) {
+        Read::Typed(object) => Ok(object),
+        Read::UnknownFields(_, errors) | Read::Unfit(errors) => Err(errors),
+    }
+}
+
+/// What reading a manifest's fields gave.
+pub(super) enum Read<K> {
+    Typed(K),
+    /// Every field has its type, but some are unknown: the object is real (no stand-ins), so
+    /// the manifest's rules can be checked too.
+    UnknownFields(K, Vec<FieldError>),
+    /// Some field has the wrong type.
+    Unfit(Vec<FieldError>),
+}
+
+pub(super) fn read_fields<K>(value: &Value) -> Read<K>
+where
+    K: DeserializeOwned,
+{
     let (typed, mut errors) = read_typed::<K>(value);
     let Some((object, ignored)) = typed else {
-        return Err(errors);
+        return Read::Unfit(errors);
     };
-    errors.extend(
-        ignored
-            .into_iter()
-            .filter(|p| p.starts_with("spec."))
-            .filter(|p| {
-                let field = p.trim_start_matches("spec.");
-                !(ZALANDO_FEATURES.iter().any(|(f, _)| *f == field)
-                    && switches_nothing_on(field, &value["spec"]))
-            })
-            .map(|path| {
-                let field = path.trim_start_matches("spec.");
-                let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
-                    Some((_, what)) => format!(
-                        "{what}: a feature of Zalando's operator that postgres-reconciler does not provide; remove the field, or leave this cluster to Zalando's operator (controller_id)"
-                    ),
-                    None => "unknown field: the CRD has no such field".to_string(),
-                };
-                FieldError { path, message }
-            }),
-    );
-    if errors.is_empty() {
-        Ok(object)
+    let unknown: Vec<FieldError> = ignored
+        .into_iter()
+        .filter(|p| p.starts_with("spec."))
+        .filter(|p| {
+            let field = p.trim_start_matches("spec.");
+            !(ZALANDO_FEATURES.iter().any(|(f, _)| *f == field)
+                && switches_nothing_on(field, &value["spec"]))
+        })
+        .map(|path| {
+            let field = path.trim_start_matches("spec.");
+            let message = match ZALANDO_FEATURES.iter().find(|(f, _)| *f == field) {
+                Some((_, what)) => format!(
+                    "{what}: a feature of Zalando's operator that postgres-reconciler does not provide; remove the field, or leave this cluster to Zalando's operator (controller_id)"
+                ),
+                None => "unknown field: the CRD has no such field".to_string(),
+            };
+            FieldError { path, message }
+        })
+        .collect();
+    if !errors.is_empty() {
+        // The object holds stand-ins for the wrong values: its rules are not checked.
+        errors.extend(unknown);
+        Read::Unfit(errors)
+    } else if unknown.is_empty() {
+        Read::Typed(object)
     } else {
-        Err(errors)
+        Read::UnknownFields(object, unknown)
     }
 }
 

@@ -71,6 +71,46 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
+/// A manifest kind's rules, for [`read_manifest`].
+pub trait Rules {
+    fn rule_errors(&self, limits: &Limits) -> Vec<FieldError>;
+}
+
+impl Rules for Postgresql {
+    fn rule_errors(&self, limits: &Limits) -> Vec<FieldError> {
+        validate_postgresql(self, limits)
+            .err()
+            .map(|i| i.errors)
+            .unwrap_or_default()
+    }
+}
+
+impl Rules for PostgreSQLConfig {
+    fn rule_errors(&self, _: &Limits) -> Vec<FieldError> {
+        validate_postgresqlconfig(self)
+            .err()
+            .map(|i| i.errors)
+            .unwrap_or_default()
+    }
+}
+
+/// Reads a manifest as [`deserialize_manifest`] does; when it fails only on unknown fields, its
+/// rules are checked as well, so the manifest is reported with all its problems in one round
+/// (a valid one is checked later, when it is rendered).
+pub fn read_manifest<K>(value: &serde_json::Value, limits: &Limits) -> Result<K, Vec<FieldError>>
+where
+    K: serde::de::DeserializeOwned + Rules,
+{
+    match fields::read_fields::<K>(value) {
+        fields::Read::Typed(object) => Ok(object),
+        fields::Read::UnknownFields(object, mut errors) => {
+            errors.extend(object.rule_errors(limits));
+            Err(errors)
+        }
+        fields::Read::Unfit(errors) => Err(errors),
+    }
+}
+
 /// Validates a `postgresql` manifest.
 pub fn validate_postgresql(pg: &Postgresql, limits: &Limits) -> Result<(), Invalid> {
     let mut errs = Errors::default();
@@ -195,12 +235,12 @@ mod tests {
             let json = serde_json::to_value(&value).expect("fixture as JSON");
             match kind {
                 "postgresql" => results.push(
-                    deserialize_manifest::<Postgresql>(&json)
+                    read_manifest::<Postgresql>(&json, &Limits::default())
                         .map_err(unreadable)
                         .and_then(|pg| validate_postgresql(&pg, &Limits::default())),
                 ),
                 "PostgreSQLConfig" => results.push(
-                    deserialize_manifest::<PostgreSQLConfig>(&json)
+                    read_manifest::<PostgreSQLConfig>(&json, &Limits::default())
                         .map_err(unreadable)
                         .and_then(|c| validate_postgresqlconfig(&c)),
                 ),

@@ -1,7 +1,7 @@
 //! Hostile manifests created through the API: 10,000 users, a 1 MiB parameter value, protected
-//! roles and several unknown fields (a manifest whose fields do not fit is
-//! reported with all of those first; its semantic errors follow once they are fixed). Each is reported invalid with all its errors, nothing of it
-//! is created, and the good manifest of the same run reconciles.
+//! roles and several unknown fields. Each is reported invalid with all its errors (unknown fields
+//! and broken rules together), nothing of it is created, and the good manifest of the same run
+//! reconciles.
 
 use crate::support::reconciler::{Harness, role};
 use postgres_reconciler::report::run::text;
@@ -27,7 +27,7 @@ async fn hostile_manifests_are_refused_whole_and_the_others_reconcile() {
         json!({}),
         json!({}),
     );
-    let mut odd = h.cluster_manifest("acid-odd", 1, json!({}), json!({}), json!({}));
+    let mut odd = h.cluster_manifest("acid-odd", 1, json!({"admin": []}), json!({}), json!({}));
     odd["spec"]["sidecars"] = json!([{"name": "exporter", "image": "exporter:1"}]);
     odd["spec"]["volume"]["misspelt"] = json!("1Gi");
     // name → (manifest, fields its errors must name)
