@@ -59,9 +59,10 @@ pub async fn run(
         .await
         .map_err(|e| {
             PipelineError::Usage(format!(
-                "taking the Lease {}/{}: {e}",
+                "taking the Lease {}/{}: {}",
                 options.lease_namespace,
-                lease::LEASE_NAME
+                lease::LEASE_NAME,
+                crate::observe::describe_kube_error(&e)
             ))
         })?;
         match acquired {
@@ -99,7 +100,10 @@ pub async fn run(
     let renewed = lease::Renewed::start(guard, options.lease_duration);
     let result = run_held(config, cluster, source, options, &renewed.lost()).await;
     if let Err(e) = renewed.release().await {
-        tracing::warn!("releasing the Lease: {e}");
+        tracing::warn!(
+            "releasing the Lease: {}",
+            crate::observe::describe_kube_error(&e)
+        );
     }
     let (manifests, shared, statuses) = result?;
     let mut totals = Summary::default();

@@ -29,7 +29,7 @@ pub(super) async fn write_statuses(
             Ok(true) => writes.written += 1,
             Ok(false) => {}
             Err(e) => {
-                let e = crate::observe::error_chain(&e);
+                let e = crate::observe::describe_kube_error(&e);
                 tracing::warn!(manifest = %outcome.manifest, "writing status: {e}");
                 writes
                     .failed

@@ -67,7 +67,12 @@ async fn connection_for_external(
     let secret = Api::<Secret>::namespaced(client.clone(), namespace)
         .get_opt(name)
         .await
-        .map_err(|e| format!("reading Secret {namespace}/{name}: {e}"))?
+        .map_err(|e| {
+            format!(
+                "reading Secret {namespace}/{name}: {}",
+                crate::observe::describe_kube_error(&e)
+            )
+        })?
         .ok_or_else(|| format!("Secret {namespace}/{name} does not exist"))?;
     let data = secret.data.unwrap_or_default();
     let field = |k: &str| {

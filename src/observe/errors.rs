@@ -20,6 +20,15 @@ pub fn error_chain(e: &(dyn Error + 'static)) -> String {
     out
 }
 
+/// How rustls's errors begin (its `Display`), for errors that hide their type.
+const RUSTLS_MESSAGES: &[&str] = &[
+    "invalid peer certificate",
+    "peer is incompatible",
+    "peer misbehaved",
+    "received fatal alert",
+    "no server certificate chain resolved",
+];
+
 /// Whether the failure happened in TLS (handshake or certificate check).
 pub fn is_tls_failure(e: &(dyn Error + 'static)) -> bool {
     let mut current = Some(e);
@@ -32,6 +41,12 @@ pub fn is_tls_failure(e: &(dyn Error + 'static)) -> bool {
                 .get_ref()
                 .is_some_and(|inner| inner.is::<rustls::Error>())
         {
+            return true;
+        }
+        // Connectors box their errors in ways a downcast does not see through; rustls's own
+        // messages are recognisable.
+        let text = s.to_string();
+        if RUSTLS_MESSAGES.iter().any(|m| text.contains(m)) {
             return true;
         }
         current = s.source();
@@ -74,6 +89,14 @@ mod tests {
         let chain = error_chain(&e);
         assert!(chain.starts_with("client error (Connect): "), "{chain}");
         assert!(chain.contains("UnknownIssuer"), "{chain}");
+    }
+
+    #[test]
+    fn a_hidden_rustls_error_is_known_by_its_message() {
+        let e = Outer(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer".to_string(),
+        ));
+        assert!(is_tls_failure(&e));
     }
 
     #[test]

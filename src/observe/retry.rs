@@ -121,7 +121,7 @@ pub fn is_transient_status(status: StatusCode) -> bool {
 pub fn is_transient_error(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => StatusCode::from_u16(s.code).is_ok_and(is_transient_status),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !super::errors::is_tls_failure(e),
         _ => false,
     }
 }
@@ -152,6 +152,8 @@ impl<Res> Policy<Request<kube::client::Body>, Response<Res>, BoxError> for Trans
                 self.budget.deposit();
                 return None;
             }
+            // A certificate that is not trusted now will not be trusted in a second either.
+            Err(e) if super::errors::is_tls_failure(e.as_ref()) => return None,
             Err(_) => None,
         };
         if !is_retry_safe(req.method(), req.uri().path()) {
@@ -270,6 +272,14 @@ mod tests {
             .is_some()
         );
         assert!(p.retry(&mut get, &mut answer(404)).is_none());
+        let untrusted = "invalid peer certificate: UnknownIssuer";
+        assert!(
+            p.retry(
+                &mut get,
+                &mut Err::<Response<()>, BoxError>(untrusted.into())
+            )
+            .is_none()
+        );
         assert!(p.retry(&mut get, &mut answer(200)).is_none());
         let mut put = request(Method::PUT, "/api/v1/namespaces/a/secrets/s");
         assert!(p.retry(&mut put, &mut answer(503)).is_none());

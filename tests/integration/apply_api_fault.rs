@@ -123,3 +123,31 @@ async fn status_writes_that_fail_make_the_run_partial() {
         "no status was written"
     );
 }
+
+/// An apiserver whose certificate the kubeconfig's CA did not sign: the run cannot start, and it
+/// says why in terms of the certificate, not only "client error (Connect)".
+#[tokio::test]
+async fn an_untrusted_apiserver_certificate_is_named_as_such() {
+    use base64::Engine;
+    let h = Harness::new("apply-tls").await;
+    let dir = h.temp_dir("wrong-ca");
+    let env = crate::support::TestEnv::get();
+    let admin = std::fs::read_to_string(env.kubeconfig_path()).expect("admin kubeconfig");
+    let mut kubeconfig: serde_yaml::Value = serde_yaml::from_str(&admin).expect("yaml");
+    // Another CA: the test PostgreSQL's.
+    let other_ca = std::fs::read(env.var("PGRENV_PG_CA_FILE")).expect("CA file");
+    kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"] =
+        base64::engine::general_purpose::STANDARD
+            .encode(other_ca)
+            .into();
+    let path = dir.join("wrong-ca.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&kubeconfig).expect("yaml")).expect("write");
+
+    let (status, output) = h.run_apply(&dir, &path).await;
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert!(output.contains("TLS verification failed"), "{output}");
+    assert!(
+        output.contains("UnknownIssuer") || output.contains("certificate"),
+        "the certificate problem is named: {output}"
+    );
+}
