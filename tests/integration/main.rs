@@ -27,6 +27,7 @@ mod foundation_workloads;
 mod golden_capture;
 mod lease;
 mod observe_postgres;
+mod patroni_bootstrap;
 mod plan_live;
 mod render_dry_run;
 mod rollout;

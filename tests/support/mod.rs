@@ -12,6 +12,7 @@ pub mod postgres;
 pub mod reconciler;
 pub mod rollout;
 pub mod second_apiserver;
+pub mod spilo;
 pub mod wait;
 pub mod zalando;
 

@@ -1,0 +1,39 @@
+# Patroni for the Spilo runner (sourced by `up`): Patroni and psycopg from PyPI. Their wheels are
+# cached per version; each environment installs them into a virtualenv of its own under its temp
+# dir, where the postgres user (Patroni runs as it: PostgreSQL refuses root) can read them, which
+# it cannot under root's home. The interpreter is Debian's (/usr/bin/python3) for the same reason:
+# one under a home directory (pyenv) is unreadable to the postgres user. Patroni runs PostgreSQL
+# from Debian's server package (postgres.sh).
+# shellcheck shell=bash
+
+PATRONI_PYTHON=/usr/bin/python3
+
+PATRONI_WHEELS="$CACHE/patroni-$PATRONI_VERSION/wheels"
+PATRONI_REQUIREMENTS=("patroni[kubernetes]==$PATRONI_VERSION" "psycopg[binary]~=$PSYCOPG_VERSION.0")
+
+# ensure_patroni_wheels PIP: downloads the wheels once per version with that pip.
+ensure_patroni_wheels() {
+  local pip="$1"
+  [ -f "$PATRONI_WHEELS/.complete" ] && return
+  log "downloading Patroni $PATRONI_VERSION and psycopg (PyPI) into $PATRONI_WHEELS"
+  rm -rf "$PATRONI_WHEELS"
+  mkdir -p "$PATRONI_WHEELS"
+  "$pip" download -q -d "$PATRONI_WHEELS" "${PATRONI_REQUIREMENTS[@]}" \
+    || die "pip download of Patroni failed"
+  touch "$PATRONI_WHEELS/.complete"
+}
+
+# install_patroni DIR: a virtualenv in DIR from the cached wheels.
+install_patroni() {
+  local dir="$1"
+  if ! "$PATRONI_PYTHON" -m venv --help >/dev/null 2>&1; then
+    as_root apt-get install -y -q python3 python3-venv >/dev/null \
+      || die "Debian's python3 and python3-venv could not be installed"
+  fi
+  "$PATRONI_PYTHON" -m venv "$dir" || die "$PATRONI_PYTHON -m venv $dir failed"
+  ensure_patroni_wheels "$dir/bin/pip"
+  "$dir/bin/pip" install -q --no-index --find-links "$PATRONI_WHEELS" "${PATRONI_REQUIREMENTS[@]}" \
+    || die "installing Patroni from $PATRONI_WHEELS failed"
+  "$dir/bin/patroni" --version | grep -qF "$PATRONI_VERSION" || die "Patroni in $dir is not $PATRONI_VERSION"
+  chmod -R a+rX "$dir"
+}

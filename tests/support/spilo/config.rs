@@ -1,0 +1,175 @@
+//! Patroni's configuration for one pod, made from the pod's own spec as Spilo's entrypoint
+//! (`configure_spilo.py`) makes it. Rules taken from Spilo, and where the runner departs:
+//! - `SCOPE` names the cluster; the member is the pod's name; REST API on `<pod IP>:8008`,
+//!   PostgreSQL on `<pod IP>:5432` (Spilo listens on every address; a pod has only its own).
+//! - Kubernetes DCS: `KUBERNETES_LABELS` (JSON), `KUBERNETES_SCOPE_LABEL`,
+//!   `KUBERNETES_ROLE_LABEL`, leader and standby-leader label value `master`; without
+//!   `KUBERNETES_USE_CONFIGMAPS` the leader lock lives in Endpoints with the pod IP and port
+//!   `postgresql` 5432 (`use_endpoints`), as Spilo does.
+//! - Spilo's bootstrap defaults (ttl 30, loop_wait 10, retry_timeout 10, maximum lag 32 MiB,
+//!   pg_rewind and slots, its DCS parameters), `initdb` UTF8 / data checksums, its `pg_hba`
+//!   (TLS required for every remote login, replication by the standby user), the superuser and
+//!   replication users from `PGUSER_*`/`PGPASSWORD_*`; then `SPILO_CONFIGURATION` merged over
+//!   all of it with Spilo's `deep_update` (its dicts merged, its lists and values win).
+//! - Departures: PostgreSQL is Debian's server (whatever version is installed, whatever
+//!   `PGVERSION` says; its `bin_dir` is set); none of Spilo's extensions (`bg_mon`,
+//!   `pg_auth_mon`, `set_user`, …) are preloaded; no WAL-E/WAL-G, no callbacks, no `post_init`
+//!   (Spilo's `admin` role and its extensions are not made); the certificate is self-signed per
+//!   pod (Spilo makes one too when none is mounted); the Unix socket is in the pod's directory;
+//!   Patroni reaches the apiserver through a kubeconfig instead of the in-cluster config.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What the configuration is made of: the pod's resolved environment and where it runs here.
+pub struct PodFacts<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub ip: &'a str,
+    pub env: &'a BTreeMap<String, String>,
+    /// The pod's directory: data, socket, certificate, log.
+    pub dir: &'a Path,
+    pub bin_dir: &'a str,
+    /// The kubeconfig context Patroni uses (see `kubeconfig`).
+    pub context: &'a str,
+}
+
+fn var<'a>(facts: &'a PodFacts, key: &str, default: &'a str) -> &'a str {
+    facts
+        .env
+        .get(key)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default)
+}
+
+/// Spilo's `deep_update(a, b)`: dicts merged recursively, otherwise `a` wins.
+pub fn deep_update(a: Value, b: Value) -> Value {
+    match (a, b) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (k, bv) in b {
+                let merged = match a.remove(&k) {
+                    Some(av) => deep_update(av, bv),
+                    None => bv,
+                };
+                a.insert(k, merged);
+            }
+            Value::Object(a)
+        }
+        (a, _) => a,
+    }
+}
+
+pub fn patroni_config(facts: &PodFacts) -> Value {
+    let dir = facts.dir.display().to_string();
+    let standby = var(facts, "PGUSER_STANDBY", "standby");
+    let labels: Value = serde_json::from_str(var(facts, "KUBERNETES_LABELS", ""))
+        .unwrap_or_else(|_| json!({"application": "spilo"}));
+    let mut kubernetes = json!({
+        "namespace": facts.namespace,
+        "labels": labels,
+        "scope_label": var(facts, "KUBERNETES_SCOPE_LABEL", "version"),
+        "role_label": var(facts, "KUBERNETES_ROLE_LABEL", "spilo-role"),
+        "leader_label_value": "master",
+        "standby_leader_label_value": "master",
+        "context": facts.context,
+    });
+    if var(facts, "KUBERNETES_USE_CONFIGMAPS", "").is_empty() {
+        let k = kubernetes.as_object_mut().expect("object");
+        k.insert("use_endpoints".into(), true.into());
+        k.insert("pod_ip".into(), facts.ip.into());
+        k.insert(
+            "ports".into(),
+            json!([{"port": 5432, "name": "postgresql"}]),
+        );
+    }
+    let template = json!({
+        "scope": var(facts, "SCOPE", facts.name),
+        "name": facts.name,
+        "restapi": {
+            "listen": format!("{}:8008", facts.ip),
+            "connect_address": format!("{}:8008", facts.ip),
+        },
+        "kubernetes": kubernetes,
+        "bootstrap": {
+            "dcs": {
+                "ttl": 30,
+                "loop_wait": 10,
+                "retry_timeout": 10,
+                "maximum_lag_on_failover": 33554432,
+                "postgresql": {
+                    "use_pg_rewind": true,
+                    "use_slots": true,
+                    "parameters": {
+                        "wal_level": "hot_standby",
+                        "wal_log_hints": "on",
+                        "max_wal_senders": 10,
+                        "max_connections": 100,
+                        "max_replication_slots": 10,
+                        "hot_standby": "on",
+                        "log_line_prefix": "%t [%p]: [%l-1] %c %x %d %u %a %h ",
+                    },
+                },
+            },
+            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"}, "data-checksums"],
+        },
+        "postgresql": {
+            "name": facts.name,
+            "listen": format!("{}:5432", facts.ip),
+            "connect_address": format!("{}:5432", facts.ip),
+            "data_dir": format!("{dir}/pgroot/data"),
+            "bin_dir": facts.bin_dir,
+            "pgpass": format!("{dir}/pgpass"),
+            "use_unix_socket": true,
+            "use_unix_socket_repl": true,
+            "parameters": {
+                "unix_socket_directories": dir,
+                "ssl": "on",
+                "ssl_cert_file": format!("{dir}/server.crt"),
+                "ssl_key_file": format!("{dir}/server.key"),
+                "logging_collector": "off",
+            },
+            "pg_hba": [
+                "local   all             all                                   trust",
+                "host    all             all                127.0.0.1/32       md5",
+                format!("local   replication     {standby}                    trust"),
+                format!("hostssl replication     {standby} all                md5"),
+                "hostnossl all           all                all                reject",
+                "hostssl all             all                all                md5",
+            ],
+            "authentication": {
+                "superuser": {
+                    "username": var(facts, "PGUSER_SUPERUSER", "postgres"),
+                    "password": var(facts, "PGPASSWORD_SUPERUSER", ""),
+                },
+                "replication": {
+                    "username": standby,
+                    "password": var(facts, "PGPASSWORD_STANDBY", ""),
+                },
+            },
+        },
+    });
+    let user: Value = facts
+        .env
+        .get("SPILO_CONFIGURATION")
+        .and_then(|c| serde_yaml::from_str(c).ok())
+        .unwrap_or_else(|| json!({}));
+    deep_update(user, template)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilo_configuration_wins_and_dicts_merge() {
+        let merged = deep_update(
+            json!({"postgresql": {"parameters": {"max_connections": 200}}, "list": [1]}),
+            json!({"postgresql": {"parameters": {"ssl": "on", "max_connections": 100}}, "list": [2, 3]}),
+        );
+        assert_eq!(merged["postgresql"]["parameters"]["max_connections"], 200);
+        assert_eq!(merged["postgresql"]["parameters"]["ssl"], "on");
+        assert_eq!(merged["list"], json!([1]));
+    }
+}
