@@ -112,6 +112,9 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
             )
         }
     };
+    // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
+    // changed keeps its live template.
+    let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
         plan,
@@ -156,6 +159,7 @@ pub async fn plan_live(
         .collect();
     let databases = observe_databases(Some(&cluster.client), config, &desired, &secrets).await;
     let pods = observe_pods(&cluster.client, &source.scope, config).await?;
+    let patroni = crate::observe::patroni::observe_patroni(config, &desired, &pods).await;
     let observed = Observed {
         manifests: live.seen,
         objects,
@@ -163,11 +167,15 @@ pub async fn plan_live(
         databases,
         finalizers: live.finalizers,
         pods,
+        patroni,
         now: jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .ok()
             .map(|t| t.to_string()),
     };
+    // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
+    // changed keeps its live template.
+    let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
         plan,

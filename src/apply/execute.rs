@@ -162,6 +162,7 @@ impl Execution<'_> {
                     )
                     .await
                 }
+                Target::Patroni { .. } => super::patroni::execute(action).await,
             };
             outcomes.push(outcome_of(action, result));
         }
@@ -172,6 +173,6 @@ impl Execution<'_> {
 fn object_of(action: &Action) -> Option<&ObjectRef> {
     match &action.target {
         Target::Object(r) => Some(r),
-        Target::Sql { .. } => None,
+        Target::Sql { .. } | Target::Patroni { .. } => None,
     }
 }

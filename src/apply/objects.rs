@@ -85,7 +85,10 @@ impl ObjectExecutor<'_> {
                 resource_version,
                 ..
             } => (uid.clone(), resource_version.clone()),
-            Change::Sql { .. } | Change::Restart { .. } => (None, None),
+            Change::Sql { .. }
+            | Change::Restart { .. }
+            | Change::PatroniConfig { .. }
+            | Change::PatroniRestart { .. } => (None, None),
         };
         if let Some(add) = finalizer_change(action) {
             return match self.set_finalizer(&api, r, add).await {

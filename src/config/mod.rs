@@ -99,6 +99,10 @@ pub struct Config {
     /// Patroni's REST API of a pod, for the switchover before a master restarts. Placeholders:
     /// {pod_ip}, {pod}, {namespace}, {cluster}.
     pub patroni_url_template: String,
+    /// Read each cluster's Patroni (`GET /patroni`, `GET /config`) and keep its dynamic
+    /// configuration as the manifest says (`PATCH /config`, restarts through Patroni), as
+    /// Zalando's operator does. Needs the pods' network; off, nothing of Patroni is read.
+    pub sync_patroni_config: bool,
     /// Clusters whose pods are being restarted at the same time (rolling updates); 0: no limit.
     /// Clusters already rolling finish first; the others wait for a free slot.
     pub max_rolling_clusters: usize,
@@ -230,6 +234,7 @@ impl Default for Config {
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,
             patroni_url_template: "http://{pod_ip}:8008".into(),
+            sync_patroni_config: true,
             max_rolling_clusters: 0,
             enable_lazy_spilo_upgrade: false,
             removed_roles: RemovedRoles::Keep,

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod databases;
 pub mod errors;
 pub mod files;
+pub mod patroni;
 pub mod postgres;
 pub mod requests;
 pub mod retry;

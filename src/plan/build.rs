@@ -38,6 +38,9 @@ pub struct Observed {
     /// The finalizers each manifest carries, by "kind namespace/name" (only manifests with any).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub finalizers: BTreeMap<String, Vec<String>>,
+    /// What each cluster's Patroni says, by "namespace/name" (only when it was asked).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub patroni: BTreeMap<String, super::patroni::PatroniObservation>,
     /// When the observation was made (RFC 3339, UTC): maintenance windows are judged by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<String>,
@@ -95,6 +98,8 @@ fn phase(a: &Action) -> (usize, usize) {
     }
     match (&a.op, &a.target) {
         (Op::Delete, Target::Object(o)) => (4, KIND_ORDER.len() - kind_rank(&o.kind)),
+        (Op::Restart, Target::Patroni { .. }) => (2, 1),
+        (_, Target::Patroni { .. }) => (1, 1),
         (Op::Restart, _) => (2, 0),
         (_, Target::Object(o)) if o.kind == "StatefulSet" => (1, 0),
         (_, Target::Object(o)) => (0, kind_rank(&o.kind)),
@@ -103,6 +108,7 @@ fn phase(a: &Action) -> (usize, usize) {
 }
 
 pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
+    let desired = &*super::dynamic_only::keep_live_dynamic_settings(desired, observed);
     let live: BTreeMap<ObjectRef, &Value> = observed
         .objects
         .iter()
@@ -197,8 +203,20 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         });
     }
     actions.extend(orphans(desired, observed, config, &live, &wanted));
-    let (restarts, held) = super::rollout::plan_rollouts(desired, observed, config);
+    let (restarts, mut held) = super::rollout::plan_rollouts(desired, observed, config);
+    // Clusters whose pods roll (now or later) restart with their new settings anyway.
+    let rolling: BTreeSet<(String, String)> = restarts
+        .iter()
+        .filter_map(|a| a.manifest.as_ref())
+        .chain(held.iter().map(|h| &h.manifest))
+        .map(|m| (m.namespace.clone(), m.name.clone()))
+        .collect();
     actions.extend(restarts);
+    let (patroni, patroni_unknown, patroni_held) =
+        super::patroni::plan_patroni(desired, observed, config, &rolling);
+    actions.extend(patroni);
+    unknown.extend(patroni_unknown);
+    held.extend(patroni_held);
 
     // Stable: within a phase, the order of each manifest's own actions is kept.
     actions.sort_by_key(|a| (phase(a), a.manifest.clone()));

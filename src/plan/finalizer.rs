@@ -113,6 +113,7 @@ mod tests {
             drop_database_on_delete: drop,
             maintenance_windows: Vec::new(),
             allow_restart: false,
+            patroni_dynamic: None,
         }
     }
 

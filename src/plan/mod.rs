@@ -3,10 +3,12 @@
 
 pub mod build;
 pub mod diff;
+pub mod dynamic_only;
 pub mod fieldset;
 pub mod finalizer;
 pub mod objects;
 pub mod offline;
+pub mod patroni;
 pub mod rollout;
 pub mod scram;
 pub mod sql;
@@ -128,6 +130,13 @@ pub enum Target {
         /// e.g. "role app", "database shop", "schema shop.data".
         object: String,
     },
+    /// A cluster's Patroni: its dynamic configuration, or one member.
+    Patroni {
+        /// "namespace/name".
+        cluster: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -154,6 +163,14 @@ impl fmt::Display for Target {
                 database,
                 object,
             } => write!(f, "{object} on {server} (database {database})"),
+            Target::Patroni {
+                cluster,
+                member: None,
+            } => write!(f, "Patroni configuration of cluster {cluster}"),
+            Target::Patroni {
+                cluster,
+                member: Some(member),
+            } => write!(f, "Patroni member {member} of cluster {cluster}"),
         }
     }
 }
@@ -223,6 +240,14 @@ pub enum Change {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         delete: bool,
     },
+    /// `PATCH {url}/config` with this body: Patroni's dynamic configuration.
+    PatroniConfig {
+        url: String,
+        patch: serde_json::Value,
+    },
+    /// `POST {url}/restart` (only if a restart is pending): the member restarts PostgreSQL for
+    /// settings that need it; the pod stays.
+    PatroniRestart { url: String },
 }
 
 /// A Patroni switchover: `POST {url}/switchover` with the leader and the candidate.

@@ -83,6 +83,11 @@ fn name(v: &Value) -> &str {
     str_at(v, "/metadata/name").unwrap_or_default()
 }
 
+/// Ready, and not being deleted.
+pub fn pod_ready(pod: &Value) -> bool {
+    ready(pod)
+}
+
 fn ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -324,15 +329,7 @@ fn next_restart(
                     "no Ready replica on revision {update_revision} to switch over to"
                 ));
             };
-            let url = config
-                .patroni_url_template
-                .replace(
-                    "{pod_ip}",
-                    str_at(master, "/status/podIP").unwrap_or_default(),
-                )
-                .replace("{pod}", name(master))
-                .replace("{namespace}", &m.manifest.namespace)
-                .replace("{cluster}", &m.manifest.name);
+            let url = super::patroni::member_url(config, master, &m.manifest.name);
             (
                 master,
                 Some(Switchover {

@@ -163,6 +163,9 @@ pub struct DesiredManifest {
     /// The manifest's `postgres-reconciler.io/allow-restart: "true"` (single-instance restarts).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_restart: bool,
+    /// Patroni's dynamic configuration as the manifest wants it (clusters only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patroni_dynamic: Option<serde_json::Value>,
 }
 
 /// The desired state of every manifest that is ours.
@@ -225,6 +228,7 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                         == crate::api::ReclaimPolicy::Delete,
                     maintenance_windows: Vec::new(),
                     allow_restart: false,
+                    patroni_dynamic: None,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -314,6 +318,9 @@ fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> 
         .and_then(|a| a.get(ALLOW_RESTART_ANNOTATION))
         .is_some_and(|v| v == "true");
     let maintenance_windows = pg.spec.maintenance_windows.clone();
+    let patroni_dynamic = Some(spilo_configuration::desired_dynamic_configuration(
+        config, &pg,
+    ));
     DesiredManifest {
         manifest: Manifest::Postgresql(Box::new(pg)).reference(),
         objects,
@@ -323,5 +330,6 @@ fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> 
         drop_database_on_delete: false,
         maintenance_windows,
         allow_restart,
+        patroni_dynamic,
     }
 }

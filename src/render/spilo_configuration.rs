@@ -118,32 +118,20 @@ pub fn initdb_options(options: &BTreeMap<String, String>) -> Vec<Value> {
         .collect()
 }
 
-pub fn spilo_configuration(config: &Config, pg: &Postgresql) -> String {
-    let patroni = pg.spec.patroni.clone().unwrap_or_default();
-    let mut local: BTreeMap<String, Value> = BTreeMap::new();
-    if !config.enable_pgversion_env_var {
-        local.insert(
-            "bin_dir".into(),
-            json!(format!(
-                "/usr/lib/postgresql/{}/bin",
-                pg.spec.postgresql.version
-            )),
-        );
-    }
-    let (local_parameters, dcs_parameters): (BTreeMap<_, _>, BTreeMap<_, _>) = pg
-        .spec
+/// The manifest's PostgreSQL parameters: (local, DCS-level).
+fn split_parameters(pg: &Postgresql) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    pg.spec
         .postgresql
         .parameters
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
-        .partition(|(k, _)| is_local_parameter(k));
-    if !local_parameters.is_empty() {
-        local.insert("parameters".into(), json!(local_parameters));
-    }
-    if !patroni.pg_hba.is_empty() {
-        local.insert("pg_hba".into(), json!(patroni.pg_hba));
-    }
-    let dcs = Dcs {
+        .partition(|(k, _)| is_local_parameter(k))
+}
+
+fn dcs(config: &Config, pg: &Postgresql) -> Dcs {
+    let patroni = pg.spec.patroni.clone().unwrap_or_default();
+    let (_, dcs_parameters) = split_parameters(pg);
+    Dcs {
         ttl: patroni.ttl.filter(|n| *n != 0),
         loop_wait: patroni.loop_wait.filter(|n| *n != 0),
         retry_timeout: patroni.retry_timeout.filter(|n| *n != 0),
@@ -156,12 +144,50 @@ pub fn spilo_configuration(config: &Config, pg: &Postgresql) -> String {
         failsafe_mode: patroni
             .failsafe_mode
             .unwrap_or(config.enable_patroni_failsafe_mode),
-    };
+    }
+}
+
+/// What Patroni's dynamic configuration (`GET /config`) should hold for this manifest: the DCS
+/// settings Spilo bootstraps with (as in `SPILO_CONFIGURATION`), and `pg_hba` when the manifest
+/// sets it. Zalando's operator keeps these in sync after the bootstrap; so does the plan.
+pub fn desired_dynamic_configuration(config: &Config, pg: &Postgresql) -> Value {
+    let mut value = serde_json::to_value(dcs(config, pg)).unwrap_or_default();
+    let pg_hba = pg
+        .spec
+        .patroni
+        .as_ref()
+        .map(|p| p.pg_hba.clone())
+        .unwrap_or_default();
+    if let (Some(map), false) = (value.as_object_mut(), pg_hba.is_empty()) {
+        map.insert("pg_hba".into(), json!(pg_hba));
+    }
+    value
+}
+
+pub fn spilo_configuration(config: &Config, pg: &Postgresql) -> String {
+    let patroni = pg.spec.patroni.clone().unwrap_or_default();
+    let mut local: BTreeMap<String, Value> = BTreeMap::new();
+    if !config.enable_pgversion_env_var {
+        local.insert(
+            "bin_dir".into(),
+            json!(format!(
+                "/usr/lib/postgresql/{}/bin",
+                pg.spec.postgresql.version
+            )),
+        );
+    }
+    let (local_parameters, _) = split_parameters(pg);
+    if !local_parameters.is_empty() {
+        local.insert("parameters".into(), json!(local_parameters));
+    }
+    if !patroni.pg_hba.is_empty() {
+        local.insert("pg_hba".into(), json!(patroni.pg_hba));
+    }
     let configuration = SpiloConfiguration {
         postgresql: local,
         bootstrap: Bootstrap {
             initdb: initdb_options(&patroni.initdb),
-            dcs,
+            dcs: dcs(config, pg),
         },
     };
     serde_json::to_string(&configuration).unwrap_or_default()

@@ -103,9 +103,13 @@ fn action(a: &Action) -> Value {
             (before, after, patch, None)
         }
         // An object change aimed at a SQL target: what it holds is not known to be safe.
-        (Change::Object { .. }, Target::Sql { .. }) => (None, None, None, None),
+        (Change::Object { .. }, Target::Sql { .. } | Target::Patroni { .. }) => {
+            (None, None, None, None)
+        }
         // A restart: its reason says everything.
-        (Change::Restart { .. }, _) => (None, None, None, None),
+        (Change::Restart { .. } | Change::PatroniRestart { .. }, _) => (None, None, None, None),
+        // Patroni's dynamic configuration after the PATCH (it holds no secrets).
+        (Change::PatroniConfig { patch, .. }, _) => (None, Some(patch.clone()), None, None),
         (Change::Sql { statements }, _) => (
             None,
             None,

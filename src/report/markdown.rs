@@ -261,6 +261,7 @@ fn section(action: &Action, cap: usize) -> String {
                 .collect(),
             |n| format!("-- … {n} more lines not shown"),
         ),
+        Body::Request(lines) => ("http", lines, |n| format!("… {n} more lines not shown")),
     };
     if lines.is_empty() {
         return heading;
@@ -297,6 +298,18 @@ fn target(target: &Target) -> String {
             code(object),
             code(server),
             code(database)
+        ),
+        Target::Patroni {
+            cluster,
+            member: None,
+        } => format!("Patroni configuration of cluster {}", code(cluster)),
+        Target::Patroni {
+            cluster,
+            member: Some(member),
+        } => format!(
+            "Patroni member {} of cluster {}",
+            code(member),
+            code(cluster)
         ),
     }
 }

@@ -108,6 +108,8 @@ pub(crate) enum Body {
     Diff(Vec<DiffLine>),
     /// SQL statements as printed (`SqlStatement::display`).
     Sql(Vec<String>),
+    /// An HTTP request to Patroni's REST API: the request line, then its JSON body.
+    Request(Vec<String>),
 }
 
 /// The body of an action, masked: Secret values never get past this function.
@@ -131,9 +133,21 @@ pub(crate) fn body(action: &Action) -> Body {
         }
         // An object change aimed at a SQL target: nothing is known about what it holds, so
         // nothing of it is printed.
-        (Change::Object { .. }, Target::Sql { .. }) => Body::Diff(Vec::new()),
-        // A restart: its reason says everything.
+        (Change::Object { .. }, Target::Sql { .. } | Target::Patroni { .. }) => {
+            Body::Diff(Vec::new())
+        }
+        // A restart, or Patroni's settings: the reason says everything (old → new values).
         (Change::Restart { .. }, _) => Body::Diff(Vec::new()),
+        (Change::PatroniRestart { url }, _) => Body::Request(vec![
+            format!("POST {}/restart", url.trim_end_matches('/')),
+            r#"{"restart_pending": true}"#.into(),
+        ]),
+        (Change::PatroniConfig { url, patch }, _) => {
+            let mut lines = vec![format!("PATCH {}/config", url.trim_end_matches('/'))];
+            let body = serde_json::to_string_pretty(patch).unwrap_or_default();
+            lines.extend(body.lines().map(str::to_string));
+            Body::Request(lines)
+        }
     }
 }
 

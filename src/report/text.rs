@@ -180,7 +180,7 @@ fn section(action: &Action, p: &Paint) -> String {
                 }
             }));
         }
-        Body::Sql(statements) => {
+        Body::Sql(statements) | Body::Request(statements) => {
             for statement in statements {
                 lines.extend(statement.lines().map(|l| format!("{INDENT}{l}")));
             }

@@ -146,11 +146,13 @@ async fn capture(dir: &Path, client: &kube::Client) {
             .unwrap_or_default();
     let theirs: std::collections::BTreeSet<_> = adoptable.iter().map(identity).collect();
     let config_path = dir.join("config.yaml");
-    let config = Config::load(&Sources {
+    let mut config = Config::load(&Sources {
         file: config_path.exists().then_some(config_path),
         set: Vec::new(),
     })
     .expect("scenario config");
+    // No Patroni behind the fake pods: the scenarios' observations hold none.
+    config.sync_patroni_config = false;
 
     // Scratch namespaces stand for the scenario's; the manifests exist there for real, so the
     // garbage collector leaves their objects alone.

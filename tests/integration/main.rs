@@ -28,6 +28,7 @@ mod golden_capture;
 mod lease;
 mod observe_postgres;
 mod patroni_bootstrap;
+mod patroni_dynamic;
 mod plan_live;
 mod render_dry_run;
 mod rollout;

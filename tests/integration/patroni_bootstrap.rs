@@ -24,6 +24,8 @@ async fn a_three_instance_cluster_bootstraps_under_real_patroni() {
     let mut h = Harness::new("patroni-boot").await;
     h.config.pod_cluster_role_name = release.pod_cluster_role();
     let cluster = "acid-patroni";
+    // The reconciler's SQL still goes to the shared test server: its superuser password.
+    h.cluster_secrets(cluster).await;
     h.apply(h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({})))
         .await;
     let root = h.temp_dir("spilo-runner");

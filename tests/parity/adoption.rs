@@ -73,6 +73,7 @@ async fn adopt(mode: Mode) {
         postgres_sslmode: h.config.postgres_sslmode,
         postgres_ca_file: h.config.postgres_ca_file.clone(),
         release_namespace: h.config.release_namespace.clone(),
+        sync_patroni_config: h.config.sync_patroni_config,
         ..zalando_config
     };
 

@@ -56,6 +56,8 @@ impl Harness {
             postgres_sslmode: SslMode::VerifyFull,
             postgres_ca_file: Some(env.var("PGRENV_PG_CA_FILE").into()),
             release_namespace: ns.name.clone(),
+            // No Patroni behind kwok's pods unless a test runs the Spilo runner (and turns it on).
+            sync_patroni_config: false,
             ..Config::default()
         };
         let source = Source {

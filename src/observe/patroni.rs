@@ -1,0 +1,138 @@
+//! Asking each cluster's Patroni what it runs with: `GET /patroni` of every member (its role,
+//! whether a restart is pending and for what) and `GET /config` (the dynamic configuration in
+//! the DCS), a few clusters at a time. A member that does not answer is left out (a pod that is
+//! restarting); a cluster none of whose members answers is "unknown" with the reason.
+
+use crate::config::Config;
+use crate::plan::UnknownCause;
+use crate::plan::patroni::{PatroniMember, PatroniObservation, member_url};
+use crate::render::Desired;
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET url` as JSON (a 503 of a member that is not running still has its JSON body).
+pub async fn get_json(url: &str) -> Result<Value, String> {
+    let request = http::Request::get(url)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| format!("{url}: {e}"))?;
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let response = tokio::time::timeout(TIMEOUT, client.request(request))
+        .await
+        .map_err(|_| format!("GET {url}: no answer within {} s", TIMEOUT.as_secs()))?
+        .map_err(|e| format!("GET {url}: {}", super::error_chain(&e)))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?
+        .to_bytes();
+    // GET /patroni answers 503 for a member that is not running: its body still says why.
+    if !status.is_success() && status != http::StatusCode::SERVICE_UNAVAILABLE {
+        return Err(format!("GET {url}: {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
+}
+
+fn member(pod: &str, url: &str, answer: &Value) -> PatroniMember {
+    let mut pending_parameters: Vec<String> = answer
+        .get("pending_restart_reason")
+        .and_then(Value::as_object)
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    pending_parameters.sort();
+    PatroniMember {
+        pod: pod.to_string(),
+        url: url.to_string(),
+        role: answer
+            .get("role")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        pending_restart: answer
+            .get("pending_restart")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        pending_parameters,
+    }
+}
+
+/// One cluster: its members that answered, and the configuration one of them served.
+async fn observe_cluster(config: &Config, cluster: &str, pods: &[&Value]) -> PatroniObservation {
+    let mut members = Vec::new();
+    let mut failures = Vec::new();
+    for pod in pods {
+        let name = pod
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let url = member_url(config, pod, cluster);
+        match get_json(&format!("{}/patroni", url.trim_end_matches('/'))).await {
+            Ok(answer) => members.push(member(name, &url, &answer)),
+            Err(e) => failures.push(e),
+        }
+    }
+    members.sort_by_key(|m| (!m.is_leader(), m.pod.clone()));
+    let Some(first) = members.first() else {
+        return PatroniObservation::Unknown {
+            reason: failures.join("; "),
+            cause: UnknownCause::NotReachable,
+        };
+    };
+    match get_json(&format!("{}/config", first.url.trim_end_matches('/'))).await {
+        Ok(config) => PatroniObservation::Known { members, config },
+        Err(reason) => PatroniObservation::Unknown {
+            reason,
+            cause: UnknownCause::Other,
+        },
+    }
+}
+
+/// Every cluster of the desired state with pods that have an address, by "namespace/name".
+/// Nothing when `sync_patroni_config` is off.
+pub async fn observe_patroni(
+    config: &Config,
+    desired: &Desired,
+    pods: &[Value],
+) -> BTreeMap<String, PatroniObservation> {
+    if !config.sync_patroni_config {
+        return BTreeMap::new();
+    }
+    let jobs = desired
+        .manifests
+        .iter()
+        .filter(|m| m.patroni_dynamic.is_some() && !m.deleting)
+        .filter_map(|m| {
+            let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
+            let theirs: Vec<&Value> = pods
+                .iter()
+                .filter(|p| {
+                    p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+                        && p.pointer("/metadata/labels")
+                            .and_then(|l| l.get(&config.cluster_name_label))
+                            .and_then(Value::as_str)
+                            == Some(cluster)
+                        && p.pointer("/status/podIP").is_some()
+                        && p.pointer("/metadata/deletionTimestamp").is_none()
+                })
+                .collect();
+            // A cluster without running pods has no Patroni to ask yet.
+            (!theirs.is_empty()).then_some(async move {
+                let key = format!("{namespace}/{cluster}");
+                (key, observe_cluster(config, cluster, &theirs).await)
+            })
+        })
+        .collect::<Vec<_>>();
+    futures::stream::iter(jobs)
+        .buffer_unordered(config.max_parallel_clusters.max(1))
+        .collect()
+        .await
+}

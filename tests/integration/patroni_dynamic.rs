@@ -1,0 +1,184 @@
+//! Patroni's dynamic configuration kept as the manifest says, on real Patroni: a `ttl` change is
+//! a `PATCH /config` and nothing restarts; `max_connections` 100 → 200 is a `PATCH /config`, then
+//! each member restarts through Patroni (replicas first, the leader last, no pod deleted) until
+//! every member runs with 200 and none has a restart pending.
+
+use crate::support::chart::Release;
+use crate::support::reconciler::Harness;
+use crate::support::spilo::{SpiloRunner, roles};
+use crate::support::{TestNamespace, eventually};
+use k8s_openapi::api::core::v1::Pod;
+use postgres_reconciler::config::SslMode;
+use postgres_reconciler::observe::patroni::get_json;
+use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use postgres_reconciler::report::run::{RunReport, text};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const BOOTSTRAP: Duration = Duration::from_secs(240);
+const CLUSTER: &str = "acid-dynamic";
+
+/// Pod name → (uid, IP) of the cluster's pods.
+async fn pods(h: &Harness) -> BTreeMap<String, (String, String)> {
+    let api: kube::Api<Pod> = h.ns.api();
+    let list = api
+        .list(&kube::api::ListParams::default().labels(&format!("cluster-name={CLUSTER}")))
+        .await
+        .expect("pods");
+    list.items
+        .into_iter()
+        .filter_map(|p| Some((p.metadata.name?, (p.metadata.uid?, p.status?.pod_ip?))))
+        .collect()
+}
+
+/// `SHOW max_connections` on a member, when it answers.
+async fn max_connections(ip: &str, password: &str) -> Option<String> {
+    let conn = PgConnection {
+        host: ip.into(),
+        port: 5432,
+        user: "postgres".into(),
+        password: password.into(),
+        sslmode: SslMode::Require,
+        ca_file: None,
+        connect_timeout: Duration::from_secs(5),
+    };
+    let client = connect(&conn, "postgres").await.ok()?;
+    client
+        .query_one("SHOW max_connections", &[])
+        .await
+        .ok()
+        .map(|r| r.get(0))
+}
+
+fn manifest(h: &Harness, patroni: Value, parameters: Value) -> Value {
+    let mut m = h.cluster_manifest(CLUSTER, 3, json!({}), json!({}), parameters);
+    m["spec"]["patroni"] = patroni;
+    m
+}
+
+fn patroni_actions(report: &RunReport) -> Vec<String> {
+    report
+        .manifests
+        .iter()
+        .flat_map(|m| &m.actions)
+        .filter(|a| a.action.contains("Patroni"))
+        .map(|a| format!("{} {:?}", a.action, a.result))
+        .collect()
+}
+
+#[tokio::test]
+async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() {
+    let release_ns = TestNamespace::new("patroni-dyn-rel").await;
+    let release = Release::install(&release_ns.name, &["--skip-crds"]).await;
+    let mut h = Harness::new("patroni-dyn").await;
+    h.config.pod_cluster_role_name = release.pod_cluster_role();
+    h.config.sync_patroni_config = true;
+    // The reconciler's SQL still goes to the shared test server: its superuser password.
+    h.cluster_secrets(CLUSTER).await;
+    h.apply(manifest(&h, json!({}), json!({}))).await;
+    let root = h.temp_dir("spilo-runner");
+    let _runner = SpiloRunner::start(h.ns.client.clone(), &h.ns.name, &root);
+    let first = h.run().await;
+    assert_eq!(first.exit_code, 0, "{}", text(&first));
+    eventually(BOOTSTRAP, "a leader and two replicas", || async {
+        let r = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
+        (r.values().filter(|v| *v == "master").count() == 1
+            && r.values().filter(|v| *v == "replica").count() == 2)
+            .then_some(())
+    })
+    .await;
+    let before = pods(&h).await;
+    let password = h
+        .secret_password(&h.secret_name("postgres", CLUSTER))
+        .await
+        .expect("superuser Secret");
+    let (_, any_ip) = before.values().next().expect("a pod").clone();
+    let config_url = format!("http://{any_ip}:8008/config");
+
+    // ttl 30 → 40: a PATCH of the dynamic configuration, nothing restarts.
+    h.apply(manifest(&h, json!({"ttl": 40}), json!({}))).await;
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    let done = patroni_actions(&report);
+    assert!(
+        done.iter()
+            .any(|a| a.starts_with("update Patroni configuration") && a.ends_with("Applied")),
+        "{done:?}\n{}",
+        text(&report)
+    );
+    let live = get_json(&config_url).await.expect("GET /config");
+    assert_eq!(live["ttl"], 40, "{live}");
+    let again = h.run().await;
+    assert!(
+        patroni_actions(&again).is_empty(),
+        "{:?}",
+        patroni_actions(&again)
+    );
+
+    // max_connections 100 → 200: PATCH, then one member per run restarts through Patroni.
+    h.apply(manifest(
+        &h,
+        json!({"ttl": 40}),
+        json!({"max_connections": "200"}),
+    ))
+    .await;
+    let mut restarts = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let report = h.run().await;
+        assert_ne!(report.exit_code, 1, "{}", text(&report));
+        restarts.extend(
+            patroni_actions(&report)
+                .into_iter()
+                .filter(|a| a.starts_with("restart Patroni member")),
+        );
+        let mut all = true;
+        for (_, ip) in pods(&h).await.values() {
+            all &= max_connections(ip, &password).await.as_deref() == Some("200");
+        }
+        if all {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "max_connections is not 200 on every member after 300 s; restarts: {restarts:?}\n{}",
+            text(&report)
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let live = get_json(&config_url).await.expect("GET /config");
+    assert_eq!(
+        live["postgresql"]["parameters"]["max_connections"]
+            .to_string()
+            .trim_matches('"'),
+        "200",
+        "{live}"
+    );
+    println!("Patroni restarts: {restarts:?}");
+    // Through Patroni, not by deleting pods: every pod is the one it was.
+    assert_eq!(pods(&h).await, before);
+    // Replicas first, the leader last.
+    let roles_now = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
+    let leader = roles_now
+        .iter()
+        .find(|(_, r)| *r == "master")
+        .map(|(p, _)| p.clone())
+        .expect("a leader");
+    assert!(
+        restarts
+            .last()
+            .is_some_and(|r| r.contains(&format!("member {leader} "))),
+        "the leader restarts last: {restarts:?}"
+    );
+    // Nothing pending any more.
+    for (_, ip) in before.values() {
+        let member = get_json(&format!("http://{ip}:8008/patroni"))
+            .await
+            .expect("GET /patroni");
+        assert!(
+            member.get("pending_restart").is_none_or(|p| p == false),
+            "{member}"
+        );
+    }
+}
