@@ -29,6 +29,7 @@ mod lease;
 mod observe_postgres;
 mod patroni_bootstrap;
 mod patroni_dynamic;
+mod patroni_failover;
 mod plan_live;
 mod render_dry_run;
 mod rollout;

@@ -60,7 +60,11 @@ async fn applied_cluster(ns: &TestNamespace) -> (Config, Source, ClusterClient) 
         serde_json::to_value(pg.get("acid-plan").await.expect("get manifest")).expect("json"),
     )
     .expect("typed manifest");
-    let config = Config::default();
+    // No Patroni behind kwok's pods here.
+    let config = Config {
+        sync_patroni_config: false,
+        ..Config::default()
+    };
     let desired = render::render(&[Manifest::Postgresql(Box::new(live))], &config);
     let ours = PatchParams::apply(&config.field_manager);
     for object in desired
