@@ -3,10 +3,8 @@
 //! each member restarts through Patroni (replicas first, the leader last, no pod deleted) until
 //! every member runs with 200 and none has a restart pending.
 
-use crate::support::chart::Release;
 use crate::support::reconciler::Harness;
-use crate::support::spilo::{SpiloRunner, roles};
-use crate::support::{TestNamespace, eventually};
+use crate::support::spilo::cluster::PatroniCluster;
 use k8s_openapi::api::core::v1::Pod;
 use postgres_reconciler::config::SslMode;
 use postgres_reconciler::observe::patroni::get_json;
@@ -16,7 +14,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const BOOTSTRAP: Duration = Duration::from_secs(240);
 const CLUSTER: &str = "acid-dynamic";
 
 /// Pod name → (uid, IP) of the cluster's pods.
@@ -69,26 +66,12 @@ fn patroni_actions(report: &RunReport) -> Vec<String> {
 
 #[tokio::test]
 async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() {
-    let release_ns = TestNamespace::new("patroni-dyn-rel").await;
-    let release = Release::install(&release_ns.name, &["--skip-crds"]).await;
-    let mut h = Harness::new("patroni-dyn").await;
-    h.config.pod_cluster_role_name = release.pod_cluster_role();
-    h.config.sync_patroni_config = true;
-    // The reconciler's SQL still goes to the shared test server: its superuser password.
-    h.cluster_secrets(CLUSTER).await;
-    h.apply(manifest(&h, json!({}), json!({}))).await;
-    let root = h.temp_dir("spilo-runner");
-    let _runner = SpiloRunner::start(h.ns.client.clone(), &h.ns.name, &root);
-    let first = h.run().await;
-    assert_eq!(first.exit_code, 0, "{}", text(&first));
-    eventually(BOOTSTRAP, "a leader and two replicas", || async {
-        let r = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
-        (r.values().filter(|v| *v == "master").count() == 1
-            && r.values().filter(|v| *v == "replica").count() == 2)
-            .then_some(())
+    let c = PatroniCluster::start("patroni-dyn", CLUSTER, 3, |h| {
+        manifest(h, json!({}), json!({}))
     })
     .await;
-    let before = pods(&h).await;
+    let h = &c.h;
+    let before = pods(h).await;
     let password = h
         .secret_password(&h.secret_name("postgres", CLUSTER))
         .await
@@ -97,7 +80,7 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
     let config_url = format!("http://{any_ip}:8008/config");
 
     // ttl 30 → 40: a PATCH of the dynamic configuration, nothing restarts.
-    h.apply(manifest(&h, json!({"ttl": 40}), json!({}))).await;
+    h.apply(manifest(h, json!({"ttl": 40}), json!({}))).await;
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
     let done = patroni_actions(&report);
@@ -134,7 +117,7 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
                 .filter(|a| a.starts_with("restart Patroni member")),
         );
         let mut all = true;
-        for (_, ip) in pods(&h).await.values() {
+        for (_, ip) in pods(h).await.values() {
             all &= max_connections(ip, &password).await.as_deref() == Some("200");
         }
         if all {
@@ -157,9 +140,9 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
     );
     println!("Patroni restarts: {restarts:?}");
     // Through Patroni, not by deleting pods: every pod is the one it was.
-    assert_eq!(pods(&h).await, before);
+    assert_eq!(pods(h).await, before);
     // Replicas first, the leader last.
-    let roles_now = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
+    let roles_now = c.roles().await;
     let leader = roles_now
         .iter()
         .find(|(_, r)| *r == "master")

@@ -2,49 +2,24 @@
 //! leader lock), the StatefulSet recreates the pod, whose Patroni joins as a replica on the same
 //! data directory; the runs in between plan nothing destructive and the cluster converges.
 
-use crate::support::chart::Release;
-use crate::support::reconciler::Harness;
-use crate::support::spilo::{SpiloRunner, roles};
-use crate::support::{TestNamespace, eventually};
+use crate::support::eventually;
+use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
 use postgres_reconciler::plan::Risk;
 use postgres_reconciler::report::run::text;
 use serde_json::json;
-use std::time::Duration;
 
-const PATRONI: Duration = Duration::from_secs(240);
 const CLUSTER: &str = "acid-failover";
-
-fn leader_of(roles: &std::collections::BTreeMap<String, String>) -> Option<String> {
-    let masters: Vec<&String> = roles
-        .iter()
-        .filter(|(_, r)| *r == "master")
-        .map(|(p, _)| p)
-        .collect();
-    (masters.len() == 1).then(|| masters[0].clone())
-}
 
 #[tokio::test]
 async fn a_deleted_leader_pod_fails_over_and_comes_back_as_a_replica() {
-    let release_ns = TestNamespace::new("patroni-fo-rel").await;
-    let release = Release::install(&release_ns.name, &["--skip-crds"]).await;
-    let mut h = Harness::new("patroni-fo").await;
-    h.config.pod_cluster_role_name = release.pod_cluster_role();
-    h.config.sync_patroni_config = true;
-    h.cluster_secrets(CLUSTER).await;
-    h.apply(h.cluster_manifest(CLUSTER, 3, json!({}), json!({}), json!({})))
-        .await;
-    let root = h.temp_dir("spilo-runner");
-    let _runner = SpiloRunner::start(h.ns.client.clone(), &h.ns.name, &root);
-    let first = h.run().await;
-    assert_eq!(first.exit_code, 0, "{}", text(&first));
-    let old_leader = eventually(PATRONI, "a leader and two replicas", || async {
-        let r = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
-        let replicas = r.values().filter(|v| *v == "replica").count();
-        leader_of(&r).filter(|_| replicas == 2)
+    let c = PatroniCluster::start("patroni-fo", CLUSTER, 3, |h| {
+        h.cluster_manifest(CLUSTER, 3, json!({}), json!({}), json!({}))
     })
     .await;
+    let h = &c.h;
+    let old_leader = c.wait_for_roles("before").await;
 
     let pods: kube::Api<Pod> = h.ns.api();
     let old_uid = pods
@@ -58,22 +33,17 @@ async fn a_deleted_leader_pod_fails_over_and_comes_back_as_a_replica() {
         .expect("delete the leader's pod");
 
     // A replica takes over; the recreated pod rejoins as a replica.
-    eventually(
-        PATRONI,
-        "a new leader, and the old one back as a replica",
-        || async {
-            let r = roles(&h.ns.client, &h.ns.name, CLUSTER).await;
-            let leader = leader_of(&r)?;
-            let back = pods.get_opt(&old_leader).await.ok()??;
-            let recreated = back.metadata.uid != old_uid;
-            (leader != old_leader
-                && recreated
-                && r.get(&old_leader).map(String::as_str) == Some("replica")
-                && r.values().filter(|v| *v == "replica").count() == 2)
-                .then_some(())
-        },
-    )
+    eventually(PATRONI_WAIT, "the old leader's pod back", || async {
+        let back = pods.get_opt(&old_leader).await.ok()??;
+        (back.metadata.uid != old_uid).then_some(())
+    })
     .await;
+    let new_leader = c.wait_for_roles("after the failover").await;
+    assert_ne!(new_leader, old_leader);
+    assert_eq!(
+        c.roles().await.get(&old_leader).map(String::as_str),
+        Some("replica")
+    );
 
     // The runs plan nothing destructive, and the cluster converges.
     let settled = h.settle(CLUSTER, 3).await;

@@ -9,6 +9,7 @@
 //! the runner goes. Patroni itself elects the leader, sets the `spilo-role` labels and keeps its
 //! leader and configuration objects, with the pod's ServiceAccount token.
 
+pub mod cluster;
 pub mod config;
 mod credentials;
 pub mod member;

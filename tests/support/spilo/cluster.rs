@@ -1,0 +1,81 @@
+//! A cluster on real Patroni for a test: the chart's Spilo pod RBAC (a release of its own), a
+//! harness that reads Patroni, the cluster's Secrets, the manifest, the Spilo runner, the first
+//! run, and Patroni's bootstrap (one leader, every other member a replica).
+
+use super::{SpiloRunner, roles};
+use crate::support::chart::Release;
+use crate::support::reconciler::Harness;
+use crate::support::{TestNamespace, eventually};
+use postgres_reconciler::report::run::text;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Patroni's bootstrap (initdb, then a basebackup per replica), or a failover: minutes at most.
+pub const PATRONI_WAIT: Duration = Duration::from_secs(240);
+
+pub struct PatroniCluster {
+    pub h: Harness,
+    pub name: String,
+    pub instances: usize,
+    pub runner: SpiloRunner,
+    _release: Release,
+    _release_ns: TestNamespace,
+}
+
+impl PatroniCluster {
+    /// `manifest` makes the cluster's manifest from the harness (its namespace and names).
+    pub async fn start(
+        test: &str,
+        name: &str,
+        instances: usize,
+        manifest: impl FnOnce(&Harness) -> Value,
+    ) -> PatroniCluster {
+        let release_ns = TestNamespace::new(&format!("{test}-rel")).await;
+        let release = Release::install(&release_ns.name, &["--skip-crds"]).await;
+        let mut h = Harness::new(test).await;
+        h.config.pod_cluster_role_name = release.pod_cluster_role();
+        h.config.sync_patroni_config = true;
+        // The reconciler's SQL still goes to the shared test server: its superuser password.
+        h.cluster_secrets(name).await;
+        h.apply(manifest(&h)).await;
+        let root = h.temp_dir("spilo-runner");
+        let runner = SpiloRunner::start(h.ns.client.clone(), &h.ns.name, &root);
+        let first = h.run().await;
+        assert_eq!(first.exit_code, 0, "{}", text(&first));
+        let cluster = PatroniCluster {
+            h,
+            name: name.into(),
+            instances,
+            runner,
+            _release: release,
+            _release_ns: release_ns,
+        };
+        cluster.wait_for_roles("Patroni's bootstrap").await;
+        cluster
+    }
+
+    /// Pod → `spilo-role`, as Patroni labelled them.
+    pub async fn roles(&self) -> BTreeMap<String, String> {
+        roles(&self.h.ns.client, &self.h.ns.name, &self.name).await
+    }
+
+    /// Waits for one leader and every other member a replica; returns the leader's pod.
+    pub async fn wait_for_roles(&self, what: &str) -> String {
+        eventually(
+            PATRONI_WAIT,
+            &format!("{what}: one leader, the others replicas"),
+            || async {
+                let r = self.roles().await;
+                let leaders: Vec<&String> = r
+                    .iter()
+                    .filter(|(_, v)| *v == "master")
+                    .map(|(p, _)| p)
+                    .collect();
+                let replicas = r.values().filter(|v| *v == "replica").count();
+                (leaders.len() == 1 && replicas + 1 == self.instances).then(|| leaders[0].clone())
+            },
+        )
+        .await
+    }
+}
