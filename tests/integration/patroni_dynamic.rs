@@ -101,7 +101,7 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
 
     // max_connections 100 → 200: PATCH, then one member per run restarts through Patroni.
     h.apply(manifest(
-        &h,
+        h,
         json!({"ttl": 40}),
         json!({"max_connections": "200"}),
     ))
