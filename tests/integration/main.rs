@@ -30,6 +30,7 @@ mod observe_postgres;
 mod patroni_bootstrap;
 mod patroni_dynamic;
 mod patroni_failover;
+mod patroni_rollout;
 mod plan_live;
 mod render_dry_run;
 mod rollout;

@@ -80,7 +80,7 @@ pub fn ready(p: &Pod) -> bool {
 }
 
 /// Watches the cluster's pods: logs deletions, and keeps the fewest Ready pods seen while
-/// `armed` (i32::MAX until then).
+/// `armed`, from the end of the initial listing on (i32::MAX until then).
 pub fn watch_pods(
     api: Api<Pod>,
     cluster: &str,
@@ -93,6 +93,8 @@ pub fn watch_pods(
     tokio::spawn(async move {
         let mut pods: BTreeMap<String, bool> = BTreeMap::new();
         let mut deleting: BTreeMap<String, String> = BTreeMap::new();
+        // The initial listing comes pod by pod: counted only once it is complete.
+        let mut synced = false;
         let mut stream = watcher(api, config).boxed();
         while let Some(event) = stream.next().await {
             let Ok(event) = event else { continue };
@@ -115,10 +117,12 @@ pub fn watch_pods(
                     note_deleted(&p);
                     pods.remove(&p.metadata.name.clone().unwrap_or_default());
                 }
-                watcher::Event::Init | watcher::Event::InitDone => continue,
+                watcher::Event::Init => continue,
+                watcher::Event::InitDone => synced = true,
             }
-            if *armed.lock().unwrap() {
+            if synced && *armed.lock().unwrap() {
                 let n = pods.values().filter(|r| **r).count() as i32;
+
                 let mut f = fewest.lock().unwrap();
                 *f = (*f).min(n);
             }

@@ -1,0 +1,139 @@
+//! The rolling upgrade on real Patroni: a `dockerImage` change restarts every pod on the new
+//! revision over successive runs, replicas first, the master last after a switchover Patroni
+//! answered; never fewer than 2 Ready pods; rows written before the rollout are on every member
+//! after it.
+
+use crate::support::rollout::{Log, progress, restarts, watch_pods};
+use crate::support::spilo::cluster::PatroniCluster;
+use k8s_openapi::api::core::v1::Pod;
+use postgres_reconciler::config::SslMode;
+use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use postgres_reconciler::report::run::text;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const CLUSTER: &str = "acid-roll";
+
+fn manifest(h: &crate::support::reconciler::Harness, image: &str) -> Value {
+    let mut m = h.cluster_manifest(CLUSTER, 3, json!({}), json!({}), json!({}));
+    m["spec"]["dockerImage"] = json!(image);
+    m
+}
+
+fn superuser(ip: &str, password: &str) -> PgConnection {
+    PgConnection {
+        host: ip.into(),
+        port: 5432,
+        user: "postgres".into(),
+        password: password.into(),
+        sslmode: SslMode::Require,
+        ca_file: None,
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+async fn pod_ips(pods: &kube::Api<Pod>) -> Vec<(String, String)> {
+    let list = pods
+        .list(&kube::api::ListParams::default().labels(&format!("cluster-name={CLUSTER}")))
+        .await
+        .expect("pods");
+    list.items
+        .into_iter()
+        .filter_map(|p| Some((p.metadata.name?, p.status?.pod_ip?)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patroni() {
+    let c = PatroniCluster::start("patroni-roll", CLUSTER, 3, |h| {
+        manifest(h, "registry.invalid/spilo:1")
+    })
+    .await;
+    let h = &c.h;
+    let leader = c.wait_for_roles("before").await;
+    let pods: kube::Api<Pod> = h.ns.api();
+    let password = h
+        .secret_password(&h.secret_name("postgres", CLUSTER))
+        .await
+        .expect("superuser Secret");
+    let ips = pod_ips(&pods).await;
+    let leader_ip = &ips.iter().find(|(p, _)| *p == leader).expect("leader IP").1;
+    let writer = connect(&superuser(leader_ip, &password), "postgres")
+        .await
+        .expect("connect to the leader");
+    writer
+        .batch_execute(
+            "CREATE TABLE marker (n int); INSERT INTO marker SELECT generate_series(1, 100)",
+        )
+        .await
+        .expect("rows before the rollout");
+    drop(writer);
+
+    let log: Log = Arc::default();
+    let armed = Arc::new(Mutex::new(true));
+    let fewest = watch_pods(pods.clone(), CLUSTER, log.clone(), armed);
+    h.apply(manifest(h, "registry.invalid/spilo:2")).await;
+    let mut order = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let report = h.run().await;
+        assert_ne!(report.exit_code, 1, "{}", text(&report));
+        order.extend(restarts(&report));
+        let (current, total, all_ready) = progress(h, &pods, CLUSTER).await;
+        if current == 3 && total == 3 && all_ready && c.roles().await.len() == 3 {
+            let roles = c.roles().await;
+            if roles.values().filter(|r| *r == "master").count() == 1 {
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rollout did not finish: {current} of {total}; restarts {order:?}\n{}",
+            text(&report)
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    println!(
+        "rollout: restarts {order:?}; fewest Ready {}",
+        fewest.lock().unwrap()
+    );
+    assert_eq!(order.len(), 3, "every pod restarted once: {order:?}");
+    assert_eq!(order.last(), Some(&leader), "the master last: {order:?}");
+    // Its restart went through only after Patroni answered the switchover (apply fails the
+    // restart otherwise), and Patroni says so in the old leader's log.
+    let old_log = c.runner.log(&leader);
+    assert!(
+        old_log.to_lowercase().contains("switchover") || old_log.contains("demot"),
+        "{old_log}"
+    );
+    assert!(
+        *fewest.lock().unwrap() >= 2,
+        "fewer than 2 Ready pods at one point"
+    );
+    let new_leader = c.wait_for_roles("after the rollout").await;
+    assert_ne!(new_leader, leader, "the leader moved by the switchover");
+
+    // Every member has the rows written before the rollout.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    for (pod, ip) in pod_ips(&pods).await {
+        loop {
+            let count = match connect(&superuser(&ip, &password), "postgres").await {
+                Ok(client) => client
+                    .query_one("SELECT count(*) FROM marker", &[])
+                    .await
+                    .ok()
+                    .map(|r| r.get::<_, i64>(0)),
+                Err(_) => None,
+            };
+            if count == Some(100) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{pod} does not have the 100 rows: {count:?}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
