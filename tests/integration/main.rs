@@ -31,6 +31,7 @@ mod patroni_bootstrap;
 mod patroni_dynamic;
 mod patroni_failover;
 mod patroni_rollout;
+mod patroni_service;
 mod plan_live;
 mod render_dry_run;
 mod rollout;

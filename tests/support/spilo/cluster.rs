@@ -1,7 +1,10 @@
 //! A cluster on real Patroni for a test: the chart's Spilo pod RBAC (a release of its own), a
-//! harness that reads Patroni, the cluster's Secrets, the manifest, the Spilo runner, the first
-//! run, and Patroni's bootstrap (one leader, every other member a replica).
+//! harness that reads Patroni and reaches each cluster's database through its master Service
+//! (as in a cluster: `{cluster}.{namespace}.svc`, see [`ServiceForwarder`]), the cluster's
+//! Secrets, the manifest, the Spilo runner, the first run, and Patroni's bootstrap (one leader,
+//! every other member a replica).
 
+use super::services::ServiceForwarder;
 use super::{SpiloRunner, roles};
 use crate::support::chart::Release;
 use crate::support::reconciler::Harness;
@@ -19,6 +22,7 @@ pub struct PatroniCluster {
     pub name: String,
     pub instances: usize,
     pub runner: SpiloRunner,
+    _services: ServiceForwarder,
     _release: Release,
     _release_ns: TestNamespace,
 }
@@ -36,11 +40,16 @@ impl PatroniCluster {
         let mut h = Harness::new(test).await;
         h.config.pod_cluster_role_name = release.pod_cluster_role();
         h.config.sync_patroni_config = true;
-        // The reconciler's SQL still goes to the shared test server: its superuser password.
+        h.config.postgres_host_template = "{cluster}.{namespace}.svc".into();
+        h.config.postgres_port = 5432;
+        // The pods' certificates are self-signed, as Spilo's own when none is mounted.
+        h.config.postgres_sslmode = postgres_reconciler::config::SslMode::Require;
+        h.config.postgres_ca_file = None;
         h.cluster_secrets(name).await;
         h.apply(manifest(&h)).await;
         let root = h.temp_dir("spilo-runner");
         let runner = SpiloRunner::start(h.ns.client.clone(), &h.ns.name, &root);
+        let services = ServiceForwarder::start(h.ns.client.clone(), &h.ns.name);
         let first = h.run().await;
         assert_eq!(first.exit_code, 0, "{}", text(&first));
         let cluster = PatroniCluster {
@@ -48,6 +57,7 @@ impl PatroniCluster {
             name: name.into(),
             instances,
             runner,
+            _services: services,
             _release: release,
             _release_ns: release_ns,
         };

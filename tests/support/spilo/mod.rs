@@ -14,6 +14,7 @@ pub mod config;
 mod credentials;
 pub mod member;
 mod pod_env;
+pub mod services;
 
 use super::TestEnv;
 use futures::StreamExt;
