@@ -62,6 +62,10 @@ fn member(pod: &str, url: &str, answer: &Value) -> PatroniMember {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         pending_parameters,
+        replication_state: answer
+            .get("replication_state")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     }
 }
 

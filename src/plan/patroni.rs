@@ -48,6 +48,9 @@ pub struct PatroniMember {
     /// The parameters that wait for the restart (Patroni's `pending_restart_reason`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_parameters: Vec<String>,
+    /// A replica's `replication_state` ("streaming" once it receives WAL from the leader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_state: Option<String>,
 }
 
 /// A member's REST API: `patroni_url_template` filled from its pod.

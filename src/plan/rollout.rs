@@ -83,6 +83,24 @@ fn name(v: &Value) -> &str {
     str_at(v, "/metadata/name").unwrap_or_default()
 }
 
+/// The members Patroni reports streaming from the leader, when Patroni was read for the cluster.
+fn streaming_members(
+    observed: &Observed,
+    manifest: &crate::render::ManifestRef,
+) -> Option<std::collections::BTreeSet<String>> {
+    let key = format!("{}/{}", manifest.namespace, manifest.name);
+    match observed.patroni.get(&key)? {
+        super::patroni::PatroniObservation::Known { members, .. } => Some(
+            members
+                .iter()
+                .filter(|m| m.replication_state.as_deref() == Some("streaming"))
+                .map(|m| m.pod.clone())
+                .collect(),
+        ),
+        super::patroni::PatroniObservation::Unknown { .. } => None,
+    }
+}
+
 /// Ready, and not being deleted.
 pub fn pod_ready(pod: &Value) -> bool {
     ready(pod)
@@ -321,13 +339,23 @@ fn next_restart(
                 return waiting(format!("pod {} has no {ROLE_LABEL} label", name(p)));
             }
             let master = outdated[0];
+            // When Patroni was read, the candidate must be streaming from the leader: a replica
+            // that just restarted may not be yet, and promoting it would lose what it has not
+            // received (Zalando's operator picks a streaming member too).
+            let streaming = streaming_members(observed, &m.manifest);
             let Some(candidate) = pods.iter().find(|p| {
                 role(p).as_deref() == Some("replica")
                     && label(p, REVISION_LABEL) == Some(update_revision)
+                    && streaming.as_ref().is_none_or(|s| s.contains(name(p)))
             }) else {
-                return waiting(format!(
-                    "no Ready replica on revision {update_revision} to switch over to"
-                ));
+                return waiting(match streaming {
+                    Some(_) => format!(
+                        "no replica on revision {update_revision} is streaming from the leader yet (Patroni)"
+                    ),
+                    None => {
+                        format!("no Ready replica on revision {update_revision} to switch over to")
+                    }
+                });
             };
             let url = super::patroni::member_url(config, master, &m.manifest.name);
             (

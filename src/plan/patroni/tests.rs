@@ -41,6 +41,7 @@ fn member(pod: &str, role: &str, pending: bool) -> PatroniMember {
         } else {
             Vec::new()
         },
+        replication_state: (role == "replica").then(|| "streaming".into()),
     }
 }
 

@@ -136,6 +136,54 @@ fn the_next_replica_then_the_master_with_a_switchover() {
 }
 
 #[test]
+fn the_switchover_waits_for_a_candidate_patroni_reports_streaming() {
+    use crate::plan::patroni::{PatroniMember, PatroniObservation};
+    let d = desired(3, json!({}), &[]);
+    let mut o = observed(&d, 3, three([OLD, NEW, NEW]));
+    let member = |i: usize, role: &str, state: Option<&str>| PatroniMember {
+        pod: format!("acid-a-{i}"),
+        url: String::new(),
+        role: role.into(),
+        pending_restart: false,
+        pending_parameters: Vec::new(),
+        replication_state: state.map(str::to_string),
+    };
+    // acid-a-1 restarted moments ago and does not stream yet; acid-a-2 does.
+    let mut members = vec![
+        member(0, "primary", None),
+        member(1, "replica", Some("starting")),
+        member(2, "replica", Some("streaming")),
+    ];
+    o.patroni.insert(
+        "ns/acid-a".into(),
+        PatroniObservation::Known {
+            members: members.clone(),
+            config: json!({}),
+        },
+    );
+    let (actions, _) = run(&d, &o);
+    assert!(
+        actions[0].reason.contains("switchover to acid-a-2"),
+        "{actions:#?}"
+    );
+    // Neither streams: the master waits.
+    members[2].replication_state = Some("starting".into());
+    o.patroni.insert(
+        "ns/acid-a".into(),
+        PatroniObservation::Known {
+            members,
+            config: json!({}),
+        },
+    );
+    let (actions, held) = run(&d, &o);
+    assert!(actions.is_empty(), "{actions:#?}");
+    assert!(
+        held[0].reason.contains("streaming from the leader"),
+        "{held:?}"
+    );
+}
+
+#[test]
 fn the_patroni_url_follows_the_template() {
     let d = desired(2, json!({}), &[]);
     let config = Config {
