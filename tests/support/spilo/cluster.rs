@@ -17,12 +17,14 @@ use std::time::Duration;
 /// Patroni's bootstrap (initdb, then a basebackup per replica), or a failover: minutes at most.
 pub const PATRONI_WAIT: Duration = Duration::from_secs(240);
 
+/// Fields drop in order: the members stop before their namespace goes, so no pod IP kwok hands
+/// to another test is still held by one of them.
 pub struct PatroniCluster {
+    pub runner: SpiloRunner,
+    _services: ServiceForwarder,
     pub h: Harness,
     pub name: String,
     pub instances: usize,
-    pub runner: SpiloRunner,
-    _services: ServiceForwarder,
     _release: Release,
     _release_ns: TestNamespace,
 }

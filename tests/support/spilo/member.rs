@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Member {
     pub pod_uid: String,
     pub dir: PathBuf,
+    patroni: String,
+    config: PathBuf,
     child: Child,
 }
 
@@ -67,8 +69,34 @@ impl Member {
         Ok(Member {
             pod_uid: pod_uid.into(),
             dir: dir.to_path_buf(),
+            patroni: patroni.into(),
+            config: config.to_path_buf(),
             child,
         })
+    }
+
+    /// As the kubelet restarts a container that exited (`restartPolicy: Always`): Patroni that
+    /// stopped (e.g. its address was still held by the process of a pod that had it before)
+    /// starts again. Returns whether it had to.
+    pub fn restart_if_exited(&mut self) -> bool {
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        // Whatever the old group left (PostgreSQL's processes) goes first.
+        self.signal_group("KILL");
+        match Member::start(&self.patroni, &self.config, &self.dir, &self.pod_uid) {
+            Ok(fresh) => {
+                *self = fresh;
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "Spilo runner: cannot restart Patroni in {}: {e}",
+                    self.dir.display()
+                );
+                false
+            }
+        }
     }
 
     pub fn pid(&self) -> u32 {

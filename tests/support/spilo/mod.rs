@@ -97,16 +97,30 @@ async fn run(
     members: Members,
 ) {
     let mut events = watcher::watcher(pods, config).boxed();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(Event::Apply(pod)) | Ok(Event::InitApply(pod)) => {
-                observe(&client, &pod, &root, &members).await
+    let mut tick = tokio::time::interval(RESTART_CHECK);
+    loop {
+        tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Ok(Event::Apply(pod))) | Some(Ok(Event::InitApply(pod))) => {
+                    observe(&client, &pod, &root, &members).await
+                }
+                Some(Ok(Event::Delete(pod))) => stop(&pod, &members).await,
+                _ => {}
+            },
+            _ = tick.tick() => {
+                for (pod, member) in members.lock().unwrap().iter_mut() {
+                    if member.restart_if_exited() {
+                        eprintln!("Spilo runner: Patroni of {pod} had exited; started again");
+                    }
+                }
             }
-            Ok(Event::Delete(pod)) => stop(&pod, &members).await,
-            _ => {}
         }
     }
 }
+
+/// How often the runner looks for a Patroni that exited (the kubelet's restart loop).
+const RESTART_CHECK: Duration = Duration::from_secs(2);
 
 /// What the kubelet would do about `pod` now.
 async fn observe(client: &kube::Client, pod: &Pod, root: &Path, members: &Members) {
