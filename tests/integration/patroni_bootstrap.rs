@@ -4,11 +4,9 @@
 //! RBAC we render for Spilo pods.
 
 use crate::support::eventually;
-use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
-use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster, member_connection};
+use postgres_reconciler::observe::postgres::connect;
 use serde_json::json;
-use std::time::Duration;
 
 #[tokio::test]
 async fn a_three_instance_cluster_bootstraps_under_real_patroni() {
@@ -17,33 +15,12 @@ async fn a_three_instance_cluster_bootstraps_under_real_patroni() {
         h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}))
     })
     .await;
-    let h = &c.h;
     let labels = c.roles().await;
     let leader = c.wait_for_roles("labels").await;
 
     // Both replicas stream from the leader.
-    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = h.ns.api();
-    let ip = pods
-        .get(&leader)
-        .await
-        .expect("leader pod")
-        .status
-        .and_then(|s| s.pod_ip)
-        .expect("pod IP");
-    let password = h
-        .secret_password(&h.secret_name("postgres", cluster))
-        .await
-        .expect("superuser Secret");
-    let conn = PgConnection {
-        host: ip,
-        port: 5432,
-        user: "postgres".into(),
-        password,
-        // The pod's certificate is self-signed, as Spilo's own when none is mounted.
-        sslmode: SslMode::Require,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(10),
-    };
+    let (_, ip) = c.pods().await.remove(&leader).expect("the leader's pod");
+    let conn = member_connection(&ip, "postgres", &c.superuser_password().await);
     let streaming = eventually(
         PATRONI_WAIT,
         "two replicas streaming from the leader",

@@ -4,43 +4,20 @@
 //! every member runs with 200 and none has a restart pending.
 
 use crate::support::reconciler::Harness;
-use crate::support::spilo::cluster::PatroniCluster;
-use k8s_openapi::api::core::v1::Pod;
-use postgres_reconciler::config::SslMode;
+use crate::support::spilo::cluster::{PatroniCluster, member_connection};
 use postgres_reconciler::observe::patroni::get_json;
-use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use postgres_reconciler::observe::postgres::connect;
 use postgres_reconciler::report::run::{RunReport, text};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 const CLUSTER: &str = "acid-dynamic";
 
-/// Pod name → (uid, IP) of the cluster's pods.
-async fn pods(h: &Harness) -> BTreeMap<String, (String, String)> {
-    let api: kube::Api<Pod> = h.ns.api();
-    let list = api
-        .list(&kube::api::ListParams::default().labels(&format!("cluster-name={CLUSTER}")))
-        .await
-        .expect("pods");
-    list.items
-        .into_iter()
-        .filter_map(|p| Some((p.metadata.name?, (p.metadata.uid?, p.status?.pod_ip?))))
-        .collect()
-}
-
 /// `SHOW max_connections` on a member, when it answers.
 async fn max_connections(ip: &str, password: &str) -> Option<String> {
-    let conn = PgConnection {
-        host: ip.into(),
-        port: 5432,
-        user: "postgres".into(),
-        password: password.into(),
-        sslmode: SslMode::Require,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(5),
-    };
-    let client = connect(&conn, "postgres").await.ok()?;
+    let client = connect(&member_connection(ip, "postgres", password), "postgres")
+        .await
+        .ok()?;
     client
         .query_one("SHOW max_connections", &[])
         .await
@@ -71,11 +48,8 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
     })
     .await;
     let h = &c.h;
-    let before = pods(h).await;
-    let password = h
-        .secret_password(&h.secret_name("postgres", CLUSTER))
-        .await
-        .expect("superuser Secret");
+    let before = c.pods().await;
+    let password = c.superuser_password().await;
     let (_, any_ip) = before.values().next().expect("a pod").clone();
     let config_url = format!("http://{any_ip}:8008/config");
 
@@ -117,7 +91,7 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
                 .filter(|a| a.starts_with("restart Patroni member")),
         );
         let mut all = true;
-        for (_, ip) in pods(h).await.values() {
+        for (_, ip) in c.pods().await.values() {
             all &= max_connections(ip, &password).await.as_deref() == Some("200");
         }
         if all {
@@ -140,7 +114,7 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
     );
     println!("Patroni restarts: {restarts:?}");
     // Through Patroni, not by deleting pods: every pod is the one it was.
-    assert_eq!(pods(h).await, before);
+    assert_eq!(c.pods().await, before);
     // Replicas first, the leader last.
     let roles_now = c.roles().await;
     let leader = roles_now

@@ -4,10 +4,9 @@
 //! after it.
 
 use crate::support::rollout::{Log, progress, restarts, watch_pods};
-use crate::support::spilo::cluster::PatroniCluster;
+use crate::support::spilo::cluster::{PatroniCluster, member_connection};
 use k8s_openapi::api::core::v1::Pod;
-use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use postgres_reconciler::observe::postgres::connect;
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -36,29 +35,6 @@ fn manifest(h: &crate::support::reconciler::Harness, image: &str) -> Value {
     m
 }
 
-fn superuser(ip: &str, password: &str) -> PgConnection {
-    PgConnection {
-        host: ip.into(),
-        port: 5432,
-        user: "postgres".into(),
-        password: password.into(),
-        sslmode: SslMode::Require,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(5),
-    }
-}
-
-async fn pod_ips(pods: &kube::Api<Pod>) -> Vec<(String, String)> {
-    let list = pods
-        .list(&kube::api::ListParams::default().labels(&format!("cluster-name={CLUSTER}")))
-        .await
-        .expect("pods");
-    list.items
-        .into_iter()
-        .filter_map(|p| Some((p.metadata.name?, p.status?.pod_ip?)))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patroni() {
     let c = PatroniCluster::start("patroni-roll", CLUSTER, 3, |h| {
@@ -68,15 +44,15 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
     let h = &c.h;
     let leader = c.wait_for_roles("before").await;
     let pods: kube::Api<Pod> = h.ns.api();
-    let password = h
-        .secret_password(&h.secret_name("postgres", CLUSTER))
-        .await
-        .expect("superuser Secret");
-    let ips = pod_ips(&pods).await;
-    let leader_ip = &ips.iter().find(|(p, _)| *p == leader).expect("leader IP").1;
-    let writer = connect(&superuser(leader_ip, &password), "postgres")
-        .await
-        .expect("connect to the leader");
+    let password = c.superuser_password().await;
+    let members = c.pods().await;
+    let leader_ip = &members.get(&leader).expect("the leader's pod").1;
+    let writer = connect(
+        &member_connection(leader_ip, "postgres", &password),
+        "postgres",
+    )
+    .await
+    .expect("connect to the leader");
     writer
         .batch_execute(
             "CREATE TABLE marker (n int); INSERT INTO marker SELECT generate_series(1, 100)",
@@ -133,16 +109,17 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
 
     // Every member has the rows written before the rollout.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    for (pod, ip) in pod_ips(&pods).await {
+    for (pod, (_, ip)) in c.pods().await {
         loop {
-            let count = match connect(&superuser(&ip, &password), "postgres").await {
-                Ok(client) => client
-                    .query_one("SELECT count(*) FROM marker", &[])
-                    .await
-                    .ok()
-                    .map(|r| r.get::<_, i64>(0)),
-                Err(_) => None,
-            };
+            let count =
+                match connect(&member_connection(&ip, "postgres", &password), "postgres").await {
+                    Ok(client) => client
+                        .query_one("SELECT count(*) FROM marker", &[])
+                        .await
+                        .ok()
+                        .map(|r| r.get::<_, i64>(0)),
+                    Err(_) => None,
+                };
             if count == Some(100) {
                 break;
             }

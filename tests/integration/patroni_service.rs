@@ -4,31 +4,16 @@
 //! the next run reaches the new leader with the same configuration.
 
 use crate::support::eventually;
-use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
-use k8s_openapi::api::core::v1::Pod;
-use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{PgConnection, connect};
+use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster, member_connection};
+use postgres_reconciler::observe::postgres::connect;
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const CLUSTER: &str = "acid-service";
 
-fn conn(host: &str, user: &str, password: &str) -> PgConnection {
-    PgConnection {
-        host: host.into(),
-        port: 5432,
-        user: user.into(),
-        password: password.into(),
-        sslmode: SslMode::Require,
-        ca_file: None,
-        connect_timeout: Duration::from_secs(5),
-    }
-}
-
 /// Whether `role` exists on the member at `ip`, asked as the superuser.
 async fn has_role(ip: &str, password: &str, role: &str) -> bool {
-    let Ok(client) = connect(&conn(ip, "postgres", password), "postgres").await else {
+    let Ok(client) = connect(&member_connection(ip, "postgres", password), "postgres").await else {
         return false;
     };
     client
@@ -37,15 +22,6 @@ async fn has_role(ip: &str, password: &str, role: &str) -> bool {
         .ok()
         .flatten()
         .is_some()
-}
-
-async fn pod_ip(pods: &kube::Api<Pod>, pod: &str) -> String {
-    pods.get(pod)
-        .await
-        .expect("pod")
-        .status
-        .and_then(|s| s.pod_ip)
-        .expect("pod IP")
 }
 
 #[tokio::test]
@@ -69,11 +45,7 @@ async fn sql_reaches_the_leader_through_the_master_service_and_follows_a_switcho
     })
     .await;
     let h = &c.h;
-    let pods: kube::Api<Pod> = h.ns.api();
-    let password = h
-        .secret_password(&h.secret_name("postgres", CLUSTER))
-        .await
-        .expect("superuser Secret");
+    let password = c.superuser_password().await;
     let leader = c.wait_for_roles("bootstrap").await;
     let app = h.name("app");
 
@@ -83,7 +55,7 @@ async fn sql_reaches_the_leader_through_the_master_service_and_follows_a_switcho
         (r.exit_code == 0 && r.manifests.iter().all(|m| m.unknown.is_empty())).then_some(r)
     })
     .await;
-    let leader_ip = pod_ip(&pods, &leader).await;
+    let leader_ip = c.pods().await.remove(&leader).expect("the leader's pod").1;
     assert!(
         has_role(&leader_ip, &password, &app).await,
         "{}",
@@ -94,7 +66,7 @@ async fn sql_reaches_the_leader_through_the_master_service_and_follows_a_switcho
         .await
         .expect("app's Secret");
     let service = format!("{CLUSTER}.{}.svc", h.ns.name);
-    connect(&conn(&service, &app, &app_password), &app)
+    connect(&member_connection(&service, &app, &app_password), &app)
         .await
         .expect("app logs in through the master Service");
 
@@ -131,7 +103,12 @@ async fn sql_reaches_the_leader_through_the_master_service_and_follows_a_switcho
     let late = h.name("late");
     users.insert(late.clone(), json!([]));
     h.apply(manifest(h, &users)).await;
-    let new_leader_ip = pod_ip(&pods, &candidate).await;
+    let new_leader_ip = c
+        .pods()
+        .await
+        .remove(&candidate)
+        .expect("the new leader's pod")
+        .1;
     eventually(PATRONI_WAIT, "the new user on the new leader", || async {
         let r = h.run().await;
         (r.exit_code == 0 && has_role(&new_leader_ip, &password, &late).await).then_some(())

@@ -9,6 +9,8 @@ use super::{SpiloRunner, roles};
 use crate::support::chart::Release;
 use crate::support::reconciler::Harness;
 use crate::support::{TestNamespace, eventually};
+use postgres_reconciler::config::SslMode;
+use postgres_reconciler::observe::postgres::PgConnection;
 use postgres_reconciler::report::run::text;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -89,5 +91,42 @@ impl PatroniCluster {
             },
         )
         .await
+    }
+}
+
+impl PatroniCluster {
+    /// Pod name → (uid, pod IP) of the cluster's pods that have an address.
+    pub async fn pods(&self) -> BTreeMap<String, (String, String)> {
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = self.h.ns.api();
+        let list = api
+            .list(&kube::api::ListParams::default().labels(&format!("cluster-name={}", self.name)))
+            .await
+            .expect("list the cluster's pods");
+        list.items
+            .into_iter()
+            .filter_map(|p| Some((p.metadata.name?, (p.metadata.uid?, p.status?.pod_ip?))))
+            .collect()
+    }
+
+    /// The superuser's password, from the cluster's Secret.
+    pub async fn superuser_password(&self) -> String {
+        self.h
+            .secret_password(&self.h.secret_name("postgres", &self.name))
+            .await
+            .expect("the superuser's Secret")
+    }
+}
+
+/// A connection to a member (by pod IP) or to a Service name, as `user`. The pods' certificates
+/// are self-signed, as Spilo's own when none is mounted: TLS is required, not verified.
+pub fn member_connection(host: &str, user: &str, password: &str) -> PgConnection {
+    PgConnection {
+        host: host.into(),
+        port: 5432,
+        user: user.into(),
+        password: password.into(),
+        sslmode: SslMode::Require,
+        ca_file: None,
+        connect_timeout: Duration::from_secs(5),
     }
 }
