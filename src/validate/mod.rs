@@ -10,9 +10,11 @@
 
 mod databases;
 pub mod fields;
+mod initdb;
 pub mod limits;
 pub mod names;
 mod network;
+mod pg_hba;
 mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;

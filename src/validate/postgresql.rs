@@ -4,6 +4,8 @@ use super::databases::{check_databases, check_prepared, effective_prepared, prep
 use super::limits::{check_bytes, check_count};
 use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
+use super::initdb::check_initdb;
+use super::pg_hba::check_pg_hba;
 use super::quantity::{check_resources, check_volume_size};
 use super::users::check_users;
 use super::windows::check_windows;
@@ -98,6 +100,10 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     check_source_ranges(&spec.allowed_source_ranges, errs);
     check_node_ports(spec, errs);
     check_windows(&spec.maintenance_windows, errs);
+    if let Some(patroni) = &spec.patroni {
+        check_initdb(&patroni.initdb, errs);
+        check_pg_hba(&patroni.pg_hba, spec.number_of_instances, errs);
+    }
     for (field, map) in [
         ("podAnnotations", &spec.pod_annotations),
         ("serviceAnnotations", &spec.service_annotations),

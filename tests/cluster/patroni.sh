@@ -37,3 +37,15 @@ install_patroni() {
   "$dir/bin/patroni" --version | grep -qF "$PATRONI_VERSION" || die "Patroni in $dir is not $PATRONI_VERSION"
   chmod -R a+rX "$dir"
 }
+
+# The locales of Spilo's image (its build_scripts/locales.sh generates en_US.UTF-8, beside C):
+# manifests ask initdb for `locale: en_US.UTF-8`, as Zalando's complete example does.
+ensure_spilo_locales() {
+  locale -a 2>/dev/null | grep -qix 'en_US\.utf-\?8' && return
+  log "generating the en_US.UTF-8 locale (Spilo's image has it)"
+  if ! command -v localedef >/dev/null || [ ! -d /usr/share/i18n/locales ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null \
+      || die "Debian's locales package could not be installed"
+  fi
+  as_root localedef -i en_US -c -f UTF-8 en_US.UTF-8 || die "localedef en_US.UTF-8 failed"
+}

@@ -28,6 +28,7 @@ mod golden_capture;
 mod lease;
 mod observe_postgres;
 mod patroni_bootstrap;
+mod patroni_corpus;
 mod patroni_dynamic;
 mod patroni_failover;
 mod patroni_rollout;

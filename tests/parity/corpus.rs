@@ -4,6 +4,11 @@
 //! `postgresql` manifests; names made unique (all go into one namespace).
 
 use crate::support::zalando::module_dir;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use postgres_reconciler::api::Postgresql;
+use postgres_reconciler::config::Config;
+use postgres_reconciler::render::{self, Manifest};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -115,4 +120,47 @@ pub fn load() -> Vec<Entry> {
         }
     }
     entries
+}
+
+/// Why we refuse a manifest (its validation and render errors); empty when we render it.
+pub fn refusals(doc: &Value, config: &Config) -> Vec<String> {
+    match postgres_reconciler::validate::deserialize_manifest::<Postgresql>(doc) {
+        Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
+        Ok(pg) => render::render(&[Manifest::Postgresql(Box::new(pg))], config)
+            .invalid
+            .iter()
+            .flat_map(|i| i.errors.iter().map(|e| e.to_string()))
+            .collect(),
+    }
+}
+
+/// The storage classes the corpus names, as the default one (the hostPath provisioner), so their
+/// claims bind.
+pub async fn install_storage_classes(client: &kube::Client, entries: &[Entry]) {
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("storage.k8s.io", "v1", "StorageClass"),
+            "storageclasses",
+        ),
+    );
+    let names: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.doc["spec"]["volume"]["storageClass"].as_str())
+        .collect();
+    for name in names {
+        let sc = serde_json::json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": name},
+            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate", "allowVolumeExpansion": true,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("parity-harness").force(),
+            &Patch::Apply(&sc),
+        )
+        .await
+        .expect("apply a storage class");
+    }
 }

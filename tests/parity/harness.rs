@@ -205,35 +205,6 @@ pub async fn install_pod_cluster_role(client: &kube::Client) {
 }
 
 /// Storage classes the corpus names, provisioned like the default one.
-async fn install_storage_classes(client: &kube::Client, entries: &[Entry]) {
-    let api: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("storage.k8s.io", "v1", "StorageClass"),
-            "storageclasses",
-        ),
-    );
-    let names: BTreeSet<&str> = entries
-        .iter()
-        .filter_map(|e| e.doc["spec"]["volume"]["storageClass"].as_str())
-        .collect();
-    for name in names {
-        let sc = serde_json::json!({
-            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": name},
-            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete",
-            "volumeBindingMode": "Immediate", "allowVolumeExpansion": true,
-        });
-        api.patch(
-            name,
-            &PatchParams::apply("parity-harness").force(),
-            &Patch::Apply(&sc),
-        )
-        .await
-        .expect("apply a storage class");
-    }
-}
-
 const TERMINAL: &[&str] = &[
     "Running",
     "CreateFailed",
@@ -379,29 +350,15 @@ pub async fn run(mode: Mode) -> Outcome {
 
     // The corpus: refused ones stay out of both namespaces.
     let entries = corpus::load();
-    install_storage_classes(&client, &entries).await;
+    corpus::install_storage_classes(&client, &entries).await;
     let mut refused = Vec::new();
     let mut accepted = Vec::new();
     for entry in entries {
         let mut doc = entry.doc.clone();
         doc["metadata"]["namespace"] = Value::from(oracle_ns.name.clone());
-        let parsed: Result<Postgresql, _> =
-            postgres_reconciler::validate::deserialize_manifest(&doc);
-        let errors = match parsed {
-            Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
-            Ok(pg) => {
-                let desired = render::render(&[Manifest::Postgresql(Box::new(pg))], &config);
-                desired
-                    .invalid
-                    .iter()
-                    .flat_map(|i| i.errors.iter().map(|e| e.to_string()))
-                    .collect::<Vec<_>>()
-            }
-        };
-        if errors.is_empty() {
-            accepted.push(entry);
-        } else {
-            refused.push((entry, errors));
+        match corpus::refusals(&doc, &config) {
+            errors if errors.is_empty() => accepted.push(entry),
+            errors => refused.push((entry, errors)),
         }
     }
     let manifests = api(&client, &oracle_ns.name, "acid.zalan.do/v1", "postgresql");

@@ -13,7 +13,8 @@
 //!   all of it with Spilo's `deep_update` (its dicts merged, its lists and values win).
 //! - Departures: PostgreSQL is Debian's server (whatever version is installed, whatever
 //!   `PGVERSION` says; its `bin_dir` is set); none of Spilo's extensions (`bg_mon`,
-//!   `pg_auth_mon`, `set_user`, …) are preloaded; no WAL-E/WAL-G, no callbacks, no `post_init`
+//!   `pg_auth_mon`, `set_user`, …) are preloaded, and a `shared_preload_libraries` entry the
+//!   installed server lacks is dropped (see [`keep_installed_libraries`]); no WAL-E/WAL-G, no callbacks, no `post_init`
 //!   (Spilo's `admin` role and its extensions are not made); the certificate is self-signed per
 //!   pod (Spilo makes one too when none is mounted); the Unix socket is in the pod's directory;
 //!   Patroni reaches the apiserver through a kubeconfig instead of the in-cluster config.
@@ -150,12 +151,69 @@ pub fn patroni_config(facts: &PodFacts) -> Value {
             },
         },
     });
+    let mut template = template;
+    if let Some(standby) = standby_cluster(facts) {
+        template["bootstrap"]["dcs"]["standby_cluster"] = standby;
+    }
     let user: Value = facts
         .env
         .get("SPILO_CONFIGURATION")
         .and_then(|c| serde_yaml::from_str(c).ok())
         .unwrap_or_else(|| json!({}));
     deep_update(user, template)
+}
+
+/// A standby of another cluster, streaming from `STANDBY_HOST` (Spilo's `standby_cluster`
+/// section, with Patroni's own `basebackup` in place of Spilo's `basebackup_fast_xlog` script).
+/// A standby restoring from a WAL archive (`STANDBY_WALE_*`/`STANDBY_WALG_*`) is not run here:
+/// there is no WAL-E/WAL-G.
+fn standby_cluster(facts: &PodFacts) -> Option<Value> {
+    let host = var(facts, "STANDBY_HOST", "");
+    if host.is_empty() {
+        return None;
+    }
+    let mut standby = json!({"create_replica_methods": ["basebackup"], "host": host});
+    for (key, field) in [
+        ("STANDBY_PORT", "port"),
+        ("STANDBY_PRIMARY_SLOT_NAME", "primary_slot_name"),
+    ] {
+        let value = var(facts, key, "");
+        if !value.is_empty() {
+            standby[field] = value.into();
+        }
+    }
+    Some(standby)
+}
+
+/// Spilo's image has its extensions (`bg_mon`, `pg_auth_mon`, `set_user`, …); Debian's server
+/// does not, and PostgreSQL refuses to start with a `shared_preload_libraries` entry it cannot
+/// load. The runner keeps the entries the installed server has (its `lib` directory) and drops
+/// the others, wherever the configuration sets them. Returns what it dropped.
+pub fn keep_installed_libraries(config: &mut Value, lib_dir: &Path) -> Vec<String> {
+    let mut dropped = Vec::new();
+    for pointer in [
+        "/postgresql/parameters",
+        "/bootstrap/dcs/postgresql/parameters",
+    ] {
+        let Some(parameters) = config.pointer_mut(pointer).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(libraries) = parameters
+            .get("shared_preload_libraries")
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let (kept, gone): (Vec<&str>, Vec<&str>) = libraries
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .partition(|l| lib_dir.join(format!("{l}.so")).exists());
+        dropped.extend(gone.iter().map(|l| l.to_string()));
+        let kept = kept.join(",");
+        parameters.insert("shared_preload_libraries".into(), kept.into());
+    }
+    dropped
 }
 
 #[cfg(test)]
@@ -171,5 +229,55 @@ mod tests {
         assert_eq!(merged["postgresql"]["parameters"]["max_connections"], 200);
         assert_eq!(merged["postgresql"]["parameters"]["ssl"], "on");
         assert_eq!(merged["list"], json!([1]));
+    }
+
+    #[test]
+    fn a_standby_streams_from_its_source_with_patronis_basebackup() {
+        let env: BTreeMap<String, String> = [
+            ("STANDBY_HOST", "acid-source.ns"),
+            ("STANDBY_PORT", "5433"),
+            ("STANDBY_PRIMARY_SLOT_NAME", ""),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let facts = PodFacts {
+            name: "acid-standby-0",
+            namespace: "ns",
+            ip: "10.1.0.5",
+            env: &env,
+            dir: Path::new("/tmp/x"),
+            bin_dir: "/usr/lib/postgresql/15/bin",
+            context: "spilo-pod",
+        };
+        assert_eq!(
+            patroni_config(&facts)["bootstrap"]["dcs"]["standby_cluster"],
+            json!({"create_replica_methods": ["basebackup"], "host": "acid-source.ns", "port": "5433"})
+        );
+        let none = BTreeMap::new();
+        let plain = PodFacts { env: &none, ..facts };
+        assert!(patroni_config(&plain)["bootstrap"]["dcs"].get("standby_cluster").is_none());
+    }
+
+    #[test]
+    fn only_the_installed_libraries_are_preloaded() {
+        let lib = std::env::temp_dir().join(format!("spilo-libs-{}", std::process::id()));
+        std::fs::create_dir_all(&lib).unwrap();
+        std::fs::write(lib.join("pg_stat_statements.so"), b"").unwrap();
+        let mut config = json!({
+            "postgresql": {"parameters": {"shared_preload_libraries": "bg_mon, pg_stat_statements"}},
+            "bootstrap": {"dcs": {"postgresql": {"parameters": {"shared_preload_libraries": "set_user"}}}},
+        });
+        let dropped = keep_installed_libraries(&mut config, &lib);
+        std::fs::remove_dir_all(&lib).unwrap();
+        assert_eq!(dropped, ["bg_mon", "set_user"]);
+        assert_eq!(
+            config["postgresql"]["parameters"]["shared_preload_libraries"],
+            "pg_stat_statements"
+        );
+        assert_eq!(
+            config["bootstrap"]["dcs"]["postgresql"]["parameters"]["shared_preload_libraries"],
+            ""
+        );
     }
 }

@@ -169,7 +169,7 @@ async fn start(
     let container_env = pod_env::resolve(client, pod).await?;
     credentials::write_kubeconfig(client, pod, &dir.join("kubeconfig")).await?;
     write_certificate(&dir, ip)?;
-    let patroni = config::patroni_config(&config::PodFacts {
+    let mut patroni = config::patroni_config(&config::PodFacts {
         name,
         namespace: &namespace,
         ip,
@@ -178,6 +178,11 @@ async fn start(
         bin_dir: env.var("PGRENV_PG_BINDIR"),
         context: credentials::CONTEXT,
     });
+    let lib_dir = Path::new(env.var("PGRENV_PG_BINDIR")).join("../lib");
+    let dropped = config::keep_installed_libraries(&mut patroni, &lib_dir);
+    if !dropped.is_empty() {
+        eprintln!("Spilo runner: {name}: not installed here, not preloaded: {dropped:?}");
+    }
     let path = dir.join("patroni.yml");
     std::fs::write(
         &path,

@@ -1,0 +1,103 @@
+//! Every manifest of the parity corpus that we render bootstraps a leader on real Patroni: the
+//! initdb options, `pg_hba` and parameters we render are ones Patroni and PostgreSQL start
+//! with, and the roles and databases of each land on its leader. One instance each (replicas are
+//! the other Patroni tests' subject), all in one namespace.
+
+#[path = "../parity/corpus.rs"]
+#[allow(dead_code)] // the parity test reads more of each entry
+mod corpus;
+
+use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
+use serde_json::json;
+use std::collections::BTreeSet;
+
+#[tokio::test]
+async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
+    let entries: Vec<_> = corpus::load()
+        .into_iter()
+        .map(|mut e| {
+            e.doc["spec"]["numberOfInstances"] = json!(1);
+            e
+        })
+        .collect();
+    // The first (the minimal manifest) starts the cluster support; the others join it.
+    let first = entries[0].doc.clone();
+    let c = PatroniCluster::start("patroni-corpus", entries[0].name(), 1, move |h| {
+        let mut d = first;
+        d["metadata"]["namespace"] = json!(h.ns.name);
+        d
+    })
+    .await;
+    corpus::install_storage_classes(&c.h.ns.client, &entries).await;
+    let mut names = vec![entries[0].name().to_string()];
+    for entry in &entries[1..] {
+        let mut doc = entry.doc.clone();
+        doc["metadata"]["namespace"] = json!(c.h.ns.name);
+        // Only what we render: a manifest we refuse makes no pods.
+        let refusals = corpus::refusals(&doc, &c.h.config);
+        if !refusals.is_empty() {
+            println!(
+                "corpus: {} ({}) is refused by us; skipped: {refusals:?}",
+                entry.name(),
+                entry.source
+            );
+            continue;
+        }
+        c.h.cluster_secrets(entry.name()).await;
+        c.h.apply(doc).await;
+        names.push(entry.name().to_string());
+    }
+    let report = c.h.run().await;
+    assert_ne!(
+        report.exit_code,
+        1,
+        "{}",
+        postgres_reconciler::report::run::text(&report)
+    );
+    let mut missing: BTreeSet<String> = names.iter().cloned().collect();
+    let deadline = tokio::time::Instant::now() + PATRONI_WAIT;
+    while !missing.is_empty() && tokio::time::Instant::now() < deadline {
+        let mut still = BTreeSet::new();
+        for name in &missing {
+            let roles = crate::support::spilo::roles(&c.h.ns.client, &c.h.ns.name, name).await;
+            if !roles.values().any(|r| r == "master") {
+                still.insert(name.clone());
+            }
+        }
+        missing = still;
+        if !missing.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+    let logs: Vec<String> = missing
+        .iter()
+        .map(|name| {
+            let log = c.runner.log(&format!("{name}-0"));
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            format!(
+                "== {name}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        })
+        .collect();
+    println!(
+        "corpus: {} of {} manifests bootstrapped a leader",
+        names.len() - missing.len(),
+        names.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "no leader for {missing:?}:\n{}",
+        logs.join("\n")
+    );
+
+    // With every leader up, a run reaches every cluster's database: its roles, databases and
+    // prepared databases land, and every manifest is Running.
+    let report = c.h.run().await;
+    let text = postgres_reconciler::report::run::text(&report);
+    assert_eq!(report.exit_code, 0, "{text}");
+    for name in &names {
+        let status = c.h.status("postgresql", name).await;
+        assert_eq!(status["PostgresClusterStatus"], "Running", "{name}: {status:#}\n{text}");
+    }
+}
