@@ -65,7 +65,21 @@ pub(super) async fn run_sql(
     let Some(client) = clients.get(&cache_key) else {
         return ActionResult::Failed("no connection".into());
     };
-    match sql::execute(client, statements, &|secret| passwords.get(secret)).await {
+    let limit = std::time::Duration::from_secs(config.postgres_statement_timeout_seconds.max(1));
+    let executed = tokio::time::timeout(
+        limit,
+        sql::execute(client, statements, &|secret| passwords.get(secret)),
+    )
+    .await;
+    let Ok(executed) = executed else {
+        // The server may still be working on it: this connection is dropped, not reused.
+        clients.remove(&cache_key);
+        return ActionResult::Failed(format!(
+            "no answer within {} s (postgres_statement_timeout_seconds); it may still be running on the server, e.g. a commit waiting for a synchronous standby that is not streaming",
+            limit.as_secs()
+        ));
+    };
+    match executed {
         Ok(()) => ActionResult::Applied,
         // Another manifest on the same server (a PostgreSQLConfig on its cluster, two clusters
         // sharing a server) created it first in this run: it exists, as wanted. It is not

@@ -72,6 +72,9 @@ pub struct Config {
     /// PEM file of the CA that signed the servers' certificates (verify-ca / verify-full).
     pub postgres_ca_file: Option<PathBuf>,
     pub postgres_connect_timeout_seconds: u64,
+    /// Longest one SQL action may take: a commit waiting for a synchronous standby that is not
+    /// there (`synchronous_mode_strict`) never ends, and must not hold up the run.
+    pub postgres_statement_timeout_seconds: u64,
     /// Delete credential Secrets when their cluster's manifest is deleted (default: keep them).
     pub delete_secrets: bool,
     /// Delete the volume claims when their cluster's manifest is deleted (default: keep them).
@@ -222,6 +225,7 @@ impl Default for Config {
             postgres_sslmode: SslMode::Require,
             postgres_ca_file: None,
             postgres_connect_timeout_seconds: 10,
+            postgres_statement_timeout_seconds: 60,
             delete_secrets: false,
             delete_pvcs: false,
             release_namespace: "default".into(),

@@ -66,6 +66,10 @@ fn member(pod: &str, url: &str, answer: &Value) -> PatroniMember {
             .get("replication_state")
             .and_then(Value::as_str)
             .map(str::to_string),
+        sync_standby: answer
+            .get("sync_standby")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     }
 }
 

@@ -51,6 +51,10 @@ pub struct PatroniMember {
     /// A replica's `replication_state` ("streaming" once it receives WAL from the leader).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_state: Option<String>,
+    /// A synchronous standby of a cluster in `synchronous_mode` (Patroni's `sync_standby`): the
+    /// only members Patroni switches over to in that mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_standby: bool,
 }
 
 /// A member's REST API: `patroni_url_template` filled from its pod.

@@ -83,20 +83,26 @@ fn name(v: &Value) -> &str {
     str_at(v, "/metadata/name").unwrap_or_default()
 }
 
-/// The members Patroni reports streaming from the leader, when Patroni was read for the cluster.
-fn streaming_members(
+/// The members Patroni would switch over to, when Patroni was read for the cluster: those
+/// streaming from the leader, and in `synchronous_mode` only its synchronous standbys (Patroni
+/// refuses any other candidate: "candidate name does not match with sync_standby"). The flag
+/// says whether synchronous standbys decided.
+fn switchover_candidates(
     observed: &Observed,
     manifest: &crate::render::ManifestRef,
-) -> Option<std::collections::BTreeSet<String>> {
+) -> Option<(std::collections::BTreeSet<String>, bool)> {
     let key = format!("{}/{}", manifest.namespace, manifest.name);
     match observed.patroni.get(&key)? {
-        super::patroni::PatroniObservation::Known { members, .. } => Some(
-            members
+        super::patroni::PatroniObservation::Known { members, .. } => {
+            let synchronous = members.iter().any(|m| m.sync_standby);
+            let candidates = members
                 .iter()
                 .filter(|m| m.replication_state.as_deref() == Some("streaming"))
+                .filter(|m| m.sync_standby || !synchronous)
                 .map(|m| m.pod.clone())
-                .collect(),
-        ),
+                .collect();
+            Some((candidates, synchronous))
+        }
         super::patroni::PatroniObservation::Unknown { .. } => None,
     }
 }
@@ -341,14 +347,18 @@ fn next_restart(
             let master = outdated[0];
             // When Patroni was read, the candidate must be streaming from the leader: a replica
             // that just restarted may not be yet, and promoting it would lose what it has not
-            // received (Zalando's operator picks a streaming member too).
-            let streaming = streaming_members(observed, &m.manifest);
+            // received; in synchronous mode it must be a synchronous standby (Zalando's
+            // operator picks its candidate the same way).
+            let candidates = switchover_candidates(observed, &m.manifest);
             let Some(candidate) = pods.iter().find(|p| {
                 role(p).as_deref() == Some("replica")
                     && label(p, REVISION_LABEL) == Some(update_revision)
-                    && streaming.as_ref().is_none_or(|s| s.contains(name(p)))
+                    && candidates.as_ref().is_none_or(|(c, _)| c.contains(name(p)))
             }) else {
-                return waiting(match streaming {
+                return waiting(match candidates {
+                    Some((_, true)) => format!(
+                        "no synchronous standby on revision {update_revision} is streaming from the leader yet (Patroni, synchronous_mode)"
+                    ),
                     Some(_) => format!(
                         "no replica on revision {update_revision} is streaming from the leader yet (Patroni)"
                     ),

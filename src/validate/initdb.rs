@@ -52,10 +52,25 @@ mod tests {
 
     #[test]
     fn options_initdb_and_patroni_take() {
-        assert!(errors(&[("data-checksums", "true"), ("locale", "C.UTF-8"), ("auth-host", "scram-sha-256")]).is_empty());
+        assert!(
+            errors(&[
+                ("data-checksums", "true"),
+                ("locale", "C.UTF-8"),
+                ("auth-host", "scram-sha-256")
+            ])
+            .is_empty()
+        );
         let e = errors(&[("nosync", "false"), ("data-checksums", "false")]);
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("spec.patroni.initdb.data-checksums: \"false\" is not a value of this flag"), "{e:?}");
-        assert!(e[1].starts_with("spec.patroni.initdb.nosync: Patroni sets this initdb option itself"), "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "spec.patroni.initdb.data-checksums: \"false\" is not a value of this flag"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("spec.patroni.initdb.nosync: Patroni sets this initdb option itself"),
+            "{e:?}"
+        );
     }
 }

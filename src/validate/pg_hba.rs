@@ -141,7 +141,10 @@ mod tests {
             "hostssl all all 0.0.0.0/0 scram-sha-256",
         ];
         assert!(errors(&good, 3).is_empty());
-        let seed = ["hostssl all all 0.0.0.0/0 md5", "host all all 0.0.0.0/0 md5"];
+        let seed = [
+            "hostssl all all 0.0.0.0/0 md5",
+            "host all all 0.0.0.0/0 md5",
+        ];
         let e = errors(&seed, 3);
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("spec.patroni.pg_hba: no host rule for the replication"));
@@ -151,13 +154,23 @@ mod tests {
         // A rule that rejects lets nobody in.
         assert_eq!(errors(&["local all all reject"], 1).len(), 1);
         assert!(errors(&["local postgres,app all peer"], 1).is_empty());
-        let masked = ["local all all trust", "host replication all 10.0.0.0 255.0.0.0 reject"];
+        let masked = [
+            "local all all trust",
+            "host replication all 10.0.0.0 255.0.0.0 reject",
+        ];
         assert_eq!(errors(&masked, 2).len(), 1);
     }
 
     #[test]
     fn malformed_rules_are_named() {
-        let e = errors(&["local all all trust", "hots all all 0.0.0.0/0 md5", "host all all"], 1);
+        let e = errors(
+            &[
+                "local all all trust",
+                "hots all all 0.0.0.0/0 md5",
+                "host all all",
+            ],
+            1,
+        );
         assert_eq!(
             e,
             [

@@ -1,10 +1,10 @@
 //! Rules for `postgresql` manifests (Zalando's, plus what our renderer needs).
 
 use super::databases::{check_databases, check_prepared, effective_prepared, prepared_roles};
+use super::initdb::check_initdb;
 use super::limits::{check_bytes, check_count};
 use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
-use super::initdb::check_initdb;
 use super::pg_hba::check_pg_hba;
 use super::quantity::{check_resources, check_volume_size};
 use super::users::check_users;

@@ -44,8 +44,26 @@ ensure_spilo_locales() {
   locale -a 2>/dev/null | grep -qix 'en_US\.utf-\?8' && return
   log "generating the en_US.UTF-8 locale (Spilo's image has it)"
   if ! command -v localedef >/dev/null || [ ! -d /usr/share/i18n/locales ]; then
+    as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq locales >/dev/null \
       || die "Debian's locales package could not be installed"
   fi
   as_root localedef -i en_US -c -f UTF-8 en_US.UTF-8 || die "localedef en_US.UTF-8 failed"
+}
+
+# Extensions of Spilo's image that manifests create (Zalando's complete example asks for
+# pg_partman) and Debian packages for its server; contrib (pgcrypto, …) comes with the server.
+SPILO_EXTENSION_PACKAGES=(partman)
+ensure_spilo_extensions() {
+  local major; major="$(basename "$(dirname "$(pg_bindir)")")"
+  local missing=()
+  local p
+  for p in "${SPILO_EXTENSION_PACKAGES[@]}"; do
+    dpkg -s "postgresql-$major-$p" >/dev/null 2>&1 || missing+=("postgresql-$major-$p")
+  done
+  [ "${#missing[@]}" = 0 ] && return
+  log "installing ${missing[*]} (Spilo's image has them)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || die "apt-get install ${missing[*]} failed"
 }

@@ -1,10 +1,13 @@
-//! The rolling upgrade on real Patroni: a `dockerImage` change restarts every pod on the new
-//! revision over successive runs, replicas first, the master last after a switchover Patroni
-//! answered; never fewer than 2 Ready pods; rows written before the rollout are on every member
-//! after it.
+//! The rolling upgrade on real Patroni: a configuration change that renders the same pod
+//! template restarts nothing; a `dockerImage` change restarts every pod on the new revision over
+//! successive runs, one per run, replicas first, the master last after the one switchover,
+//! answered by Patroni; never fewer than 2 Ready pods; rows written before the rollout are on
+//! every member after it. Patroni's REST API is reached through a proxy that refuses nothing and
+//! logs each request beside the pod watch's deletions.
 
-use crate::support::rollout::{Log, progress, restarts, watch_pods};
+use crate::support::rollout::{Log, progress, restarts, rolling_update, uids, watch_pods};
 use crate::support::spilo::cluster::{PatroniCluster, member_connection};
+use crate::support::spilo::rest_proxy::RestProxy;
 use k8s_openapi::api::core::v1::Pod;
 use postgres_reconciler::observe::postgres::connect;
 use postgres_reconciler::report::run::text;
@@ -37,13 +40,29 @@ fn manifest(h: &crate::support::reconciler::Harness, image: &str) -> Value {
 
 #[tokio::test]
 async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patroni() {
-    let c = PatroniCluster::start("patroni-roll", CLUSTER, 3, |h| {
+    let mut c = PatroniCluster::start("patroni-roll", CLUSTER, 3, |h| {
         manifest(h, "registry.invalid/spilo:1")
     })
     .await;
+    let log: Log = Arc::default();
+    let proxy = RestProxy::start(Box::new(|_, _| false), 503, log.clone()).await;
+    c.h.config.patroni_url_template = proxy.url_template();
+    let pods: kube::Api<Pod> = c.h.ns.api();
+    let selector = kube::api::ListParams::default().labels(&format!("cluster-name={CLUSTER}"));
+    let before = uids(&pods.list(&selector).await.expect("pods").items);
+    c.h.config.delete_secrets = true;
+    c.h.config.max_parallel_clusters = 2;
+    let report = c.h.run().await;
+    assert!(restarts(&report).is_empty(), "{}", text(&report));
+    assert_eq!(report.totals.restart, 0, "{}", text(&report));
+    assert_eq!(
+        uids(&pods.list(&selector).await.expect("pods").items),
+        before,
+        "a configuration change that renders the same pod template restarts nothing"
+    );
+    let c = c;
     let h = &c.h;
     let leader = c.wait_for_roles("before").await;
-    let pods: kube::Api<Pod> = h.ns.api();
     let password = c.superuser_password().await;
     let members = c.pods().await;
     let leader_ip = &members.get(&leader).expect("the leader's pod").1;
@@ -61,16 +80,23 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
         .expect("rows before the rollout");
     drop(writer);
 
-    let log: Log = Arc::default();
     let armed = Arc::new(Mutex::new(true));
     let fewest = watch_pods(pods.clone(), CLUSTER, log.clone(), armed);
     h.apply(manifest(h, NEW_IMAGE)).await;
+    let report = h.run().await;
+    assert!(
+        restarts(&report).is_empty(),
+        "no restart in the run that updates the template: {}",
+        text(&report)
+    );
     let mut order = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
         let report = h.run().await;
         assert_ne!(report.exit_code, 1, "{}", text(&report));
-        order.extend(restarts(&report));
+        let done = restarts(&report);
+        assert!(done.len() <= 1, "one restart per run: {}", text(&report));
+        order.extend(done);
         let (current, total, all_ready) = progress(h, &pods, CLUSTER).await;
         // The revision alone can be the old one for a moment after the update: the images say.
         let on_new_image = images(&pods).await.iter().all(|i| i == NEW_IMAGE);
@@ -93,16 +119,28 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
     );
     assert_eq!(order.len(), 3, "every pod restarted once: {order:?}");
     assert_eq!(order.last(), Some(&leader), "the master last: {order:?}");
-    // Its restart went through only after Patroni answered the switchover (apply fails the
-    // restart otherwise), and Patroni says so in the old leader's log.
+    // One switchover, answered by Patroni before the old leader's pod went.
+    let events = log.lock().unwrap().clone();
+    let switchovers: Vec<usize> = (0..events.len())
+        .filter(|i| events[*i].starts_with("POST ") && events[*i].contains("/switchover "))
+        .collect();
+    assert_eq!(switchovers.len(), 1, "{events:#?}");
+    assert!(events[switchovers[0]].ends_with(" 200"), "{events:#?}");
+    let leader_deleted = events
+        .iter()
+        .position(|e| *e == format!("deleted {leader}"))
+        .unwrap_or_else(|| panic!("the old leader's pod was never deleted: {events:#?}"));
+    assert!(switchovers[0] < leader_deleted, "{events:#?}");
     let old_log = c.runner.log(&leader);
     assert!(
         old_log.to_lowercase().contains("switchover") || old_log.contains("demot"),
         "{old_log}"
     );
-    assert!(
-        *fewest.lock().unwrap() >= 2,
-        "fewer than 2 Ready pods at one point"
+    // Each restart takes one pod away, never more; the watch saw those moments.
+    assert_eq!(
+        *fewest.lock().unwrap(),
+        2,
+        "the fewest Ready pods seen during the rollout"
     );
     let new_leader = c.wait_for_roles("after the rollout").await;
     assert_ne!(new_leader, leader, "the leader moved by the switchover");
@@ -130,4 +168,10 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
+
+    // The status says the rollout is done.
+    h.run().await;
+    let rolling = rolling_update(&h.status("postgresql", CLUSTER).await);
+    assert_eq!(rolling["status"], "False", "{rolling}");
+    assert_eq!(rolling["message"], "3 of 3 pods on the new revision");
 }

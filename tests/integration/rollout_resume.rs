@@ -1,14 +1,16 @@
-//! A run killed in the middle of a rolling update: the `apply` binary reaches the apiserver
+//! A run killed in the middle of a rolling update, on real Patroni: the `apply` binary reaches the apiserver
 //! through a fault-injecting proxy that stops answering right after the run's pod eviction, and is
 //! then killed (SIGKILL) — the pod is gone, the status and the Lease are as the run left them.
 //! The next runs take the expired Lease over and finish the rollout: no pod restarted twice,
-//! never fewer than 2 Ready pods, the master last.
+//! never fewer than 2 Ready pods, the master last. The cluster runs in `synchronous_mode`, where
+//! Patroni takes a switchover only to its synchronous standby.
 
 use crate::support::eventually;
 use crate::support::fault_proxy::{Fault, FaultProxy};
-use crate::support::reconciler::Harness;
 use crate::support::rollout::*;
+use crate::support::spilo::cluster::PatroniCluster;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
@@ -17,16 +19,19 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
-    let mut h = Harness::new("rollout-kill").await;
-    let log: Log = Arc::default();
-    let port = patroni_stand_in(log.clone());
-    h.config.patroni_url_template = format!("http://127.0.0.1:{port}");
-    // Short, so the next run may take over the Lease the killed run leaves behind.
-    h.config.lease_duration_seconds = 5;
     let cluster = "acid-kill";
-    let manifest = h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}));
-    let pods = settled_cluster(&h, cluster, manifest).await;
-    let master = format!("{cluster}-0");
+    // In synchronous mode: Patroni switches over only to the synchronous standby.
+    let mut c = PatroniCluster::start("rollout-kill", cluster, 3, |h| {
+        let mut m = h.cluster_manifest(cluster, 3, json!({}), json!({}), json!({}));
+        m["spec"]["patroni"] = json!({"synchronous_mode": true});
+        m
+    })
+    .await;
+    // Short, so the next run may take over the Lease the killed run leaves behind.
+    c.h.config.lease_duration_seconds = 5;
+    let log: Log = Arc::default();
+    let pods: Api<Pod> = c.h.ns.api();
+    let master = c.wait_for_roles("bootstrap").await;
     let armed = Arc::new(Mutex::new(false));
     let fewest = watch_pods(pods.clone(), cluster, log.clone(), armed.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -34,8 +39,10 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
 
     // The image changes; this run updates the StatefulSet only.
     let old_revision =
-        h.get("StatefulSet", cluster).await.expect("sts")["status"]["updateRevision"].clone();
-    h.config.docker_image = "ghcr.io/zalando/spilo-17:4.0-p4".into();
+        c.h.get("StatefulSet", cluster).await.expect("sts")["status"]["updateRevision"].clone();
+    c.h.config.docker_image = "ghcr.io/zalando/spilo-17:4.0-p4".into();
+    let c = c;
+    let h = &c.h;
     let report = h.run().await;
     assert!(restarts(&report).is_empty(), "{}", text(&report));
     eventually(Duration::from_secs(60), "the new revision", || async {
@@ -116,7 +123,7 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
 
     // The next runs: wait out the Lease, then finish the rollout one pod at a time.
     let mut order = vec![killed_pod.clone()];
-    order.extend(drive_rollout(&h, &pods, cluster, 3, &log, master).await);
+    order.extend(drive_rollout(h, &pods, cluster, 3, &log).await);
 
     let events = log.lock().unwrap().clone();
     assert_eq!(
@@ -124,11 +131,7 @@ async fn a_run_killed_after_a_pod_delete_is_resumed_by_the_next() {
         3,
         "every pod restarted once: {order:?} {events:?}"
     );
-    assert_eq!(
-        order[2],
-        format!("{cluster}-0"),
-        "the master last: {order:?}"
-    );
+    assert_eq!(order[2], master, "the master last: {order:?}");
     let mut distinct = order.clone();
     distinct.sort();
     distinct.dedup();

@@ -42,6 +42,7 @@ fn member(pod: &str, role: &str, pending: bool) -> PatroniMember {
             Vec::new()
         },
         replication_state: (role == "replica").then(|| "streaming".into()),
+        sync_standby: false,
     }
 }
 

@@ -147,6 +147,7 @@ fn the_switchover_waits_for_a_candidate_patroni_reports_streaming() {
         pending_restart: false,
         pending_parameters: Vec::new(),
         replication_state: state.map(str::to_string),
+        sync_standby: false,
     };
     // acid-a-1 restarted moments ago and does not stream yet; acid-a-2 does.
     let mut members = vec![
@@ -179,6 +180,46 @@ fn the_switchover_waits_for_a_candidate_patroni_reports_streaming() {
     assert!(actions.is_empty(), "{actions:#?}");
     assert!(
         held[0].reason.contains("streaming from the leader"),
+        "{held:?}"
+    );
+}
+
+#[test]
+fn in_synchronous_mode_the_switchover_goes_to_the_synchronous_standby() {
+    use crate::plan::patroni::{PatroniMember, PatroniObservation};
+    let d = desired(3, json!({}), &[]);
+    let mut o = observed(&d, 3, three([OLD, NEW, NEW]));
+    let member = |i: usize, role: &str, sync_standby: bool| PatroniMember {
+        pod: format!("acid-a-{i}"),
+        url: String::new(),
+        role: role.into(),
+        pending_restart: false,
+        pending_parameters: Vec::new(),
+        replication_state: (role == "replica").then(|| "streaming".into()),
+        sync_standby,
+    };
+    let mut members = vec![
+        member(0, "primary", false),
+        member(1, "replica", false),
+        member(2, "replica", true),
+    ];
+    let known = |members: &[PatroniMember]| PatroniObservation::Known {
+        members: members.to_vec(),
+        config: json!({"synchronous_mode": true}),
+    };
+    o.patroni.insert("ns/acid-a".into(), known(&members));
+    let (actions, _) = run(&d, &o);
+    assert!(
+        actions[0].reason.contains("switchover to acid-a-2"),
+        "the synchronous standby, not the first replica: {actions:#?}"
+    );
+    // The synchronous standby is not streaming: the master waits, and the reason says why.
+    members[2].replication_state = Some("starting".into());
+    o.patroni.insert("ns/acid-a".into(), known(&members));
+    let (actions, held) = run(&d, &o);
+    assert!(actions.is_empty(), "{actions:#?}");
+    assert!(
+        held[0].reason.contains("no synchronous standby"),
         "{held:?}"
     );
 }

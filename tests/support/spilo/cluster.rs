@@ -76,22 +76,38 @@ impl PatroniCluster {
 
     /// Waits for one leader and every other member a replica; returns the leader's pod.
     pub async fn wait_for_roles(&self, what: &str) -> String {
-        eventually(
-            PATRONI_WAIT,
-            &format!("{what}: one leader, the others replicas"),
-            || async {
-                let r = self.roles().await;
-                let leaders: Vec<&String> = r
-                    .iter()
-                    .filter(|(_, v)| *v == "master")
-                    .map(|(p, _)| p)
-                    .collect();
-                let replicas = r.values().filter(|v| *v == "replica").count();
-                (leaders.len() == 1 && replicas + 1 == self.instances).then(|| leaders[0].clone())
-            },
-        )
-        .await
+        wait_for_roles_of(&self.h, &self.name, self.instances, what).await
     }
+
+    /// Another cluster in the same namespace, run by the same runner: its Secrets, its
+    /// manifest, a run, and Patroni's bootstrap. Returns its leader's pod.
+    pub async fn add(&self, name: &str, instances: usize, manifest: Value) -> String {
+        self.h.cluster_secrets(name).await;
+        self.h.apply(manifest).await;
+        let report = self.h.run().await;
+        assert_ne!(report.exit_code, 1, "{}", text(&report));
+        wait_for_roles_of(&self.h, name, instances, "Patroni's bootstrap").await
+    }
+}
+
+/// Waits until `cluster` has one leader and every other of its `instances` members is a
+/// replica, as Patroni labels them; returns the leader's pod.
+pub async fn wait_for_roles_of(h: &Harness, cluster: &str, instances: usize, what: &str) -> String {
+    eventually(
+        PATRONI_WAIT,
+        &format!("{what}: one leader of {cluster}, the others replicas"),
+        || async {
+            let r = roles(&h.ns.client, &h.ns.name, cluster).await;
+            let leaders: Vec<&String> = r
+                .iter()
+                .filter(|(_, v)| *v == "master")
+                .map(|(p, _)| p)
+                .collect();
+            let replicas = r.values().filter(|v| *v == "replica").count();
+            (leaders.len() == 1 && replicas + 1 == instances).then(|| leaders[0].clone())
+        },
+    )
+    .await
 }
 
 impl PatroniCluster {

@@ -255,8 +255,15 @@ mod tests {
             json!({"create_replica_methods": ["basebackup"], "host": "acid-source.ns", "port": "5433"})
         );
         let none = BTreeMap::new();
-        let plain = PodFacts { env: &none, ..facts };
-        assert!(patroni_config(&plain)["bootstrap"]["dcs"].get("standby_cluster").is_none());
+        let plain = PodFacts {
+            env: &none,
+            ..facts
+        };
+        assert!(
+            patroni_config(&plain)["bootstrap"]["dcs"]
+                .get("standby_cluster")
+                .is_none()
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod config;
 mod credentials;
 pub mod member;
 mod pod_env;
+pub mod rest_proxy;
 pub mod services;
 
 use super::TestEnv;
@@ -77,9 +78,12 @@ impl Drop for SpiloRunner {
     fn drop(&mut self) {
         self.task.abort();
         let members = std::mem::take(&mut *self.members.lock().unwrap());
-        for (_, m) in members {
-            m.stop(Duration::from_secs(5));
-        }
+        // All at once: a namespace of many clusters stops in one grace period, not one each.
+        std::thread::scope(|scope| {
+            for (_, m) in members {
+                scope.spawn(move || m.stop(Duration::from_secs(5)));
+            }
+        });
         // A failing test keeps the members' logs and data to look at.
         if std::thread::panicking() {
             eprintln!("Spilo runner: kept {}", self.root.display());
