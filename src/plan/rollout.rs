@@ -84,17 +84,22 @@ fn name(v: &Value) -> &str {
 }
 
 /// The members Patroni would switch over to, when Patroni was read for the cluster: those
-/// streaming from the leader, and in `synchronous_mode` only its synchronous standbys (Patroni
-/// refuses any other candidate: "candidate name does not match with sync_standby"). The flag
-/// says whether synchronous standbys decided.
+/// streaming from the leader, and in `synchronous_mode` (its DCS configuration; not the quorum
+/// mode) only its synchronous standbys: Patroni refuses any other candidate ("candidate name
+/// does not match with sync_standby"), also in the moment after a restart when it has none.
+/// The flag says whether the cluster is in synchronous mode.
 fn switchover_candidates(
     observed: &Observed,
     manifest: &crate::render::ManifestRef,
 ) -> Option<(std::collections::BTreeSet<String>, bool)> {
     let key = format!("{}/{}", manifest.namespace, manifest.name);
     match observed.patroni.get(&key)? {
-        super::patroni::PatroniObservation::Known { members, .. } => {
-            let synchronous = members.iter().any(|m| m.sync_standby);
+        super::patroni::PatroniObservation::Known { members, config } => {
+            let synchronous = match config.get("synchronous_mode") {
+                Some(Value::Bool(on)) => *on,
+                Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "on"),
+                _ => false,
+            };
             let candidates = members
                 .iter()
                 .filter(|m| m.replication_state.as_deref() == Some("streaming"))

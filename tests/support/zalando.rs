@@ -2,11 +2,13 @@
 //! cluster against the local control plane and watching one namespace. Its ConfigMap is the
 //! module's own `manifests/configmap.yaml`, read at test time, with only what running beside
 //! other tests needs changed (`watched_namespace`, `enable_crd_registration`, `api_port`) and
-//! whatever a test asks for on top. Stopped (and its labeler with it) when dropped.
+//! whatever a test asks for on top. Stopped when dropped.
 //!
-//! Under kwok no Patroni runs, so nobody sets the `spilo-role` label Zalando waits for (ten
-//! minutes per cluster); the labeler does what Patroni would: ordinal 0 `master`, others `replica`.
+//! Zalando's pods run real Patroni too (the Spilo runner, see `spilo`): Patroni bootstraps the
+//! oracle's clusters from the oracle's own pod spec and sets the `spilo-role` labels Zalando
+//! waits for. The runner goes with the oracle.
 
+use super::spilo::SpiloRunner;
 use super::{TestEnv, eventually};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -46,7 +48,7 @@ pub fn module_manifest(file: &str, kind: &str, name: &str) -> serde_json::Value 
 
 pub struct Zalando {
     child: Child,
-    labeler: tokio::task::JoinHandle<()>,
+    runner: Option<SpiloRunner>,
     pub namespace: String,
     pub log: PathBuf,
     pub api_port: u16,
@@ -101,10 +103,10 @@ impl Zalando {
             .stderr(out)
             .spawn()
             .expect("start Zalando's postgres-operator");
-        let labeler = tokio::spawn(label_pods(client.clone(), namespace.to_string()));
+        let runner = SpiloRunner::start(client.clone(), namespace, &dir.join("spilo-runner"));
         let zalando = Zalando {
             child,
-            labeler,
+            runner: Some(runner),
             namespace: namespace.to_string(),
             log,
             api_port,
@@ -138,9 +140,9 @@ impl Zalando {
         .await;
     }
 
-    /// Stops the operator (SIGTERM, then SIGKILL) and the labeler.
+    /// Stops the operator (SIGTERM, then SIGKILL); its clusters' Patroni members stay (an adopted
+    /// cluster keeps running) until the oracle is dropped.
     pub fn stop(&mut self) {
-        self.labeler.abort();
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
@@ -160,38 +162,6 @@ impl Zalando {
 impl Drop for Zalando {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-/// What Patroni would do for the pods of `namespace`: label the leader `master` and the others
-/// `replica` (ordinal 0 leads), once a pod exists.
-async fn label_pods(client: Client, namespace: String) {
-    let pods: Api<Pod> = Api::namespaced(client, &namespace);
-    let params = ListParams::default().labels("application=spilo");
-    loop {
-        if let Ok(list) = pods.list(&params).await {
-            for pod in list {
-                let name = pod.metadata.name.clone().unwrap_or_default();
-                let has = pod
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("spilo-role"))
-                    .is_some();
-                if has || pod.metadata.deletion_timestamp.is_some() {
-                    continue;
-                }
-                let role = if name.ends_with("-0") {
-                    "master"
-                } else {
-                    "replica"
-                };
-                let patch = serde_json::json!({"metadata": {"labels": {"spilo-role": role}}});
-                let _ = pods
-                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.runner.take();
     }
 }

@@ -203,6 +203,16 @@ fn in_synchronous_mode_the_switchover_goes_to_the_synchronous_standby() {
         member(1, "replica", false),
         member(2, "replica", true),
     ];
+    // In quorum mode any streaming replica is a candidate.
+    o.patroni.insert(
+        "ns/acid-a".into(),
+        PatroniObservation::Known {
+            members: members.clone(),
+            config: json!({"synchronous_mode": "quorum"}),
+        },
+    );
+    let (actions, _) = run(&d, &o);
+    assert!(actions[0].reason.contains("switchover to acid-a-1"), "{actions:#?}");
     let known = |members: &[PatroniMember]| PatroniObservation::Known {
         members: members.to_vec(),
         config: json!({"synchronous_mode": true}),
@@ -213,8 +223,9 @@ fn in_synchronous_mode_the_switchover_goes_to_the_synchronous_standby() {
         actions[0].reason.contains("switchover to acid-a-2"),
         "the synchronous standby, not the first replica: {actions:#?}"
     );
-    // The synchronous standby is not streaming: the master waits, and the reason says why.
-    members[2].replication_state = Some("starting".into());
+    // No synchronous standby for a moment (one just restarted): the master waits, and the
+    // reason says why.
+    members[2].sync_standby = false;
     o.patroni.insert("ns/acid-a".into(), known(&members));
     let (actions, held) = run(&d, &o);
     assert!(actions.is_empty(), "{actions:#?}");
