@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::Planned;
 use crate::plan::finalizer::finalizer_change;
-use crate::plan::{Action, ObjectRef, Target};
+use crate::plan::{Action, ObjectRef, Risk, Target};
 use crate::render::{DesiredManifest, DesiredObject, Manifest, ManifestRef};
 use crate::report::outcome::{ActionOutcome, ActionResult, ManifestOutcome};
 use futures::StreamExt;
@@ -161,6 +161,13 @@ impl Execution<'_> {
                         action,
                     )
                     .await
+                }
+                Target::Patroni { .. } if action.risk == Risk::Destructive && !allow => {
+                    ActionResult::Skipped(format!(
+                        "{}; allow it with --allow-destructive or the manifest annotation {}=true",
+                        action.reason,
+                        crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
+                    ))
                 }
                 Target::Patroni { .. } => super::patroni::execute(action).await,
             };

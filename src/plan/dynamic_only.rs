@@ -56,6 +56,12 @@ pub fn keep_live_dynamic_settings<'a>(
     }
 }
 
+/// The postgres container's `SPILO_CONFIGURATION` in a StatefulSet, parsed.
+pub fn spilo_configuration(sts: &Value) -> Option<Value> {
+    let pointer = spilo_configuration_pointer(sts)?;
+    serde_json::from_str(sts.pointer(&pointer)?.as_str()?).ok()
+}
+
 /// The postgres container's `SPILO_CONFIGURATION` in a StatefulSet (or its pointer).
 fn spilo_configuration_pointer(sts: &Value) -> Option<String> {
     let containers = sts.pointer("/spec/template/spec/containers")?.as_array()?;

@@ -7,9 +7,12 @@
 //! (`POST /restart`), replicas first, the leader last, one member per run, only while every pod
 //! is Ready and inside the maintenance windows when the manifest has any.
 //!
-//! Not synced (yet): `pg_hba` (Zalando writes it at the top level of the dynamic configuration,
-//! where Patroni does not read it), and the removal of slots the manifest no longer lists (the
-//! plan cannot tell them from slots someone else made).
+//! Slots the manifest no longer lists are dropped too, as a destructive action of their own (see
+//! [`slots`]). Not synced: `pg_hba` (Zalando writes it at the top level of the dynamic
+//! configuration, where Patroni does not read it; it reaches the pods through
+//! `SPILO_CONFIGURATION` and a rolling restart).
+
+pub mod slots;
 
 use super::{Action, Change, Held, Op, Risk, Target, Unknown, UnknownCause};
 use crate::config::Config;
@@ -185,6 +188,25 @@ pub fn plan_patroni(
                 members,
                 config: live,
             }) => {
+                let live_sts = observed.objects.iter().find(|o| {
+                    o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
+                        && o.pointer("/metadata/namespace").and_then(Value::as_str)
+                            == Some(m.manifest.namespace.as_str())
+                        && o.pointer("/metadata/name").and_then(Value::as_str)
+                            == Some(m.manifest.name.as_str())
+                });
+                let removed = slots::removed_slots(live_sts, want, live);
+                if let (false, Some(leader)) =
+                    (removed.is_empty(), members.iter().find(|m| m.is_leader()))
+                {
+                    let reasons: Vec<String> = removed
+                        .iter()
+                        .map(|s| format!("slots.{s}: no longer in the manifest; its consumer loses its place"))
+                        .collect();
+                    let mut action = configure(m, leader, slots::drop_patch(&removed), &reasons);
+                    action.risk = Risk::Destructive;
+                    actions.push(action);
+                }
                 let (patch, reasons) = dynamic_changes(want, live);
                 if !patch.is_empty() {
                     match members.iter().find(|m| m.is_leader()) {

@@ -1,7 +1,8 @@
 //! Patroni's dynamic configuration kept as the manifest says, on real Patroni: a `ttl` change is
 //! a `PATCH /config` and nothing restarts; `max_connections` 100 → 200 is a `PATCH /config`, then
 //! each member restarts through Patroni (replicas first, the leader last, no pod deleted) until
-//! every member runs with 200 and none has a restart pending.
+//! every member runs with 200 and none has a restart pending. A slot taken out of the manifest is
+//! dropped from Patroni's configuration, as a destructive action.
 
 use crate::support::reconciler::Harness;
 use crate::support::spilo::cluster::{PatroniCluster, member_connection};
@@ -138,4 +139,64 @@ async fn dynamic_settings_follow_the_manifest_and_restarts_go_through_patroni() 
             "{member}"
         );
     }
+}
+
+/// The physical replication slots the leader has.
+async fn slots(ip: &str, password: &str) -> Option<Vec<String>> {
+    let client = connect(&member_connection(ip, "postgres", password), "postgres")
+        .await
+        .ok()?;
+    let rows = client
+        .query("SELECT slot_name FROM pg_replication_slots ORDER BY 1", &[])
+        .await
+        .ok()?;
+    Some(rows.iter().map(|r| r.get(0)).collect())
+}
+
+#[tokio::test]
+async fn a_slot_taken_out_of_the_manifest_is_dropped_only_when_destruction_is_allowed() {
+    let both = json!({"slots": {"keep": {"type": "physical"}, "cdc": {"type": "physical"}}});
+    let c = PatroniCluster::start("patroni-slots", CLUSTER, 1, |h| {
+        let mut m = manifest(h, both, json!({}));
+        m["spec"]["numberOfInstances"] = json!(1);
+        m
+    })
+    .await;
+    let h = &c.h;
+    let password = c.superuser_password().await;
+    let (_, ip) = c.pods().await.values().next().expect("a pod").clone();
+    crate::support::eventually(Duration::from_secs(60), "both slots on the leader", || async {
+        (slots(&ip, &password).await? == ["cdc", "keep"]).then_some(())
+    })
+    .await;
+
+    // Taken out of the manifest: planned as destructive, and not done without permission.
+    let mut one = manifest(h, json!({"slots": {"keep": {"type": "physical"}}}), json!({}));
+    one["spec"]["numberOfInstances"] = json!(1);
+    h.apply(one.clone()).await;
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 2, "a skipped action: {}", text(&report));
+    let done = patroni_actions(&report);
+    assert!(
+        done.iter().any(|a| a.contains("Skipped") && a.contains("slots.cdc")),
+        "{done:?}"
+    );
+    let live = get_json(&format!("http://{ip}:8008/config")).await.expect("GET /config");
+    assert!(live["slots"].get("cdc").is_some(), "{live}");
+
+    // Allowed: dropped from Patroni's configuration, then by Patroni from the leader.
+    one["metadata"]["annotations"] =
+        json!({ postgres_reconciler::render::ALLOW_DESTRUCTIVE_ANNOTATION: "true" });
+    h.apply(one).await;
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    let live = get_json(&format!("http://{ip}:8008/config")).await.expect("GET /config");
+    assert!(live["slots"].get("cdc").is_none(), "{live}");
+    assert!(live["slots"].get("keep").is_some(), "{live}");
+    crate::support::eventually(Duration::from_secs(60), "the slot gone from the leader", || async {
+        (slots(&ip, &password).await? == ["keep"]).then_some(())
+    })
+    .await;
+    let again = h.run().await;
+    assert!(patroni_actions(&again).is_empty(), "{:?}", patroni_actions(&again));
 }

@@ -2,11 +2,14 @@
 //! adopts its objects in place (the StatefulSet's template and claim templates are Zalando's to
 //! the letter, so it is updated, not replaced, and no pod restarts), changes nothing that moves
 //! Patroni's DCS (the pods' mode, the master Service's selector, the leader Endpoints), binds
-//! the pods to the same ClusterRole, and the run after it writes nothing.
+//! the pods to the same ClusterRole, and the run after it writes nothing. Zalando's pods run real
+//! Patroni: Patroni's dynamic configuration, read by our runs, is already what we would set, and
+//! the leader elected under Zalando still leads after the adoption.
 
 use super::harness::{Mode, install_pod_cluster_role, our_configuration, quiet, wait_for_oracle};
 use crate::support::PgTarget;
 use crate::support::reconciler::{Harness, STANDBY_PASSWORD};
+use crate::support::spilo::cluster::wait_for_roles_of;
 use crate::support::zalando::Zalando;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
@@ -73,7 +76,9 @@ async fn adopt(mode: Mode) {
         postgres_sslmode: h.config.postgres_sslmode,
         postgres_ca_file: h.config.postgres_ca_file.clone(),
         release_namespace: h.config.release_namespace.clone(),
-        sync_patroni_config: h.config.sync_patroni_config,
+        // Zalando's pods run real Patroni: its dynamic configuration is read, and must already
+        // be what we would set.
+        sync_patroni_config: true,
         ..zalando_config
     };
 
@@ -100,6 +105,7 @@ async fn adopt(mode: Mode) {
     );
     quiet(&client, &h.ns.name).await;
     zalando.stop();
+    let leader = wait_for_roles_of(&h, cluster, 2, "Patroni under Zalando's pods").await;
 
     let pods_before = pod_uids(&h, cluster).await;
     assert_eq!(pods_before.len(), 2, "{pods_before:?}");
@@ -204,5 +210,10 @@ async fn adopt(mode: Mode) {
         pod_uids(&h, cluster).await,
         pods_before,
         "still the same pods"
+    );
+    // No second writer, no election: the leader Patroni had under Zalando still leads.
+    assert_eq!(
+        wait_for_roles_of(&h, cluster, 2, "after the adoption").await,
+        leader
     );
 }

@@ -5,7 +5,7 @@
 
 use super::corpus::{self, Entry};
 use super::diff::{Difference, diff};
-use super::normalize::{Context, normalize};
+use super::normalize::{Context, drop_patroni_fields, made_by_patroni, normalize};
 use crate::support::zalando::{Zalando, module_configmap, module_manifest};
 use crate::support::{TestNamespace, install_crds};
 use k8s_openapi::api::authorization::v1::{
@@ -97,9 +97,12 @@ fn api(client: &kube::Client, ns: &str, api_version: &str, kind: &str) -> Api<Dy
     )
 }
 
-/// Objects no operator made: namespace defaults, the oracle's own ConfigMap, and Endpoints the
-/// endpoints controller keeps for Services with a selector.
+/// Objects no operator made: namespace defaults, the oracle's own ConfigMap, Endpoints the
+/// endpoints controller keeps for Services with a selector, and Patroni's own DCS objects.
 fn made_by_someone_else(kind: &str, o: &Value) -> bool {
+    if made_by_patroni(o) {
+        return true;
+    }
     let name = o["metadata"]["name"].as_str().unwrap_or_default();
     let labels = &o["metadata"]["labels"];
     match kind {
@@ -129,6 +132,7 @@ async fn list_all(client: &kube::Client, ns: &str) -> Vec<(String, Value)> {
             v["kind"] = Value::from(*kind);
             v["apiVersion"] = Value::from(api_version.clone());
             if !made_by_someone_else(kind, &v) {
+                drop_patroni_fields(&mut v);
                 out.push((kind.to_string(), v));
             }
         }
@@ -136,18 +140,24 @@ async fn list_all(client: &kube::Client, ns: &str) -> Vec<(String, Value)> {
     out
 }
 
+/// What the operator made, as content: Patroni's writes (its leader's renewals every
+/// `loop_wait`) change the resource versions of objects whose operator fields stand still.
 fn fingerprint(objects: &[(String, Value)]) -> BTreeSet<(String, String, String)> {
     objects
         .iter()
         .map(|(k, o)| {
-            let m = &o["metadata"];
+            let mut content = o.clone();
+            if let Some(m) = content["metadata"].as_object_mut() {
+                m.remove("resourceVersion");
+                m.remove("managedFields");
+            }
             (
                 k.clone(),
-                m["name"].as_str().unwrap_or_default().to_string(),
-                m["resourceVersion"]
+                o["metadata"]["name"]
                     .as_str()
                     .unwrap_or_default()
                     .to_string(),
+                content.to_string(),
             )
         })
         .collect()

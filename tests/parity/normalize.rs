@@ -96,3 +96,53 @@ fn secret(object: &mut Value) {
         };
     }
 }
+
+/// Patroni's field manager on the apiserver (from its User-Agent, `Patroni/<version> …`).
+const PATRONI: &str = "Patroni";
+
+/// An object Patroni made for its DCS state (`-config`, `-leader`, `-sync`, `-failover`, and the
+/// `-config` Service): every write to it is Patroni's. Neither operator renders those.
+pub fn made_by_patroni(o: &Value) -> bool {
+    o.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .is_some_and(|m| !m.is_empty() && m.iter().all(|e| e["manager"] == PATRONI))
+}
+
+/// Removes what Patroni wrote on an object the operator made (the leader Endpoints: the lock's
+/// annotations, its subsets), by Patroni's entries in `managedFields`: Patroni's DCS state, not
+/// something either operator renders.
+pub fn drop_patroni_fields(o: &mut Value) {
+    let owned: Vec<Value> = o
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter(|e| e["manager"] == PATRONI)
+                .map(|e| e["fieldsV1"].clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fields in owned {
+        if let Some(keys) = fields
+            .pointer("/f:metadata/f:annotations")
+            .and_then(Value::as_object)
+        {
+            if let Some(annotations) = o
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                for key in keys.keys().filter_map(|k| k.strip_prefix("f:")) {
+                    annotations.remove(key);
+                }
+                if annotations.is_empty() {
+                    o["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("annotations"));
+                }
+            }
+        }
+        if fields.get("f:subsets").is_some() {
+            o.as_object_mut().map(|m| m.remove("subsets"));
+        }
+    }
+}

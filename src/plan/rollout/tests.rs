@@ -212,7 +212,10 @@ fn in_synchronous_mode_the_switchover_goes_to_the_synchronous_standby() {
         },
     );
     let (actions, _) = run(&d, &o);
-    assert!(actions[0].reason.contains("switchover to acid-a-1"), "{actions:#?}");
+    assert!(
+        actions[0].reason.contains("switchover to acid-a-1"),
+        "{actions:#?}"
+    );
     let known = |members: &[PatroniMember]| PatroniObservation::Known {
         members: members.to_vec(),
         config: json!({"synchronous_mode": true}),

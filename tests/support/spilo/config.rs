@@ -16,7 +16,8 @@
 //!   `pg_auth_mon`, `set_user`, …) are preloaded, and a `shared_preload_libraries` entry the
 //!   installed server lacks is dropped (see [`keep_installed_libraries`]); no WAL-E/WAL-G, no callbacks, no `post_init`
 //!   (Spilo's `admin` role and its extensions are not made); the certificate is self-signed per
-//!   pod (Spilo makes one too when none is mounted); the Unix socket is in the pod's directory;
+//!   pod (Spilo makes one too when none is mounted); the Unix socket is in a short directory of
+//!   the pod's own under /tmp (Spilo's is /var/run/postgresql);
 //!   Patroni reaches the apiserver through a kubeconfig instead of the in-cluster config.
 
 use serde_json::{Value, json};
@@ -29,8 +30,10 @@ pub struct PodFacts<'a> {
     pub namespace: &'a str,
     pub ip: &'a str,
     pub env: &'a BTreeMap<String, String>,
-    /// The pod's directory: data, socket, certificate, log.
+    /// The pod's directory: data, certificate, log.
     pub dir: &'a Path,
+    /// PostgreSQL's Unix socket directory (see [`socket_dir`]).
+    pub socket_dir: &'a Path,
     pub bin_dir: &'a str,
     /// The kubeconfig context Patroni uses (see `kubeconfig`).
     pub context: &'a str,
@@ -43,6 +46,15 @@ fn var<'a>(facts: &'a PodFacts, key: &str, default: &'a str) -> &'a str {
         .map(String::as_str)
         .filter(|v| !v.is_empty())
         .unwrap_or(default)
+}
+
+/// The Unix socket directory of the member in `dir`: a socket's path has at most 107 bytes, which
+/// a test's directory under `target/` can exceed, so it is short and under /tmp, one per member.
+pub fn socket_dir(dir: &Path) -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    std::path::PathBuf::from(format!("/tmp/pgr-sock-{:016x}", h.finish()))
 }
 
 /// Spilo's `deep_update(a, b)`: dicts merged recursively, otherwise `a` wins.
@@ -125,7 +137,7 @@ pub fn patroni_config(facts: &PodFacts) -> Value {
             "use_unix_socket": true,
             "use_unix_socket_repl": true,
             "parameters": {
-                "unix_socket_directories": dir,
+                "unix_socket_directories": facts.socket_dir.display().to_string(),
                 "ssl": "on",
                 "ssl_cert_file": format!("{dir}/server.crt"),
                 "ssl_key_file": format!("{dir}/server.key"),
@@ -247,6 +259,7 @@ mod tests {
             ip: "10.1.0.5",
             env: &env,
             dir: Path::new("/tmp/x"),
+            socket_dir: Path::new("/tmp/s"),
             bin_dir: "/usr/lib/postgresql/15/bin",
             context: "spilo-pod",
         };

@@ -84,6 +84,9 @@ impl Drop for SpiloRunner {
                 scope.spawn(move || m.stop(Duration::from_secs(5)));
             }
         });
+        for entry in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir_all(config::socket_dir(&entry.path()));
+        }
         // A failing test keeps the members' logs and data to look at.
         if std::thread::panicking() {
             eprintln!("Spilo runner: kept {}", self.root.display());
@@ -173,12 +176,16 @@ async fn start(
     let container_env = pod_env::resolve(client, pod).await?;
     credentials::write_kubeconfig(client, pod, &dir.join("kubeconfig")).await?;
     write_certificate(&dir, ip)?;
+    let socket_dir = config::socket_dir(&dir);
+    std::fs::create_dir_all(&socket_dir).map_err(|e| e.to_string())?;
+    member::give_to_postgres(&socket_dir);
     let mut patroni = config::patroni_config(&config::PodFacts {
         name,
         namespace: &namespace,
         ip,
         env: &container_env,
         dir: &dir,
+        socket_dir: &socket_dir,
         bin_dir: env.var("PGRENV_PG_BINDIR"),
         context: credentials::CONTEXT,
     });
