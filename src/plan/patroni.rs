@@ -201,7 +201,11 @@ pub fn plan_patroni(
                 {
                     let reasons: Vec<String> = removed
                         .iter()
-                        .map(|s| format!("slots.{s}: no longer in the manifest; its consumer loses its place"))
+                        .map(|s| {
+                            format!(
+                                "slots.{s}: no longer in the manifest; its consumer loses its place"
+                            )
+                        })
                         .collect();
                     let mut action = configure(m, leader, slots::drop_patch(&removed), &reasons);
                     action.risk = Risk::Destructive;

@@ -165,23 +165,32 @@ async fn a_slot_taken_out_of_the_manifest_is_dropped_only_when_destruction_is_al
     let h = &c.h;
     let password = c.superuser_password().await;
     let (_, ip) = c.pods().await.values().next().expect("a pod").clone();
-    crate::support::eventually(Duration::from_secs(60), "both slots on the leader", || async {
-        (slots(&ip, &password).await? == ["cdc", "keep"]).then_some(())
-    })
+    crate::support::eventually(
+        Duration::from_secs(60),
+        "both slots on the leader",
+        || async { (slots(&ip, &password).await? == ["cdc", "keep"]).then_some(()) },
+    )
     .await;
 
     // Taken out of the manifest: planned as destructive, and not done without permission.
-    let mut one = manifest(h, json!({"slots": {"keep": {"type": "physical"}}}), json!({}));
+    let mut one = manifest(
+        h,
+        json!({"slots": {"keep": {"type": "physical"}}}),
+        json!({}),
+    );
     one["spec"]["numberOfInstances"] = json!(1);
     h.apply(one.clone()).await;
     let report = h.run().await;
     assert_eq!(report.exit_code, 2, "a skipped action: {}", text(&report));
     let done = patroni_actions(&report);
     assert!(
-        done.iter().any(|a| a.contains("Skipped") && a.contains("slots.cdc")),
+        done.iter()
+            .any(|a| a.contains("Skipped") && a.contains("slots.cdc")),
         "{done:?}"
     );
-    let live = get_json(&format!("http://{ip}:8008/config")).await.expect("GET /config");
+    let live = get_json(&format!("http://{ip}:8008/config"))
+        .await
+        .expect("GET /config");
     assert!(live["slots"].get("cdc").is_some(), "{live}");
 
     // Allowed: dropped from Patroni's configuration, then by Patroni from the leader.
@@ -190,13 +199,21 @@ async fn a_slot_taken_out_of_the_manifest_is_dropped_only_when_destruction_is_al
     h.apply(one).await;
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
-    let live = get_json(&format!("http://{ip}:8008/config")).await.expect("GET /config");
+    let live = get_json(&format!("http://{ip}:8008/config"))
+        .await
+        .expect("GET /config");
     assert!(live["slots"].get("cdc").is_none(), "{live}");
     assert!(live["slots"].get("keep").is_some(), "{live}");
-    crate::support::eventually(Duration::from_secs(60), "the slot gone from the leader", || async {
-        (slots(&ip, &password).await? == ["keep"]).then_some(())
-    })
+    crate::support::eventually(
+        Duration::from_secs(60),
+        "the slot gone from the leader",
+        || async { (slots(&ip, &password).await? == ["keep"]).then_some(()) },
+    )
     .await;
     let again = h.run().await;
-    assert!(patroni_actions(&again).is_empty(), "{:?}", patroni_actions(&again));
+    assert!(
+        patroni_actions(&again).is_empty(),
+        "{:?}",
+        patroni_actions(&again)
+    );
 }

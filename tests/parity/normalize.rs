@@ -123,26 +123,27 @@ pub fn drop_patroni_fields(o: &mut Value) {
         })
         .unwrap_or_default();
     for fields in owned {
-        if let Some(keys) = fields
+        let keys = fields
             .pointer("/f:metadata/f:annotations")
-            .and_then(Value::as_object)
-        {
-            if let Some(annotations) = o
-                .pointer_mut("/metadata/annotations")
-                .and_then(Value::as_object_mut)
+            .and_then(Value::as_object);
+        if let (Some(keys), Some(annotations)) = (
+            keys,
+            o.pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut),
+        ) {
+            for key in keys.keys().filter_map(|k| k.strip_prefix("f:")) {
+                annotations.remove(key);
+            }
+            if annotations.is_empty()
+                && let Some(m) = o["metadata"].as_object_mut()
             {
-                for key in keys.keys().filter_map(|k| k.strip_prefix("f:")) {
-                    annotations.remove(key);
-                }
-                if annotations.is_empty() {
-                    o["metadata"]
-                        .as_object_mut()
-                        .map(|m| m.remove("annotations"));
-                }
+                m.remove("annotations");
             }
         }
-        if fields.get("f:subsets").is_some() {
-            o.as_object_mut().map(|m| m.remove("subsets"));
+        if fields.get("f:subsets").is_some()
+            && let Some(m) = o.as_object_mut()
+        {
+            m.remove("subsets");
         }
     }
 }

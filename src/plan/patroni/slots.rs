@@ -11,7 +11,11 @@ use serde_json::{Map, Value};
 
 /// The slots the live StatefulSet's configuration lists that `desired` (the dynamic
 /// configuration we render) does not, and that Patroni still has (`live`, its `GET /config`).
-pub fn removed_slots(live_statefulset: Option<&Value>, desired: &Value, live: &Value) -> Vec<String> {
+pub fn removed_slots(
+    live_statefulset: Option<&Value>,
+    desired: &Value,
+    live: &Value,
+) -> Vec<String> {
     let Some(rendered) = live_statefulset.and_then(spilo_configuration) else {
         return Vec::new();
     };
@@ -50,7 +54,9 @@ mod tests {
 
     #[test]
     fn only_slots_the_last_render_listed_and_patroni_still_has() {
-        let live_sts = sts(json!({"cdc": {"type": "logical"}, "gone": {"type": "physical"}, "kept": {"type": "physical"}}));
+        let live_sts = sts(
+            json!({"cdc": {"type": "logical"}, "gone": {"type": "physical"}, "kept": {"type": "physical"}}),
+        );
         let desired = json!({"slots": {"kept": {"type": "physical"}}});
         // `gone` was dropped already; `theirs` was made by someone else.
         let live = json!({"slots": {"cdc": {"type": "logical"}, "kept": {"type": "physical"}, "theirs": {"type": "physical"}}});

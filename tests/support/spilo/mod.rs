@@ -84,7 +84,11 @@ impl Drop for SpiloRunner {
                 scope.spawn(move || m.stop(Duration::from_secs(5)));
             }
         });
-        for entry in std::fs::read_dir(&self.root).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(&self.root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let _ = std::fs::remove_dir_all(config::socket_dir(&entry.path()));
         }
         // A failing test keeps the members' logs and data to look at.
