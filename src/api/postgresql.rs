@@ -4,7 +4,7 @@
 //! we do not act on are not declared; serde ignores them when a manifest carries them.
 
 use super::status::PostgresqlStatus;
-use k8s_openapi::api::core::v1::{EnvVar, Toleration};
+use k8s_openapi::api::core::v1::{Container, EnvVar, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -143,6 +143,14 @@ pub struct PostgresqlSpec {
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patroni: Option<Patroni>,
+
+    /// Containers run before Spilo's, as given (Zalando's `initContainers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "open_objects")]
+    pub init_containers: Vec<Container>,
+    /// Volumes added to the pod and mounted into the containers they name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional_volumes: Vec<AdditionalVolume>,
 
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pod_annotations: BTreeMap<String, String>,
@@ -286,6 +294,38 @@ pub struct Patroni {
 }
 
 /// `users`: a map of role name to a nullable list of flags from [`USER_FLAGS`] (either case).
+/// A volume of `spec.additionalVolumes` (Zalando's `AdditionalVolume`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdditionalVolume {
+    pub name: String,
+    pub mount_path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_sub_path_expr: Option<bool>,
+    /// Container names, or `all`; none means the postgres container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_containers: Vec<String>,
+    /// A Kubernetes volume source (`emptyDir`, `secret`, `configMap`, …), as in a pod's volume.
+    #[schemars(schema_with = "open_object")]
+    pub volume_source: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Objects Kubernetes defines (a container, a volume source), kept as given: as in Zalando's
+/// CRD, the apiserver checks them where they land, in the StatefulSet.
+fn open_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+}
+
+fn open_objects(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "nullable": true,
+        "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+    })
+}
+
 fn users_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut flags: Vec<String> = USER_FLAGS.iter().map(|f| f.to_string()).collect();
     flags.extend(USER_FLAGS.iter().map(|f| f.to_uppercase()));

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 pub const CONTAINER: &str = "postgres";
 pub const PGDATA: &str = "pgdata";
-const PGDATA_MOUNT: &str = "/home/postgres/pgdata";
+pub const PGDATA_MOUNT: &str = "/home/postgres/pgdata";
 
 pub fn statefulset(
     config: &Config,
@@ -201,6 +201,27 @@ fn pod_template(
             ..Default::default()
         });
     }
+    // Zalando's addAdditionalVolumes: after every volume of its own, mounted into the
+    // containers named (none: the postgres container; `all`: every container, not the init
+    // containers). Validation refused the ones Zalando skips.
+    for extra in &pg.spec.additional_volumes {
+        let mut source = extra.volume_source.clone();
+        source.insert("name".into(), extra.name.clone().into());
+        if let Ok(volume) = serde_json::from_value::<Volume>(serde_json::Value::Object(source)) {
+            volumes.push(volume);
+        }
+        let targets = &extra.target_containers;
+        if targets.is_empty() || targets.iter().any(|t| t == "all" || t == CONTAINER) {
+            let expr = extra.is_sub_path_expr == Some(true);
+            mounts.push(VolumeMount {
+                name: extra.name.clone(),
+                mount_path: extra.mount_path.clone(),
+                sub_path: extra.sub_path.clone().filter(|_| !expr),
+                sub_path_expr: extra.sub_path.clone().filter(|_| expr),
+                ..Default::default()
+            });
+        }
+    }
     let security = PodSecurityContext {
         run_as_user: config.spilo_runasuser,
         run_as_group: config.spilo_runasgroup,
@@ -220,6 +241,8 @@ fn pod_template(
             termination_grace_period_seconds: Some(config.pod_terminate_grace_period_seconds),
             security_context: Some(security),
             tolerations: (!pg.spec.tolerations.is_empty()).then(|| pg.spec.tolerations.clone()),
+            init_containers: (!pg.spec.init_containers.is_empty())
+                .then(|| pg.spec.init_containers.clone()),
             containers: vec![Container {
                 name: CONTAINER.into(),
                 image: Some(image),

@@ -32,9 +32,10 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
     ("logicalBackupSchedule", "logical backups"),
     ("logicalBackupRetention", "logical backups"),
     ("sidecars", "sidecar containers"),
-    ("initContainers", "init containers"),
-    ("init_containers", "init containers"),
-    ("additionalVolumes", "additional volumes"),
+    (
+        "init_containers",
+        "init containers under their old name (write initContainers)",
+    ),
     ("standby", "standby clusters"),
     ("clone", "cloning from another cluster"),
     ("streams", "change data capture streams"),

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod names;
 mod network;
 mod pg_hba;
+mod pod;
 mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;

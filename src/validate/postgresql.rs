@@ -6,6 +6,7 @@ use super::limits::{check_bytes, check_count};
 use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
 use super::pg_hba::check_pg_hba;
+use super::pod::{check_additional_volumes, check_init_containers};
 use super::quantity::{check_resources, check_volume_size};
 use super::users::check_users;
 use super::windows::check_windows;
@@ -100,6 +101,8 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     check_source_ranges(&spec.allowed_source_ranges, errs);
     check_node_ports(spec, errs);
     check_windows(&spec.maintenance_windows, errs);
+    check_init_containers(&spec.init_containers, errs);
+    check_additional_volumes(&spec.additional_volumes, errs);
     if let Some(patroni) = &spec.patroni {
         check_initdb(&patroni.initdb, errs);
         check_pg_hba(&patroni.pg_hba, spec.number_of_instances, errs);
