@@ -33,13 +33,7 @@ pub fn keep_live_dynamic_settings<'a>(
             if object.kind != "StatefulSet" || !patroni_known {
                 continue;
             }
-            let Some(live) = observed.objects.iter().find(|o| {
-                o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
-                    && o.pointer("/metadata/namespace").and_then(Value::as_str)
-                        == Some(object.namespace.as_str())
-                    && o.pointer("/metadata/name").and_then(Value::as_str)
-                        == Some(object.name.as_str())
-            }) else {
+            let Some(live) = live_statefulset(observed, &object.namespace, &object.name) else {
                 continue;
             };
             let Some((body, hash)) = with_live_dynamic_settings(&object.body, live) else {
@@ -54,6 +48,19 @@ pub fn keep_live_dynamic_settings<'a>(
         Some(d) => Cow::Owned(d),
         None => Cow::Borrowed(desired),
     }
+}
+
+/// The live StatefulSet `namespace/name`, if the run saw one.
+pub fn live_statefulset<'a>(
+    observed: &'a Observed,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a Value> {
+    observed.objects.iter().find(|o| {
+        o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
+            && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+    })
 }
 
 /// The postgres container's `SPILO_CONFIGURATION` in a StatefulSet, parsed.

@@ -188,13 +188,11 @@ pub fn plan_patroni(
                 members,
                 config: live,
             }) => {
-                let live_sts = observed.objects.iter().find(|o| {
-                    o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
-                        && o.pointer("/metadata/namespace").and_then(Value::as_str)
-                            == Some(m.manifest.namespace.as_str())
-                        && o.pointer("/metadata/name").and_then(Value::as_str)
-                            == Some(m.manifest.name.as_str())
-                });
+                let live_sts = super::dynamic_only::live_statefulset(
+                    observed,
+                    &m.manifest.namespace,
+                    &m.manifest.name,
+                );
                 let removed = slots::removed_slots(live_sts, want, live);
                 if let (false, Some(leader)) =
                     (removed.is_empty(), members.iter().find(|m| m.is_leader()))
