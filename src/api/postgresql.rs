@@ -144,6 +144,11 @@ pub struct PostgresqlSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patroni: Option<Patroni>,
 
+    /// A standby of another cluster (Zalando's `standby`): it streams from `standby_host` or
+    /// restores from a WAL archive, and is read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Standby>,
+
     /// Containers run before Spilo's, as given (Zalando's `initContainers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "open_objects")]
@@ -294,6 +299,38 @@ pub struct Patroni {
 }
 
 /// `users`: a map of role name to a nullable list of flags from [`USER_FLAGS`] (either case).
+/// `spec.standby` (Zalando's `StandbyDescription`): one source, a host to stream from or a WAL
+/// archive to restore from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct Standby {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_wal_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gs_wal_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_port: Option<String>,
+}
+
+impl Standby {
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|s| !s.is_empty())
+    }
+    pub fn host(&self) -> Option<&str> {
+        Self::set(&self.standby_host)
+    }
+    pub fn port(&self) -> Option<&str> {
+        Self::set(&self.standby_port)
+    }
+    pub fn s3_wal_path(&self) -> Option<&str> {
+        Self::set(&self.s3_wal_path)
+    }
+    pub fn gs_wal_path(&self) -> Option<&str> {
+        Self::set(&self.gs_wal_path)
+    }
+}
+
 /// A volume of `spec.additionalVolumes` (Zalando's `AdditionalVolume`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]

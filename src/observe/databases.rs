@@ -145,7 +145,7 @@ pub async fn observe_databases(
     objects: &[Value],
 ) -> BTreeMap<String, DatabaseObservation> {
     let mut servers: BTreeMap<String, (ServerTarget, Vec<String>)> = BTreeMap::new();
-    for m in &desired.manifests {
+    for m in desired.manifests.iter().filter(|m| !m.standby) {
         let entry = servers
             .entry(server_label(&m.database.server))
             .or_insert_with(|| (m.database.server.clone(), Vec::new()));

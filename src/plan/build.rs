@@ -154,6 +154,9 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
             Some(DatabaseObservation::Known(_))
         );
         actions.extend(plan_finalizer(m, live_finalizers, server_known));
+        if m.standby {
+            continue;
+        }
         match observed.databases.get(&server) {
             Some(DatabaseObservation::Known(state)) => {
                 if m.deleting {

@@ -114,6 +114,7 @@ mod tests {
             maintenance_windows: Vec::new(),
             allow_restart: false,
             patroni_dynamic: None,
+            standby: false,
         }
     }
 

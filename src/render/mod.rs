@@ -166,6 +166,10 @@ pub struct DesiredManifest {
     /// Patroni's dynamic configuration as the manifest wants it (clusters only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patroni_dynamic: Option<serde_json::Value>,
+    /// A standby cluster: read-only, a copy of another cluster's databases, so its database
+    /// state is neither observed nor planned (as Zalando skips its roles and databases).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub standby: bool,
 }
 
 /// The desired state of every manifest that is ours.
@@ -229,6 +233,7 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                     maintenance_windows: Vec::new(),
                     allow_restart: false,
                     patroni_dynamic: None,
+                    standby: false,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -318,6 +323,7 @@ fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> 
         .and_then(|a| a.get(ALLOW_RESTART_ANNOTATION))
         .is_some_and(|v| v == "true");
     let maintenance_windows = pg.spec.maintenance_windows.clone();
+    let standby = pg.spec.standby.is_some();
     let patroni_dynamic = Some(spilo_configuration::desired_dynamic_configuration(
         config, &pg,
     ));
@@ -331,5 +337,6 @@ fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> 
         maintenance_windows,
         allow_restart,
         patroni_dynamic,
+        standby,
     }
 }

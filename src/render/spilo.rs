@@ -112,5 +112,74 @@ pub fn env(
             env.push(var.clone());
         }
     }
+    if let Some(standby) = &pg.spec.standby {
+        env.extend(standby_env(standby));
+    }
     env
+}
+
+/// Zalando's `generateStandbyEnvironment`: a host to stream from wins; otherwise the WAL
+/// archive Spilo restores from (S3 before GCS), with the standby method and an empty scope
+/// prefix. Appended as Zalando appends it, after the manifest's own variables.
+fn standby_env(standby: &crate::api::postgresql::Standby) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    if let Some(host) = standby.host() {
+        env.push(value("STANDBY_HOST", host));
+        if let Some(port) = standby.port() {
+            env.push(value("STANDBY_PORT", port));
+        }
+        return env;
+    }
+    if let Some(path) = standby.s3_wal_path() {
+        env.push(value("STANDBY_WALE_S3_PREFIX", path));
+    } else if let Some(path) = standby.gs_wal_path() {
+        env.push(value("STANDBY_WALE_GS_PREFIX", path));
+    } else {
+        return env;
+    }
+    env.push(value("STANDBY_METHOD", "STANDBY_WITH_WALE"));
+    env.push(value("STANDBY_WAL_BUCKET_SCOPE_PREFIX", ""));
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::postgresql::Standby;
+
+    fn names_and_values(env: &[EnvVar]) -> Vec<(String, String)> {
+        env.iter()
+            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    fn standby(json: serde_json::Value) -> Vec<(String, String)> {
+        let s: Standby = serde_json::from_value(json).expect("standby");
+        names_and_values(&standby_env(&s))
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_standby_streams_from_its_host_or_restores_from_its_archive() {
+        assert_eq!(
+            standby(
+                serde_json::json!({"standby_host": "acid-a.ns", "standby_port": "5433", "s3_wal_path": "s3://x"})
+            ),
+            pairs(&[("STANDBY_HOST", "acid-a.ns"), ("STANDBY_PORT", "5433")])
+        );
+        assert_eq!(
+            standby(serde_json::json!({"gs_wal_path": "gs://b/spilo/acid-a/u/wal/17/"})),
+            pairs(&[
+                ("STANDBY_WALE_GS_PREFIX", "gs://b/spilo/acid-a/u/wal/17/"),
+                ("STANDBY_METHOD", "STANDBY_WITH_WALE"),
+                ("STANDBY_WAL_BUCKET_SCOPE_PREFIX", ""),
+            ])
+        );
+        assert!(standby(serde_json::json!({})).is_empty());
+    }
 }

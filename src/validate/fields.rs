@@ -36,7 +36,6 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
         "init_containers",
         "init containers under their old name (write initContainers)",
     ),
-    ("standby", "standby clusters"),
     ("clone", "cloning from another cluster"),
     ("streams", "change data capture streams"),
     ("tls", "custom TLS certificates"),
@@ -71,7 +70,7 @@ fn switches_nothing_on(field: &str, spec: &Value) -> bool {
             Value::Bool(b) => !b,
             Value::String(s) => s.is_empty(),
             Value::Array(a) => a.is_empty(),
-            Value::Object(o) => o.is_empty() && field != "standby",
+            Value::Object(o) => o.is_empty(),
             Value::Number(_) => false,
         },
     }

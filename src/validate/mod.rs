@@ -20,6 +20,7 @@ mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;
 mod rendered;
+mod standby;
 mod types;
 mod users;
 pub mod windows;

@@ -8,6 +8,7 @@ use super::network::{check_node_ports, check_source_ranges};
 use super::pg_hba::check_pg_hba;
 use super::pod::{check_additional_volumes, check_init_containers};
 use super::quantity::{check_resources, check_volume_size};
+use super::standby::check_standby;
 use super::users::check_users;
 use super::windows::check_windows;
 use super::{Errors, Limits};
@@ -101,6 +102,9 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     check_source_ranges(&spec.allowed_source_ranges, errs);
     check_node_ports(spec, errs);
     check_windows(&spec.maintenance_windows, errs);
+    if let Some(standby) = &spec.standby {
+        check_standby(standby, errs);
+    }
     check_init_containers(&spec.init_containers, errs);
     check_additional_volumes(&spec.additional_volumes, errs);
     if let Some(patroni) = &spec.patroni {

@@ -7,6 +7,7 @@
 #[allow(dead_code)] // the parity test reads more of each entry
 mod corpus;
 
+use crate::support::spilo::checkpoints::Checkpoints;
 use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -36,12 +37,19 @@ async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
     .await;
     corpus::install_storage_classes(&c.h.ns.client, &entries).await;
     let mut names = vec![entries[0].name().to_string()];
+    let mut checkpoints = Vec::new();
     for entry in &entries[1..] {
         let mut doc = entry.doc.clone();
-        doc["metadata"]["namespace"] = json!(c.h.ns.name);
+        corpus::in_namespace(&mut doc, &c.h.ns.name);
         // Only what we render: a manifest we refuse makes no pods.
         let refusals = corpus::refusals(&doc, &c.h.config);
         if !refusals.is_empty() {
+            assert!(
+                entry.from_zalando,
+                "a valid fixture is refused: {} ({}): {refusals:?}",
+                entry.name(),
+                entry.source
+            );
             println!(
                 "corpus: {} ({}) is refused by us; skipped: {refusals:?}",
                 entry.name(),
@@ -50,6 +58,18 @@ async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
             continue;
         }
         c.h.cluster_secrets(entry.name()).await;
+        if let Some(source) = corpus::standby_source(&doc) {
+            let password =
+                c.h.secret_password(&c.h.secret_name("postgres", &source))
+                    .await
+                    .expect("the source's superuser Secret");
+            checkpoints.push(Checkpoints::start(
+                c.h.ns.client.clone(),
+                &c.h.ns.name,
+                &source,
+                password,
+            ));
+        }
         c.h.apply(doc).await;
         names.push(entry.name().to_string());
     }
@@ -75,6 +95,7 @@ async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
     }
+    drop(checkpoints);
     let logs: Vec<String> = missing
         .iter()
         .map(|name| {

@@ -164,3 +164,23 @@ pub async fn install_storage_classes(client: &kube::Client, entries: &[Entry]) {
         .expect("apply a storage class");
     }
 }
+
+/// A standby of the corpus streams from the corpus's own source in the namespace it runs in:
+/// Zalando's example names `acid-minimal-cluster.default`, which here is
+/// `acid-minimal-cluster.<namespace>`.
+pub fn in_namespace(doc: &mut Value, namespace: &str) {
+    doc["metadata"]["namespace"] = Value::from(namespace);
+    // By pointer: indexing would add an empty `standby` to every other manifest.
+    if let Some(host) = doc.pointer_mut("/spec/standby/standby_host")
+        && let Some((source, _)) = host.as_str().and_then(|h| h.split_once('.'))
+    {
+        *host = Value::from(format!("{source}.{namespace}"));
+    }
+}
+
+/// The cluster a streaming standby follows, when it is one of the corpus (`standby_host`
+/// `<cluster>.<namespace>`).
+pub fn standby_source(doc: &Value) -> Option<String> {
+    let host = doc["spec"]["standby"]["standby_host"].as_str()?;
+    Some(host.split('.').next()?.to_string())
+}

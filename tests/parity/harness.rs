@@ -6,6 +6,7 @@
 use super::corpus::{self, Entry};
 use super::diff::{Difference, diff};
 use super::normalize::{Context, drop_patroni_fields, made_by_patroni, normalize};
+use crate::support::spilo::checkpoints::Checkpoints;
 use crate::support::zalando::{Zalando, module_configmap, module_manifest};
 use crate::support::{TestNamespace, install_crds};
 use k8s_openapi::api::authorization::v1::{
@@ -215,6 +216,46 @@ pub async fn install_pod_cluster_role(client: &kube::Client) {
 }
 
 /// Storage classes the corpus names, provisioned like the default one.
+/// Copies the superuser's and the replication user's credential Secrets of `source` to
+/// `standby`, as the user of a streaming standby does before creating it (waiting for the
+/// oracle to have made the source's). Returns the superuser's password.
+async fn copy_credentials(client: &kube::Client, ns: &str, source: &str, standby: &str) -> String {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let mut superuser = String::new();
+    for user in ["postgres", "standby"] {
+        let name = |cluster: &str| format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do");
+        let from = crate::support::eventually(
+            Duration::from_secs(120),
+            &format!("Secret {} from the oracle", name(source)),
+            || async { secrets.get_opt(&name(source)).await.ok().flatten() },
+        )
+        .await;
+        if user == "postgres" {
+            let password = from.data.as_ref().and_then(|d| d.get("password"));
+            superuser = password
+                .map(|p| String::from_utf8_lossy(&p.0).into_owned())
+                .unwrap_or_default();
+        }
+        let mut labels = from.metadata.labels.clone().unwrap_or_default();
+        labels.insert("cluster-name".into(), standby.into());
+        let copy = k8s_openapi::api::core::v1::Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name(standby)),
+                labels: Some(labels),
+                ..Default::default()
+            },
+            data: from.data.clone(),
+            type_: from.type_.clone(),
+            ..Default::default()
+        };
+        secrets
+            .create(&PostParams::default(), &copy)
+            .await
+            .unwrap_or_else(|e| panic!("copy {} to {standby}: {e}", name(source)));
+    }
+    superuser
+}
+
 const TERMINAL: &[&str] = &[
     "Running",
     "CreateFailed",
@@ -365,25 +406,37 @@ pub async fn run(mode: Mode) -> Outcome {
     let mut accepted = Vec::new();
     for entry in entries {
         let mut doc = entry.doc.clone();
-        doc["metadata"]["namespace"] = Value::from(oracle_ns.name.clone());
-        match corpus::refusals(&doc, &config) {
-            errors if errors.is_empty() => accepted.push(entry),
+        corpus::in_namespace(&mut doc, &oracle_ns.name);
+        let errors = corpus::refusals(&doc, &config);
+        // Kept without a namespace: each check creates it where it runs.
+        if let Some(m) = doc["metadata"].as_object_mut() {
+            m.remove("namespace");
+        }
+        match errors {
+            errors if errors.is_empty() => accepted.push(corpus::Entry { doc, ..entry }),
             errors => refused.push((entry, errors)),
         }
     }
     let manifests = api(&client, &oracle_ns.name, "acid.zalan.do/v1", "postgresql");
-    for entry in &accepted {
+    let create = |entry: &corpus::Entry| {
+        let manifests = manifests.clone();
         let object: DynamicObject = serde_json::from_value(entry.doc.clone()).expect("manifest");
-        manifests
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{} ({}): refused by our CRD: {e}",
-                    entry.name(),
-                    entry.source
-                )
-            });
+        let what = format!("{} ({})", entry.name(), entry.source);
+        async move {
+            manifests
+                .create(&PostParams::default(), &object)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: refused by our CRD: {e}"));
+        }
+    };
+    // A standby of a corpus cluster comes once its source has credentials: the user copies the
+    // source's Secrets to the standby's first (Zalando's documented way), so its replication
+    // user can log in to the source.
+    let (standbys, others): (Vec<&corpus::Entry>, Vec<&corpus::Entry>) = accepted
+        .iter()
+        .partition(|e| corpus::standby_source(&e.doc).is_some());
+    for entry in &others {
+        create(entry).await;
     }
     let names: Vec<String> = accepted.iter().map(|e| e.name().to_string()).collect();
     // Once is enough: the CRD is the same in both modes.
@@ -393,7 +446,20 @@ pub async fn run(mode: Mode) -> Outcome {
     };
 
     let mut zalando = Zalando::start(&client, &oracle_ns.name, &mode.overrides(), &dir).await;
+    let mut checkpoints = Vec::new();
+    for entry in &standbys {
+        let source = corpus::standby_source(&entry.doc).unwrap_or_default();
+        let password = copy_credentials(&client, &oracle_ns.name, &source, entry.name()).await;
+        checkpoints.push(Checkpoints::start(
+            client.clone(),
+            &oracle_ns.name,
+            &source,
+            password,
+        ));
+        create(entry).await;
+    }
     let not_running = wait_for_oracle(&client, &oracle_ns.name, &names, &zalando).await;
+    drop(checkpoints);
     let theirs = quiet(&client, &oracle_ns.name).await;
     zalando.stop();
 

@@ -6,9 +6,11 @@
 //!
 //! Zalando's pods run real Patroni too (the Spilo runner, see `spilo`): Patroni bootstraps the
 //! oracle's clusters from the oracle's own pod spec and sets the `spilo-role` labels Zalando
-//! waits for. The runner goes with the oracle.
+//! waits for; a Service forwarder makes its Services reachable (a standby streams from its
+//! source's). Both go with the oracle.
 
 use super::spilo::SpiloRunner;
+use super::spilo::services::ServiceForwarder;
 use super::{TestEnv, eventually};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -49,6 +51,7 @@ pub fn module_manifest(file: &str, kind: &str, name: &str) -> serde_json::Value 
 pub struct Zalando {
     child: Child,
     runner: Option<SpiloRunner>,
+    services: Option<ServiceForwarder>,
     pub namespace: String,
     pub log: PathBuf,
     pub api_port: u16,
@@ -104,9 +107,12 @@ impl Zalando {
             .spawn()
             .expect("start Zalando's postgres-operator");
         let runner = SpiloRunner::start(client.clone(), namespace, &dir.join("spilo-runner"));
+        // A standby streams from its source's master Service, as in a cluster.
+        let services = ServiceForwarder::start(client.clone(), namespace);
         let zalando = Zalando {
             child,
             runner: Some(runner),
+            services: Some(services),
             namespace: namespace.to_string(),
             log,
             api_port,
@@ -163,5 +169,6 @@ impl Drop for Zalando {
     fn drop(&mut self) {
         self.stop();
         self.runner.take();
+        self.services.take();
     }
 }

@@ -27,6 +27,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
         maintenance_windows: Vec::new(),
         allow_restart: false,
         patroni_dynamic: Some(dynamic),
+        standby: false,
     }
 }
 

@@ -9,6 +9,7 @@
 //! the runner goes. Patroni itself elects the leader, sets the `spilo-role` labels and keeps its
 //! leader and configuration objects, with the pod's ServiceAccount token.
 
+pub mod checkpoints;
 pub mod cluster;
 pub mod config;
 mod credentials;
@@ -178,6 +179,10 @@ async fn start(
     let dir = root.join(format!("pgdata-{name}"));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let container_env = pod_env::resolve(client, pod).await?;
+    // Started as a primary, it would be a second writer under the standby's name.
+    if container_env.get("STANDBY_METHOD").map(String::as_str) == Some("STANDBY_WITH_WALE") {
+        return Err("a standby restoring from a WAL archive: there is no WAL-E/WAL-G here".into());
+    }
     credentials::write_kubeconfig(client, pod, &dir.join("kubeconfig")).await?;
     write_certificate(&dir, ip)?;
     let socket_dir = config::socket_dir(&dir);

@@ -3,7 +3,8 @@
 //! address: `tests/cluster/up` routes the environment's Service range to lo) and sends each new
 //! connection to a ready endpoint of the Service's EndpointSlices as they are at that moment
 //! (maintained by the real controllers, or mirrored from the Endpoints Patroni writes), so a
-//! switchover is followed by the next connection. `<service>.<namespace>.svc` resolves to the
+//! switchover is followed by the next connection. `<service>.<namespace>.svc` (and
+//! `<service>.<namespace>`) resolves to the
 //! ClusterIP through `/etc/hosts` (the environment has no cluster DNS), as long as the forwarder
 //! lives; its lines are removed when it goes.
 
@@ -45,7 +46,9 @@ impl ServiceForwarder {
                 else {
                     continue;
                 };
-                set_host(&format!("{name}.{ns}.svc"), &ip, &ns);
+                // Both forms a pod resolves through its search path (a standby's
+                // `standby_host: acid-source.ns`).
+                set_host(&format!("{name}.{ns}.svc {name}.{ns}"), &ip, &ns);
                 for port in svc
                     .spec
                     .as_ref()
@@ -135,10 +138,16 @@ fn marker(namespace: &str) -> String {
     format!("# pgr-test {namespace}")
 }
 
-fn set_host(name: &str, ip: &str, namespace: &str) {
-    let line = format!("{ip} {name} {}", marker(namespace));
+/// One line: `ip names… # marker`; replaces a line for the same first name.
+fn set_host(names: &str, ip: &str, namespace: &str) {
+    let line = format!("{ip} {names} {}", marker(namespace));
+    let first = names
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     edit_hosts(|lines| {
-        lines.retain(|l| l.split_whitespace().nth(1).is_none_or(|n| n != name));
+        lines.retain(|l| l.split_whitespace().nth(1).is_none_or(|n| n != first));
         lines.push(line.clone());
     });
 }
