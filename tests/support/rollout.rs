@@ -5,13 +5,12 @@
 use super::reconciler::Harness;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::watcher;
 use postgres_reconciler::report::outcome::ActionResult;
 use postgres_reconciler::report::run::{RunReport, text};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 
 /// What happened, in order: "deleted <pod>" (from the pod watch) and the requests of a

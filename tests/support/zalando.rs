@@ -12,8 +12,8 @@
 use super::spilo::SpiloRunner;
 use super::spilo::services::ServiceForwarder;
 use super::{TestEnv, eventually};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::PostParams;
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
