@@ -4,7 +4,7 @@
 //! we do not act on are not declared; serde ignores them when a manifest carries them.
 
 use super::status::PostgresqlStatus;
-use k8s_openapi::api::core::v1::{Container, EnvVar, Toleration};
+use k8s_openapi::api::core::v1::{Container, EnvVar, NodeAffinity, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -148,6 +148,11 @@ pub struct PostgresqlSpec {
     /// restores from a WAL archive, and is read-only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<Standby>,
+
+    /// Where the pods may run, as given: the pod's `affinity.nodeAffinity` (Zalando's
+    /// `nodeAffinity`, with `node_readiness_label` unset and pod anti-affinity off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_affinity: Option<NodeAffinity>,
 
     /// Containers run before Spilo's, as given (Zalando's `initContainers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
+    Affinity, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
@@ -241,6 +241,10 @@ fn pod_template(
             termination_grace_period_seconds: Some(config.pod_terminate_grace_period_seconds),
             security_context: Some(security),
             tolerations: (!pg.spec.tolerations.is_empty()).then(|| pg.spec.tolerations.clone()),
+            affinity: pg.spec.node_affinity.clone().map(|node_affinity| Affinity {
+                node_affinity: Some(node_affinity),
+                ..Default::default()
+            }),
             init_containers: (!pg.spec.init_containers.is_empty())
                 .then(|| pg.spec.init_containers.clone()),
             containers: vec![Container {

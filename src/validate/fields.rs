@@ -39,7 +39,6 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
     ("clone", "cloning from another cluster"),
     ("streams", "change data capture streams"),
     ("tls", "custom TLS certificates"),
-    ("nodeAffinity", "node affinity"),
     ("topologySpreadConstraints", "topology spread constraints"),
     ("podPriorityClassName", "pod priority classes"),
     ("schedulerName", "a custom scheduler"),
