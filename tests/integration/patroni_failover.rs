@@ -3,9 +3,10 @@
 //! data directory; the runs in between plan nothing destructive and the cluster converges.
 
 use crate::support::eventually;
-use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster};
+use crate::support::spilo::cluster::{PATRONI_WAIT, PatroniCluster, member_connection};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::DeleteParams;
+use postgres_reconciler::observe::postgres::connect;
 use postgres_reconciler::plan::Risk;
 use postgres_reconciler::report::run::text;
 use serde_json::json;
@@ -20,6 +21,37 @@ async fn a_deleted_leader_pod_fails_over_and_comes_back_as_a_replica() {
     .await;
     let h = &c.h;
     let old_leader = c.wait_for_roles("before").await;
+    // A failover needs replicas that stream from the leader: a replica still copying it is not a
+    // candidate, and the old leader's recreated pod would take the lock back.
+    let password = c.superuser_password().await;
+    let leader_ip = c
+        .pods()
+        .await
+        .get(&old_leader)
+        .expect("the leader's pod")
+        .1
+        .clone();
+    eventually(
+        PATRONI_WAIT,
+        "both replicas streaming from the leader",
+        || async {
+            let client = connect(
+                &member_connection(&leader_ip, "postgres", &password),
+                "postgres",
+            )
+            .await
+            .ok()?;
+            let rows = client
+                .query(
+                    "SELECT 1 FROM pg_stat_replication WHERE state = 'streaming'",
+                    &[],
+                )
+                .await
+                .ok()?;
+            (rows.len() == 2).then_some(())
+        },
+    )
+    .await;
 
     let pods: kube::Api<Pod> = h.ns.api();
     let old_uid = pods
