@@ -147,7 +147,12 @@ pub async fn plan_live(
     let objects = observe_objects(&cluster.client, &source.scope, config).await?;
     let adoptable = observe_adoptable(&cluster.client, &source.scope, config).await?;
     // Running clusters keep the DCS mode their pods use.
-    let facts = render::live::LiveFacts::from_objects(objects.iter().chain(&adoptable));
+    let mut facts = render::live::LiveFacts::from_objects(objects.iter().chain(&adoptable));
+    {
+        use crate::observe::pod_environment::{cluster_namespaces, observe_pod_environment};
+        let namespaces = cluster_namespaces(&manifests);
+        facts.pod_environment = observe_pod_environment(&cluster.client, config, &namespaces).await;
+    }
     let mut desired = render::render_with(&manifests, config, &facts);
     desired.invalid.splice(0..0, invalid);
     // The superuser's password may be in a Secret that this run adopts.

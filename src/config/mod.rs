@@ -166,6 +166,30 @@ pub struct Config {
     /// The ClusterRole the Spilo pods' RoleBinding refers to (Zalando's `postgres-pod`, which its
     /// installation and our chart create).
     pub pod_cluster_role_name: String,
+
+    // --- Backups and WAL archiving, with Zalando's keys (empty: off) ---
+    /// Spilo archives WAL and takes base backups to this S3 bucket (`WAL_S3_BUCKET`), under a
+    /// path scoped by the manifest's uid (`WAL_BUCKET_SCOPE_SUFFIX=/<uid>`), as Zalando sets it.
+    pub wal_s3_bucket: String,
+    /// The same to a GCS bucket (`WAL_GS_BUCKET`).
+    pub wal_gs_bucket: String,
+    /// The same to Azure blob storage (`AZURE_STORAGE_ACCOUNT`).
+    pub wal_az_storage_account: String,
+    /// `GOOGLE_APPLICATION_CREDENTIALS` of the Spilo pods (a path, e.g. in `additional_secret_mount`).
+    pub gcp_credentials: String,
+    /// Spilo ships PostgreSQL's logs to this S3 bucket (`LOG_S3_BUCKET`).
+    pub log_s3_bucket: String,
+    /// A Secret mounted into every container of the Spilo pods, at `additional_secret_mount_path`.
+    pub additional_secret_mount: String,
+    pub additional_secret_mount_path: String,
+    /// `[namespace/]name` of a ConfigMap whose entries every Spilo pod gets as environment (the
+    /// operator's namespace, `release_namespace`, when none is given; then the cluster's own).
+    pub pod_environment_configmap: String,
+    /// A Secret in each cluster's namespace whose keys every Spilo pod gets as environment
+    /// (references to the Secret: its values never pass through postgres-reconciler).
+    pub pod_environment_secret: String,
+    /// `iam.amazonaws.com/role` on the Spilo pods (kube2iam).
+    pub kube_iam_role: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,6 +298,16 @@ impl Default for Config {
             custom_pod_annotations: BTreeMap::new(),
             custom_service_annotations: BTreeMap::new(),
             pod_cluster_role_name: "postgres-pod".into(),
+            wal_s3_bucket: String::new(),
+            wal_gs_bucket: String::new(),
+            wal_az_storage_account: String::new(),
+            gcp_credentials: String::new(),
+            log_s3_bucket: String::new(),
+            additional_secret_mount: String::new(),
+            additional_secret_mount_path: String::new(),
+            pod_environment_configmap: String::new(),
+            pod_environment_secret: String::new(),
+            kube_iam_role: String::new(),
         }
     }
 }
@@ -409,7 +443,36 @@ impl Config {
         if self.field_manager.trim().is_empty() {
             return bad("field_manager must not be empty".into());
         }
+        // Zalando renders an empty mount path, which the apiserver refuses for every pod.
+        if !self.additional_secret_mount.is_empty()
+            && !self.additional_secret_mount_path.starts_with('/')
+        {
+            return bad(format!(
+                "additional_secret_mount ({:?}) needs additional_secret_mount_path, an absolute path",
+                self.additional_secret_mount
+            ));
+        }
+        if self.pod_environment_configmap.starts_with('/')
+            || self.pod_environment_configmap.ends_with('/')
+        {
+            return bad(format!(
+                "pod_environment_configmap ({:?}): write [namespace/]name",
+                self.pod_environment_configmap
+            ));
+        }
         Ok(())
+    }
+
+    /// Where `pod_environment_configmap` is looked for first: (namespace, name).
+    pub fn pod_environment_configmap_ref(&self) -> Option<(String, String)> {
+        let value = self.pod_environment_configmap.as_str();
+        if value.is_empty() {
+            return None;
+        }
+        Some(match value.split_once('/') {
+            Some((ns, name)) => (ns.to_string(), name.trim_start_matches('/').to_string()),
+            None => (self.release_namespace.clone(), value.to_string()),
+        })
     }
 
     /// The host name of a cluster's master Service, per `postgres_host_template`.
@@ -664,15 +727,18 @@ mod tests {
             assert!(notes[0].contains("workers"), "{notes:?}");
 
             jail.create_file(
-                "wal.yaml",
-                "kind: ConfigMap\ndata:\n  wal_s3_bucket: backups\n",
+                "roles.yaml",
+                "kind: ConfigMap\ndata:\n  infrastructure_roles_secret_name: monitoring\n",
             )?;
             let err = Config::load_with_notes(&Sources {
-                file: Some("wal.yaml".into()),
+                file: Some("roles.yaml".into()),
                 set: vec![],
             })
-            .expect_err("WAL archiving is not rendered");
-            assert!(err.to_string().contains("wal_s3_bucket"), "{err}");
+            .expect_err("infrastructure roles are not made");
+            assert!(
+                err.to_string().contains("infrastructure_roles_secret_name"),
+                "{err}"
+            );
             Ok(())
         });
     }

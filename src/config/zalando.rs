@@ -688,57 +688,30 @@ const KEYS: &[(&str, Key)] = &[
         ),
     ),
     // --- Spilo pod features not rendered yet: refused when they turn something on ---
-    (
-        "wal_s3_bucket",
-        unsupported("WAL archiving and base backups to S3", true, When::Set),
-    ),
-    (
-        "wal_gs_bucket",
-        unsupported("WAL archiving and base backups to GCS", true, When::Set),
-    ),
+    ("wal_s3_bucket", ours("wal_s3_bucket", C::Str)),
+    ("wal_gs_bucket", ours("wal_gs_bucket", C::Str)),
     (
         "wal_az_storage_account",
-        unsupported("WAL archiving and base backups to Azure", true, When::Set),
+        ours("wal_az_storage_account", C::Str),
     ),
-    (
-        "gcp_credentials",
-        unsupported("GCP credentials for WAL archiving", true, When::Set),
-    ),
-    (
-        "log_s3_bucket",
-        unsupported("shipping PostgreSQL logs to S3", true, When::Set),
-    ),
-    (
-        "kube_iam_role",
-        unsupported("an IAM role annotation on the pods", true, When::Set),
-    ),
+    ("gcp_credentials", ours("gcp_credentials", C::Str)),
+    ("log_s3_bucket", ours("log_s3_bucket", C::Str)),
+    ("kube_iam_role", ours("kube_iam_role", C::Str)),
     (
         "additional_secret_mount",
-        unsupported("a Secret mounted into every Spilo pod", true, When::Set),
+        ours("additional_secret_mount", C::Str),
     ),
     (
         "additional_secret_mount_path",
-        unsupported(
-            "where additional_secret_mount is mounted",
-            true,
-            When::Never,
-        ),
+        ours("additional_secret_mount_path", C::Str),
     ),
     (
         "pod_environment_configmap",
-        unsupported(
-            "environment for every Spilo pod from a ConfigMap (often WAL settings)",
-            true,
-            When::Set,
-        ),
+        ours("pod_environment_configmap", C::Str),
     ),
     (
         "pod_environment_secret",
-        unsupported(
-            "environment for every Spilo pod from a Secret (often WAL credentials)",
-            true,
-            When::Set,
-        ),
+        ours("pod_environment_secret", C::Str),
     ),
     (
         "sidecar_docker_images",
@@ -1151,15 +1124,18 @@ mod tests {
     #[test]
     fn unsupported_keys_matter_only_when_they_turn_something_on() {
         let i = import(&cm(r#"
-  wal_s3_bucket: "my-bucket"
-  wal_gs_bucket: ""
+  scalyr_api_key: "key"
+  infrastructure_roles_secret_name: ""
   enable_pod_antiaffinity: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
-        assert!(find("wal_s3_bucket").matters);
-        assert!(find("wal_s3_bucket").changes_pod);
-        assert!(!find("wal_gs_bucket").matters, "empty turns nothing on");
+        assert!(find("scalyr_api_key").matters);
+        assert!(find("scalyr_api_key").changes_pod);
+        assert!(
+            !find("infrastructure_roles_secret_name").matters,
+            "empty turns nothing on"
+        );
         assert!(!find("enable_pod_antiaffinity").matters);
         assert!(!find("workers").matters);
         assert!(

@@ -6,6 +6,7 @@ pub mod databases;
 pub mod errors;
 pub mod files;
 pub mod patroni;
+pub mod pod_environment;
 pub mod postgres;
 pub mod requests;
 pub mod retry;

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 pub struct LiveFacts {
     /// (namespace, cluster) → the live pods use ConfigMaps (true) or Endpoints (false).
     pub uses_configmaps: BTreeMap<(String, String), bool>,
+    /// What `pod_environment_configmap` and `pod_environment_secret` hold.
+    pub pod_environment: super::pod_environment::PodEnvironmentSources,
 }
 
 impl LiveFacts {

@@ -7,6 +7,7 @@ pub mod live;
 pub mod meta;
 pub mod output;
 pub mod pdb;
+pub mod pod_environment;
 pub mod pod_rbac;
 pub mod quantity;
 pub mod resources;
@@ -212,7 +213,8 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                 // A manifest valid field by field can still render objects too large for the
                 // apiserver: measured here, before anything of it is planned.
                 let rendered = validate::validate_postgresql(pg, &limits).and_then(|()| {
-                    let rendered = render_cluster(config, pg, facts);
+                    let sourced = pod_environment_of(config, pg, facts)?;
+                    let rendered = render_cluster(config, pg, facts, &sourced);
                     validate::validate_rendered(pg, &sizes::measure(&rendered), &limits)
                         .map(|()| rendered)
                 });
@@ -268,7 +270,42 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
-fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> DesiredManifest {
+/// What the configured pod environment sources give this cluster, or why it cannot be
+/// rendered without losing them.
+fn pod_environment_of(
+    config: &Config,
+    pg: &Postgresql,
+    facts: &live::LiveFacts,
+) -> Result<pod_environment::SourcedEnv, Invalid> {
+    let namespace = pg.metadata.namespace.as_deref().unwrap_or("default");
+    pod_environment::sourced_env(config, &facts.pod_environment, namespace).map_err(|unread| {
+        let errors = unread
+            .into_iter()
+            .map(|(key, why)| {
+                let what = match key {
+                    "pod_environment_secret" => {
+                        format!("Secret {namespace}/{}", config.pod_environment_secret)
+                    }
+                    _ => format!("ConfigMap {}", config.pod_environment_configmap),
+                };
+                validate::FieldError {
+                    path: format!("(operator configuration) {key}"),
+                    message: format!(
+                        "{what}: {why}; its variables (often the WAL archive's) would be missing from the pods, so nothing of this cluster is changed"
+                    ),
+                }
+            })
+            .collect();
+        validate::invalid_postgresql(pg, errors)
+    })
+}
+
+fn render_cluster(
+    config: &Config,
+    pg: &Postgresql,
+    facts: &live::LiveFacts,
+    sourced: &pod_environment::SourcedEnv,
+) -> DesiredManifest {
     let mut pg = pg.clone();
     let namespace = pg
         .metadata
@@ -303,7 +340,7 @@ fn render_cluster(config: &Config, pg: &Postgresql, facts: &live::LiveFacts) -> 
     for pdb in pdb::pdbs(config, &pg) {
         objects.push(DesiredObject::new(&pdb, ApplyPolicy::Apply));
     }
-    let sts = statefulset::statefulset(config, &pg, &secret_of, use_configmaps);
+    let sts = statefulset::statefulset(config, &pg, &secret_of, use_configmaps, sourced);
     let hash = sts
         .metadata
         .annotations

@@ -1,6 +1,7 @@
 //! The Spilo container's environment: what Patroni-on-Kubernetes needs to bootstrap and run,
 //! as Zalando's operator sets it.
 
+use super::pod_environment::{SourcedEnv, append_new, operator_env};
 use crate::api::Postgresql;
 use crate::config::Config;
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, SecretKeySelector};
@@ -51,12 +52,14 @@ fn secret_key(name: &str, secret: &str, key: &str) -> EnvVar {
 
 /// Environment of the `postgres` container, in Zalando's order (`generateSpiloPodEnvVars`).
 /// `secret_of(user)` names a role's credential Secret; `use_configmaps` is the DCS mode of this
-/// cluster (an existing cluster keeps the one its pods run with).
+/// cluster (an existing cluster keeps the one its pods run with); `sourced` holds what
+/// `pod_environment_secret` and `pod_environment_configmap` give.
 pub fn env(
     config: &Config,
     pg: &Postgresql,
     secret_of: &dyn Fn(&str) -> String,
     use_configmaps: bool,
+    sourced: &SourcedEnv,
 ) -> Vec<EnvVar> {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
     let labels = serde_json::to_string(&config.cluster_labels).unwrap_or_else(|_| "{}".into());
@@ -105,15 +108,22 @@ pub fn env(
     if use_configmaps {
         env.push(value("KUBERNETES_USE_CONFIGMAPS", "true"));
     }
-    // The manifest's own variables come last and never replace one set above (case-insensitive,
-    // as Zalando); validation refuses the names the pod's contract depends on.
-    for var in &pg.spec.env {
-        if !env.iter().any(|e| e.name.eq_ignore_ascii_case(&var.name)) {
-            env.push(var.clone());
-        }
-    }
+    // The manifest's own variables never replace one set above (case-insensitive, as Zalando);
+    // validation refuses the names the pod's contract depends on. They win over everything
+    // below: the pod environment Secret, then its ConfigMap, then the operator's backup keys.
+    append_new(&mut env, pg.spec.env.iter().cloned());
     if let Some(standby) = &pg.spec.standby {
         env.extend(standby_env(standby));
+    }
+    append_new(&mut env, sourced.from_secret.iter().cloned());
+    append_new(&mut env, sourced.from_configmap.iter().cloned());
+    append_new(&mut env, operator_env(config, pg.metadata.uid.as_deref()));
+    // The apiserver stores an empty value as no value: rendered so, a run after the one that
+    // wrote it sees nothing to change.
+    for var in &mut env {
+        if var.value.as_deref() == Some("") {
+            var.value = None;
+        }
     }
     env
 }

@@ -2,6 +2,7 @@
 //! claim per pod, and a hash of the pod template for rollout decisions.
 
 use super::meta::{self, POD_TEMPLATE_HASH};
+use super::pod_environment::SourcedEnv;
 use super::spilo;
 use crate::api::Postgresql;
 use crate::config::{Config, PodManagementPolicy};
@@ -12,7 +13,7 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -23,16 +24,19 @@ use std::collections::BTreeMap;
 pub const CONTAINER: &str = "postgres";
 pub const PGDATA: &str = "pgdata";
 pub const PGDATA_MOUNT: &str = "/home/postgres/pgdata";
+/// kube2iam's pod annotation, from `kube_iam_role`.
+pub const KUBE_IAM_ROLE: &str = "iam.amazonaws.com/role";
 
 pub fn statefulset(
     config: &Config,
     pg: &Postgresql,
     secret_of: &dyn Fn(&str) -> String,
     use_configmaps: bool,
+    sourced: &SourcedEnv,
 ) -> StatefulSet {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
     let selector = meta::selector_labels(config, cluster);
-    let template = pod_template(config, pg, secret_of, use_configmaps);
+    let template = pod_template(config, pg, secret_of, use_configmaps, sourced);
     // On the StatefulSet, not in its pod template: the template stays Zalando's to the letter, so
     // adopting a Zalando cluster changes no pod (its StatefulSet's revision stays the same).
     let hash = BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), pod_template_hash(&template))]);
@@ -150,12 +154,16 @@ fn pod_template(
     pg: &Postgresql,
     secret_of: &dyn Fn(&str) -> String,
     use_configmaps: bool,
+    sourced: &SourcedEnv,
 ) -> PodTemplateSpec {
     let mut labels = meta::object_labels(config, pg);
     labels.remove(meta::MANAGED_BY.0);
     let mut annotations = meta::inherited_annotations(config, pg);
     annotations.extend(config.custom_pod_annotations.clone());
     annotations.extend(pg.spec.pod_annotations.clone());
+    if !config.kube_iam_role.is_empty() {
+        annotations.insert(KUBE_IAM_ROLE.into(), config.kube_iam_role.clone());
+    }
     let image = pg
         .spec
         .docker_image
@@ -197,6 +205,23 @@ fn pod_template(
             empty_dir: Some(EmptyDirVolumeSource {
                 medium: Some("Memory".into()),
                 size_limit: None,
+            }),
+            ..Default::default()
+        });
+    }
+    // Zalando's addSecretVolume: into every container (sidecars too), before the manifest's.
+    if !config.additional_secret_mount.is_empty() {
+        let name = config.additional_secret_mount.clone();
+        mounts.push(VolumeMount {
+            name: name.clone(),
+            mount_path: config.additional_secret_mount_path.clone(),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: name.clone(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(name),
+                ..Default::default()
             }),
             ..Default::default()
         });
@@ -253,7 +278,7 @@ fn pod_template(
                 image_pull_policy: Some("IfNotPresent".into()),
                 // Patroni's API, PostgreSQL, and 8080 which Zalando declares too.
                 ports: Some(vec![port(8008), port(5432), port(8080)]),
-                env: Some(spilo::env(config, pg, secret_of, use_configmaps)),
+                env: Some(spilo::env(config, pg, secret_of, use_configmaps, sourced)),
                 resources: Some(super::resources::postgres_resources(config, pg)),
                 readiness_probe: config.enable_readiness_probe.then(readiness_probe),
                 volume_mounts: Some(mounts),

@@ -134,6 +134,15 @@ pub fn validate_rendered(
     errs.finish(manifest_label("postgresql", &pg.metadata))
 }
 
+/// A `postgresql` manifest that cannot be rendered for a reason outside it (an operator
+/// setting whose source could not be read), with the errors naming that setting.
+pub fn invalid_postgresql(pg: &Postgresql, errors: Vec<FieldError>) -> Invalid {
+    Invalid {
+        manifest: manifest_label("postgresql", &pg.metadata),
+        errors,
+    }
+}
+
 /// Validates a `PostgreSQLConfig` manifest.
 pub fn validate_postgresqlconfig(c: &PostgreSQLConfig) -> Result<(), Invalid> {
     let mut errs = Errors::default();

@@ -124,6 +124,11 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
         ),
         // What the Spilo pods' ClusterRole grants is not the reconciler's.
         (("create", "", "configmaps", a, ""), false),
+        // pod_environment_configmap, in the cluster's namespace or the operator's.
+        (("get", "", "configmaps", a, "pod-env"), true),
+        (("get", "", "configmaps", rel, "pod-env"), true),
+        (("get", "", "configmaps", b, "pod-env"), false),
+        (("list", "", "configmaps", a, ""), false),
         (("patch", "", "pods", a, "x"), false),
         (("delete", "", "persistentvolumeclaims", a, "x"), true),
         (("delete", "", "pods", a, "x"), true),

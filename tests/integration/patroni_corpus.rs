@@ -42,7 +42,7 @@ async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
         let mut doc = entry.doc.clone();
         corpus::in_namespace(&mut doc, &c.h.ns.name);
         // Only what we render: a manifest we refuse makes no pods.
-        let refusals = corpus::refusals(&doc, &c.h.config);
+        let refusals = corpus::refusals(&doc, &c.h.config, &Default::default());
         if !refusals.is_empty() {
             assert!(
                 entry.from_zalando,

@@ -35,6 +35,20 @@ fn env_var<'a>(sts: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|e| e["name"] == name)
 }
 
+/// The postgres container's variables of WAL archiving and its storage, as (name → entry).
+fn wal_settings(sts: &Value) -> BTreeMap<String, Value> {
+    let backup = [
+        "WAL", "WALG", "WALE", "AWS", "USE_WALG", "BACKUP", "CLONE", "LOG_", "GOOGLE", "AZURE",
+    ];
+    sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e["name"].as_str()?.to_string(), e.clone())))
+        .filter(|(name, _)| backup.iter().any(|p| name.starts_with(p)))
+        .collect()
+}
+
 /// The fields a field manager owns on an object, as the managedFields entry lists them.
 fn owned_by<'a>(object: &'a Value, manager: &str) -> Vec<&'a Value> {
     object["metadata"]["managedFields"]
@@ -96,6 +110,9 @@ async fn adopt(mode: Mode) {
     let manifest = h.cluster_manifest(cluster, 2, json!({ app.clone(): [] }), json!({}), json!({}));
     h.apply(manifest).await;
 
+    // ConfigMaps mode runs with WAL archiving configured: the pod environment ConfigMap and
+    // Secret, and the operator's WAL keys.
+    mode.prepare(&client, &h.ns.name).await;
     let mut zalando = Zalando::start(&client, &h.ns.name, &mode.overrides(), &dir).await;
     let not_running = wait_for_oracle(&client, &h.ns.name, &[cluster.to_string()], &zalando).await;
     assert!(
@@ -133,13 +150,42 @@ async fn adopt(mode: Mode) {
         "Zalando's leader Endpoints"
     );
 
+    let wal_before = wal_settings(&sts_before);
+    if mode == Mode::ConfigMaps {
+        let uid = h.get("postgresql", cluster).await.expect("manifest")["metadata"]["uid"]
+            .as_str()
+            .map(|u| format!("/{u}"));
+        assert_eq!(
+            wal_before
+                .get("WAL_BUCKET_SCOPE_SUFFIX")
+                .map(|e| e["value"].clone()),
+            uid.map(Value::from),
+            "Zalando scopes the WAL path by the manifest's uid: {wal_before:?}"
+        );
+        for name in ["USE_WALG_BACKUP", "AWS_SECRET_ACCESS_KEY", "WAL_S3_BUCKET"] {
+            assert!(wal_before.contains_key(name), "{name} in {wal_before:?}");
+        }
+    }
+
     // Our first run: everything adopted in place.
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
+    let said = text(&report);
+    for word in ["WAL_", "WALG", "AWS_", "pod-env"] {
+        assert!(
+            !said.contains(word),
+            "the run says nothing about backups changing ({word}): {said}"
+        );
+    }
     let sts = h.get("StatefulSet", cluster).await.expect("StatefulSet");
     assert_eq!(
         sts["metadata"]["uid"], sts_before["metadata"]["uid"],
         "updated, not replaced"
+    );
+    assert_eq!(
+        wal_settings(&sts),
+        wal_before,
+        "every WAL variable kept, with its value or Secret reference"
     );
     assert_eq!(
         sts["metadata"]["labels"]["app.kubernetes.io/managed-by"],

@@ -44,26 +44,52 @@ fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
     assert!(stderr.contains("(does not change the pod)"), "{stderr}");
 }
 
-#[test]
-fn a_zalando_key_that_turns_on_what_we_do_not_render_is_refused() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("zalando-wal-config");
+/// Zalando's ConfigMap with one commented-out line switched on, written to a file of its own.
+fn module_configmap_with(name: &str, commented: &str, set: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let text = std::fs::read_to_string(module_dir().join("manifests/configmap.yaml"))
         .expect("configmap.yaml")
-        .replace("# wal_s3_bucket: \"\"", "wal_s3_bucket: \"my-backups\"");
-    assert!(
-        text.contains("wal_s3_bucket: \"my-backups\""),
-        "the module's file changed"
-    );
+        .replace(commented, set);
+    assert!(text.contains(set), "the module's file changed");
     let file = dir.join("configmap.yaml");
     std::fs::write(&file, text).expect("write");
+    file
+}
+
+#[test]
+fn a_zalando_key_that_turns_on_what_we_do_not_render_is_refused() {
+    let file = module_configmap_with(
+        "zalando-infrastructure-roles",
+        "# infrastructure_roles_secret_name: \"postgresql-infrastructure-roles\"",
+        "infrastructure_roles_secret_name: \"postgresql-infrastructure-roles\"",
+    );
     let out = render_with(&file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        stderr.contains(
-            "wal_s3_bucket: WAL archiving and base backups to S3 (changes the pod) is set"
-        ),
+        stderr.contains("infrastructure_roles_secret_name: roles from infrastructure Secrets (does not change the pod) is set"),
         "{stderr}"
     );
+}
+
+#[test]
+fn zalandos_wal_bucket_key_gives_the_pods_their_wal_location() {
+    let file = module_configmap_with(
+        "zalando-wal-config",
+        "# wal_s3_bucket: \"\"",
+        "wal_s3_bucket: \"my-backups\"",
+    );
+    let out = render_with(&file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("name: WAL_S3_BUCKET\n") && stdout.contains("value: my-backups"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("name: WAL_BUCKET_SCOPE_SUFFIX"), "{stdout}");
 }

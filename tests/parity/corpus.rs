@@ -8,7 +8,7 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::config::Config;
-use postgres_reconciler::render::{self, Manifest};
+use postgres_reconciler::render::{self, Manifest, live::LiveFacts};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -123,10 +123,10 @@ pub fn load() -> Vec<Entry> {
 }
 
 /// Why we refuse a manifest (its validation and render errors); empty when we render it.
-pub fn refusals(doc: &Value, config: &Config) -> Vec<String> {
+pub fn refusals(doc: &Value, config: &Config, facts: &LiveFacts) -> Vec<String> {
     match postgres_reconciler::validate::deserialize_manifest::<Postgresql>(doc) {
         Err(errors) => errors.iter().map(|e| e.to_string()).collect(),
-        Ok(pg) => render::render(&[Manifest::Postgresql(Box::new(pg))], config)
+        Ok(pg) => render::render_with(&[Manifest::Postgresql(Box::new(pg))], config, facts)
             .invalid
             .iter()
             .flat_map(|i| i.errors.iter().map(|e| e.to_string()))

@@ -16,7 +16,8 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::config::{Config, Sources};
-use postgres_reconciler::render::{self, ApplyPolicy, Manifest};
+use postgres_reconciler::observe::pod_environment::observe_pod_environment;
+use postgres_reconciler::render::{self, ApplyPolicy, Manifest, live::LiveFacts};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -38,11 +39,106 @@ impl Mode {
         }
     }
 
+    /// Endpoints mode runs with the module's configuration as it is; ConfigMaps mode adds the
+    /// backup settings production clusters have (Zalando's WAL keys, a pod environment
+    /// ConfigMap and Secret, a mounted credentials Secret), so every corpus cluster is compared
+    /// both without and with them.
     pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
         match self {
             Mode::Endpoints => vec![],
-            Mode::ConfigMaps => vec![("kubernetes_use_configmaps", "true")],
+            Mode::ConfigMaps => {
+                let mut all = vec![("kubernetes_use_configmaps", "true")];
+                all.extend(BACKUP_SETTINGS);
+                all
+            }
         }
+    }
+
+    /// Creates what the mode's configuration refers to in `namespace`.
+    pub async fn prepare(self, client: &kube::Client, namespace: &str) {
+        if self == Mode::ConfigMaps {
+            create_pod_environment(client, namespace).await;
+        }
+    }
+}
+
+pub const POD_ENVIRONMENT_CONFIGMAP: &str = "pod-env";
+pub const POD_ENVIRONMENT_SECRET: &str = "pod-env-secret";
+pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
+
+/// Every operator key of WAL archiving, each where it overlaps another (S3 and GCS both give
+/// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key).
+const BACKUP_SETTINGS: [(&str, &str); 10] = [
+    ("wal_s3_bucket", "parity-wal"),
+    ("wal_gs_bucket", "parity-wal-gs"),
+    ("wal_az_storage_account", "paritywal"),
+    ("gcp_credentials", "/meta/credentials/gcs.json"),
+    ("log_s3_bucket", "parity-logs"),
+    ("kube_iam_role", "parity-iam-role"),
+    ("additional_secret_mount", WAL_CREDENTIALS_SECRET),
+    ("additional_secret_mount_path", "/meta/credentials"),
+    ("pod_environment_configmap", POD_ENVIRONMENT_CONFIGMAP),
+    ("pod_environment_secret", POD_ENVIRONMENT_SECRET),
+];
+
+/// WAL-G settings as Zalando's documentation puts them: the ConfigMap (one variable also in the
+/// Secret, which wins), the keys in the Secret, a credentials file in the mounted Secret.
+pub async fn create_pod_environment(client: &kube::Client, namespace: &str) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let configmap = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(POD_ENVIRONMENT_CONFIGMAP.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from(
+            [
+                ("USE_WALG_BACKUP", "true"),
+                ("USE_WALG_RESTORE", "true"),
+                ("CLONE_USE_WALG_RESTORE", "true"),
+                ("AWS_ENDPOINT", "http://s3.parity.invalid:9000"),
+                ("AWS_S3_FORCE_PATH_STYLE", "true"),
+                ("AWS_REGION", "eu-central-1"),
+                ("WAL_S3_BUCKET", "parity-wal-from-configmap"),
+                ("BACKUP_SCHEDULE", "00 01 * * *"),
+                ("BACKUP_NUM_TO_RETAIN", "5"),
+                ("AWS_ACCESS_KEY_ID", "shadowed-by-the-secret"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        )),
+        ..Default::default()
+    };
+    let secret = |name: &str, data: &[(&str, &str)]| Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &configmap)
+        .await
+        .expect("create the pod environment ConfigMap");
+    let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
+    for s in [
+        secret(
+            POD_ENVIRONMENT_SECRET,
+            &[
+                ("AWS_ACCESS_KEY_ID", "parity-access-key"),
+                ("AWS_SECRET_ACCESS_KEY", "parity-secret-key"),
+            ],
+        ),
+        secret(WAL_CREDENTIALS_SECRET, &[("gcs.json", "{}")]),
+    ] {
+        secrets
+            .create(&PostParams::default(), &s)
+            .await
+            .expect("create a pod environment Secret");
     }
 }
 
@@ -109,8 +205,11 @@ fn made_by_someone_else(kind: &str, o: &Value) -> bool {
     match kind {
         "ServiceAccount" => name == "default",
         "ConfigMap" => {
-            name == "kube-root-ca.crt" || name == crate::support::zalando::CONFIGMAP_NAME
+            name == "kube-root-ca.crt"
+                || name == crate::support::zalando::CONFIGMAP_NAME
+                || name == POD_ENVIRONMENT_CONFIGMAP
         }
+        "Secret" => name == POD_ENVIRONMENT_SECRET || name == WAL_CREDENTIALS_SECRET,
         "Endpoints" => labels.get("endpoints.kubernetes.io/managed-by").is_some(),
         _ => false,
     }
@@ -306,6 +405,16 @@ pub async fn wait_for_oracle(
     }
 }
 
+/// What a run would observe for clusters in `namespace` besides their objects: the pod
+/// environment sources of the mode's configuration.
+pub async fn live_facts(client: &kube::Client, config: &Config, namespace: &str) -> LiveFacts {
+    let namespaces = BTreeSet::from([namespace.to_string()]);
+    LiveFacts {
+        pod_environment: observe_pod_environment(client, config, &namespaces).await,
+        ..LiveFacts::default()
+    }
+}
+
 /// Until nothing changes for a few seconds (the oracle's syncs after create are done).
 pub async fn quiet(client: &kube::Client, ns: &str) -> Vec<(String, Value)> {
     let mut last = BTreeSet::new();
@@ -398,6 +507,9 @@ pub async fn run(mode: Mode) -> Outcome {
     std::fs::create_dir_all(&dir).expect("temp dir");
 
     let config = our_configuration(&oracle_ns.name, mode, &dir);
+    mode.prepare(&client, &oracle_ns.name).await;
+    mode.prepare(&client, &twin.name).await;
+    let in_oracle = live_facts(&client, &config, &oracle_ns.name).await;
 
     // The corpus: refused ones stay out of both namespaces.
     let entries = corpus::load();
@@ -407,7 +519,7 @@ pub async fn run(mode: Mode) -> Outcome {
     for entry in entries {
         let mut doc = entry.doc.clone();
         corpus::in_namespace(&mut doc, &oracle_ns.name);
-        let errors = corpus::refusals(&doc, &config);
+        let errors = corpus::refusals(&doc, &config, &in_oracle);
         // Kept without a namespace: each check creates it where it runs.
         if let Some(m) = doc["metadata"].as_object_mut() {
             m.remove("namespace");
@@ -478,7 +590,11 @@ pub async fn run(mode: Mode) -> Outcome {
             Manifest::Postgresql(Box::new(pg))
         })
         .collect();
-    let desired = render::render(&stored, &config);
+    let desired = render::render_with(
+        &stored,
+        &config,
+        &live_facts(&client, &config, &twin.name).await,
+    );
     assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
     let mut ours = Vec::new();
     let objects = desired
