@@ -149,6 +149,12 @@ pub struct PostgresqlSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standby: Option<Standby>,
 
+    /// A new cluster made from another one's data (Zalando's `clone`): by `pg_basebackup` from
+    /// the running cluster, or, with `timestamp`, from its WAL archive up to that time. Used
+    /// only when the cluster bootstraps; a running cluster ignores it.
+    #[serde(default, rename = "clone", skip_serializing_if = "Option::is_none")]
+    pub clone_source: Option<CloneSource>,
+
     /// Where the pods may run, as given: the pod's `affinity.nodeAffinity` (Zalando's
     /// `nodeAffinity`, with `node_readiness_label` unset and pod anti-affinity off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -158,6 +164,10 @@ pub struct PostgresqlSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "open_objects")]
     pub init_containers: Vec<Container>,
+    /// Containers run beside Spilo's (Zalando's `sidecars`): each gets the data volume, the
+    /// pod's name and namespace, and the superuser's name and password.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<Sidecar>,
     /// Volumes added to the pod and mounted into the containers they name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_volumes: Vec<AdditionalVolume>,
@@ -333,6 +343,82 @@ impl Standby {
     }
     pub fn gs_wal_path(&self) -> Option<&str> {
         Self::set(&self.gs_wal_path)
+    }
+}
+
+/// A container of `spec.sidecars` (Zalando's `Sidecar`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct Sidecar {
+    /// Empty: `sidecar-<index>`, as Zalando names it.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "open_objects")]
+    pub ports: Vec<k8s_openapi::api::core::v1::ContainerPort>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "open_objects")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+}
+
+/// `spec.clone` (Zalando's `CloneDescription`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+pub struct CloneSource {
+    /// The cluster to copy: its master Service (in this namespace), or its name in the archive.
+    #[serde(default)]
+    pub cluster: String,
+    /// The source manifest's uid: its archive's path in the operator's bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Restore up to (not including) this time (RFC 3339 with an offset), from the archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_wal_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_secret_access_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_force_path_style: Option<bool>,
+}
+
+impl CloneSource {
+    fn set(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|s| !s.is_empty())
+    }
+    /// Zalando renders nothing for a clone without a cluster.
+    pub fn is_on(&self) -> bool {
+        !self.cluster.is_empty()
+    }
+    pub fn timestamp(&self) -> Option<&str> {
+        Self::set(&self.timestamp)
+    }
+    pub fn uid(&self) -> Option<&str> {
+        Self::set(&self.uid)
+    }
+    pub fn s3_wal_path(&self) -> Option<&str> {
+        Self::set(&self.s3_wal_path)
+    }
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        Self::set(&self.s3_endpoint)
+    }
+    pub fn s3_access_key_id(&self) -> Option<&str> {
+        Self::set(&self.s3_access_key_id)
+    }
+    pub fn s3_secret_access_key(&self) -> Option<&str> {
+        Self::set(&self.s3_secret_access_key)
+    }
+    /// By `pg_basebackup` from the running source (no timestamp), not from its archive.
+    pub fn from_running_cluster(&self) -> bool {
+        self.is_on() && self.timestamp().is_none()
     }
 }
 

@@ -190,6 +190,19 @@ pub struct Config {
     pub pod_environment_secret: String,
     /// `iam.amazonaws.com/role` on the Spilo pods (kube2iam).
     pub kube_iam_role: String,
+
+    // --- Sidecars, with Zalando's keys ---
+    /// Containers added to every Spilo pod, after the manifest's own (a manifest's sidecar of
+    /// the same name wins).
+    #[serde(default)]
+    pub sidecars: Vec<k8s_openapi::api::core::v1::Container>,
+    /// `name: image` sidecars added to every Spilo pod (Zalando's older form), after `sidecars`.
+    pub sidecar_docker_images: BTreeMap<String, String>,
+    /// Manifests may have `sidecars`; with `false` such a manifest is refused.
+    pub enable_sidecars: bool,
+    /// PostgreSQL's socket directory (`/var/run/postgresql`) in a memory volume every container
+    /// of the pod mounts.
+    pub share_pgsocket_with_sidecars: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -308,6 +321,10 @@ impl Default for Config {
             pod_environment_configmap: String::new(),
             pod_environment_secret: String::new(),
             kube_iam_role: String::new(),
+            sidecars: Vec::new(),
+            sidecar_docker_images: BTreeMap::new(),
+            enable_sidecars: true,
+            share_pgsocket_with_sidecars: false,
         }
     }
 }
@@ -451,6 +468,16 @@ impl Config {
                 "additional_secret_mount ({:?}) needs additional_secret_mount_path, an absolute path",
                 self.additional_secret_mount
             ));
+        }
+        for (i, c) in self.sidecars.iter().enumerate() {
+            if c.name.is_empty() || c.name == "postgres" {
+                return bad(format!(
+                    "sidecars[{i}]: a name other than postgres is required"
+                ));
+            }
+            if c.image.as_deref().unwrap_or_default().is_empty() {
+                return bad(format!("sidecars[{i}] ({}): image is required", c.name));
+            }
         }
         if self.pod_environment_configmap.starts_with('/')
             || self.pod_environment_configmap.ends_with('/')

@@ -195,6 +195,8 @@ enum Conversion {
     /// `-1` means no bound.
     MinInstances,
     MaxInstances,
+    /// A list of Kubernetes containers (a YAML list, or its text in a ConfigMap).
+    Containers,
 }
 
 impl Conversion {
@@ -236,6 +238,19 @@ impl Conversion {
             Conversion::Namespaces => {
                 let all = text.is_empty() || text == "*";
                 Value::from(if all { Vec::new() } else { vec![text] })
+            }
+            Conversion::Containers => {
+                let parsed = match v {
+                    serde_yaml::Value::String(t) if t.trim().is_empty() => return Ok(None),
+                    serde_yaml::Value::String(t) => serde_yaml::from_str::<serde_yaml::Value>(t)
+                        .map_err(|e| format!("expected a list of containers: {e}"))?,
+                    other => other.clone(),
+                };
+                if !parsed.is_sequence() {
+                    return Err("expected a list of containers".into());
+                }
+                serde_yaml::from_value::<Value>(parsed)
+                    .map_err(|e| format!("expected a list of containers: {e}"))?
             }
             Conversion::MinInstances | Conversion::MaxInstances => {
                 let n: i64 = text
@@ -715,23 +730,17 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "sidecar_docker_images",
-        unsupported("sidecars in every Spilo pod", true, When::Set),
+        ours("sidecar_docker_images", C::Map),
     ),
-    (
-        "sidecars",
-        unsupported("sidecars in every Spilo pod", true, When::Set),
-    ),
-    (
-        "enable_sidecars",
-        unsupported("allow manifests' sidecars", true, When::Never),
-    ),
+    ("sidecars", ours("sidecars", C::Containers)),
+    ("enable_sidecars", ours("enable_sidecars", C::Bool)),
     (
         "enable_init_containers",
         unsupported("allow manifests' init containers", true, When::Never),
     ),
     (
         "share_pgsocket_with_sidecars",
-        unsupported("the PostgreSQL socket shared with sidecars", true, OFF),
+        ours("share_pgsocket_with_sidecars", C::Bool),
     ),
     (
         "scalyr_api_key",

@@ -115,6 +115,7 @@ mod tests {
             allow_restart: false,
             patroni_dynamic: None,
             standby: false,
+            clone_from: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! reason and risk. The same plan is printed by `plan` and executed by `apply`. No I/O here.
 
 pub mod build;
+pub mod clone_sources;
 pub mod diff;
 pub mod dynamic_only;
 pub mod fieldset;
@@ -11,7 +12,9 @@ pub mod offline;
 pub mod patroni;
 pub mod rollout;
 pub mod scram;
+pub mod sensitive_env;
 pub mod sql;
+pub mod template_changes;
 
 pub use build::{DatabaseObservation, Observed, plan};
 

@@ -87,6 +87,21 @@ fn describe(paths: &[String]) -> String {
     s
 }
 
+/// A StatefulSet's pod template changes, in words ("; pod template: container exporter added,
+/// …"); nothing for other kinds or when the template stays.
+fn pod_template_words(before: &Value, after: &Value) -> String {
+    use super::template_changes::{Compare, template_changes};
+    const SPEC: &str = "/spec/template/spec";
+    let (Some(b), Some(a)) = (before.pointer(SPEC), after.pointer(SPEC)) else {
+        return String::new();
+    };
+    let changes = template_changes(b, a, Compare::Templates);
+    if changes.is_empty() {
+        return String::new();
+    }
+    format!("; pod template: {}", changes.join(", "))
+}
+
 /// The action that brings `live` to `desired`, or None when it is already there.
 pub fn plan_object(
     manifest: Option<&ManifestRef>,
@@ -137,8 +152,10 @@ pub fn plan_object(
         None => after,
     };
     let owned = owned_by(live, field_manager);
-    let before =
+    let mut before =
         project(&without_identity(live), Some(&after), Some(&owned)).unwrap_or(Value::Null);
+    // Masked as `after` is; a change of such a value still changes the pod template's hash.
+    super::sensitive_env::mask(&desired.kind, &mut before);
     if equivalent(&before, &after) {
         return None;
     }
@@ -150,7 +167,11 @@ pub fn plan_object(
         (
             Op::Update,
             Risk::Safe,
-            format!("changed: {}", describe(&paths)),
+            format!(
+                "changed: {}{}",
+                describe(&paths),
+                pod_template_words(&before, &after)
+            ),
         )
     } else if desired.kind == "RoleBinding" {
         // Nothing is lost: the binding is deleted and made again at once.
@@ -331,6 +352,7 @@ fn strip_server_fields(mut v: Value) -> Value {
 /// Secret values never leave the plan: every value becomes a placeholder (a Secret to be created
 /// shows the password it will generate as such).
 pub fn mask(kind: &str, mut v: Value, policy: ApplyPolicy) -> Value {
+    super::sensitive_env::mask(kind, &mut v);
     if kind != "Secret" {
         return v;
     }

@@ -128,15 +128,6 @@ fn ready(pod: &Value) -> bool {
         && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
-/// The Spilo container's image: the container named `postgres`, else the first.
-fn image(containers: Option<&Value>) -> Option<&str> {
-    let list = containers?.as_array()?;
-    list.iter()
-        .find(|c| str_at(c, "/name") == Some("postgres"))
-        .or_else(|| list.first())
-        .and_then(|c| str_at(c, "/image"))
-}
-
 /// Whether `now` (RFC 3339) lies inside one of the windows; unreadable times and windows are
 /// outside.
 pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
@@ -384,12 +375,17 @@ fn next_restart(
         }
     };
     let from = label(pod, REVISION_LABEL).unwrap_or("none");
-    let change = match (
-        image(pod.pointer("/spec/containers")),
-        image(sts.pointer("/spec/template/spec/containers")),
-    ) {
-        (Some(a), Some(b)) if a != b => format!("image {a} → {b}"),
-        _ => "pod template changed".to_string(),
+    let change = match (pod.pointer("/spec"), sts.pointer("/spec/template/spec")) {
+        (Some(p), Some(t)) => {
+            use super::template_changes::{Compare, template_changes};
+            template_changes(p, t, Compare::PodToTemplate).join(", ")
+        }
+        _ => String::new(),
+    };
+    let change = if change.is_empty() {
+        "pod template changed".to_string()
+    } else {
+        change
     };
     let mut reason = format!("on revision {from}, StatefulSet wants {update_revision} ({change})");
     match &switchover {

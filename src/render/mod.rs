@@ -1,6 +1,7 @@
 //! Pure rendering: (manifests, configuration) → the desired objects and database state.
 //! No I/O here; the same inputs always give the same output, in the same order.
 
+pub mod bootstrap_source;
 pub mod database;
 pub mod endpoints;
 pub mod live;
@@ -9,10 +10,12 @@ pub mod output;
 pub mod pdb;
 pub mod pod_environment;
 pub mod pod_rbac;
+pub mod pod_volumes;
 pub mod quantity;
 pub mod resources;
 pub mod secrets;
 pub mod services;
+pub mod sidecars;
 mod sizes;
 pub mod spilo;
 pub mod spilo_configuration;
@@ -171,6 +174,10 @@ pub struct DesiredManifest {
     /// state is neither observed nor planned (as Zalando skips its roles and databases).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub standby: bool,
+    /// The running cluster a new cluster copies by `pg_basebackup` (`spec.clone` without a
+    /// timestamp): it must exist when the cluster is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clone_from: Option<String>,
 }
 
 /// The desired state of every manifest that is ours.
@@ -236,6 +243,7 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                     allow_restart: false,
                     patroni_dynamic: None,
                     standby: false,
+                    clone_from: None,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -267,6 +275,16 @@ pub fn limits(config: &Config) -> Limits {
         max_spilo_configuration_bytes: config.max_spilo_configuration_bytes,
         max_statefulset_bytes: config.max_statefulset_bytes,
         protected_role_names: config.protected_role_names.clone(),
+        operator_wal_archive: !(config.wal_s3_bucket.is_empty()
+            && config.wal_gs_bucket.is_empty()
+            && config.wal_az_storage_account.is_empty()),
+        sidecars_enabled: config.enable_sidecars,
+        operator_sidecars: config
+            .sidecars
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(config.sidecar_docker_images.keys().cloned())
+            .collect(),
     }
 }
 
@@ -361,6 +379,12 @@ fn render_cluster(
         .is_some_and(|v| v == "true");
     let maintenance_windows = pg.spec.maintenance_windows.clone();
     let standby = pg.spec.standby.is_some();
+    let clone_from = pg
+        .spec
+        .clone_source
+        .as_ref()
+        .filter(|c| c.from_running_cluster())
+        .map(|c| c.cluster.clone());
     let patroni_dynamic = Some(spilo_configuration::desired_dynamic_configuration(
         config, &pg,
     ));
@@ -375,5 +399,6 @@ fn render_cluster(
         allow_restart,
         patroni_dynamic,
         standby,
+        clone_from,
     }
 }

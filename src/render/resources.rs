@@ -7,7 +7,7 @@
 
 use super::quantity::{canonical, nanos};
 use crate::api::Postgresql;
-use crate::api::postgresql::ResourceAmounts;
+use crate::api::postgresql::{ResourceAmounts, Resources};
 use crate::config::Config;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -64,7 +64,17 @@ fn bounded(
 }
 
 pub fn postgres_resources(config: &Config, pg: &Postgresql) -> ResourceRequirements {
-    let spec = pg.spec.resources.clone().unwrap_or_default();
+    container_resources(config, pg.spec.resources.as_ref(), true)
+}
+
+/// A container's resources from `spec` over the configuration's defaults; the minimum limits
+/// and maximum requests bound the postgres container only, as in Zalando's operator.
+pub fn container_resources(
+    config: &Config,
+    spec: Option<&Resources>,
+    postgres: bool,
+) -> ResourceRequirements {
+    let spec = spec.cloned().unwrap_or_default();
     let requests = spec.requests.unwrap_or_default();
     let limits = spec.limits.unwrap_or_default();
     let value = |r: &ResourceAmounts, cpu: bool| if cpu { r.cpu.clone() } else { r.memory.clone() };
@@ -85,6 +95,11 @@ pub fn postgres_resources(config: &Config, pg: &Postgresql) -> ResourceRequireme
                 &config.min_memory_limit,
                 &config.max_memory_request,
             )
+        };
+        let (min_limit, max_request) = if postgres {
+            (min_limit.as_str(), max_request.as_str())
+        } else {
+            ("", "")
         };
         let (request, limit) = bounded(
             pick(value(&requests, cpu).as_ref(), default_request),

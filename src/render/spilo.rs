@@ -1,6 +1,7 @@
 //! The Spilo container's environment: what Patroni-on-Kubernetes needs to bootstrap and run,
 //! as Zalando's operator sets it.
 
+use super::bootstrap_source;
 use super::pod_environment::{SourcedEnv, append_new, operator_env};
 use crate::api::Postgresql;
 use crate::config::Config;
@@ -11,7 +12,7 @@ pub const PGROOT: &str = "/home/postgres/pgdata/pgroot";
 pub const SUPERUSER: &str = "postgres";
 pub const REPLICATION_USER: &str = "standby";
 
-fn value(name: &str, value: impl Into<String>) -> EnvVar {
+pub(super) fn value(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
@@ -35,7 +36,7 @@ fn field(name: &str, path: &str) -> EnvVar {
     }
 }
 
-fn secret_key(name: &str, secret: &str, key: &str) -> EnvVar {
+pub(super) fn secret_key(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -112,8 +113,13 @@ pub fn env(
     // validation refuses the names the pod's contract depends on. They win over everything
     // below: the pod environment Secret, then its ConfigMap, then the operator's backup keys.
     append_new(&mut env, pg.spec.env.iter().cloned());
+    // Appended as they are, as Zalando does (a manifest variable of the same name stays too).
+    if let Some(clone) = &pg.spec.clone_source {
+        let namespace = pg.metadata.namespace.as_deref().unwrap_or("default");
+        env.extend(bootstrap_source::clone_env(config, clone, namespace));
+    }
     if let Some(standby) = &pg.spec.standby {
-        env.extend(standby_env(standby));
+        env.extend(bootstrap_source::standby_env(standby));
     }
     append_new(&mut env, sourced.from_secret.iter().cloned());
     append_new(&mut env, sourced.from_configmap.iter().cloned());
@@ -126,70 +132,4 @@ pub fn env(
         }
     }
     env
-}
-
-/// Zalando's `generateStandbyEnvironment`: a host to stream from wins; otherwise the WAL
-/// archive Spilo restores from (S3 before GCS), with the standby method and an empty scope
-/// prefix. Appended as Zalando appends it, after the manifest's own variables.
-fn standby_env(standby: &crate::api::postgresql::Standby) -> Vec<EnvVar> {
-    let mut env = Vec::new();
-    if let Some(host) = standby.host() {
-        env.push(value("STANDBY_HOST", host));
-        if let Some(port) = standby.port() {
-            env.push(value("STANDBY_PORT", port));
-        }
-        return env;
-    }
-    if let Some(path) = standby.s3_wal_path() {
-        env.push(value("STANDBY_WALE_S3_PREFIX", path));
-    } else if let Some(path) = standby.gs_wal_path() {
-        env.push(value("STANDBY_WALE_GS_PREFIX", path));
-    } else {
-        return env;
-    }
-    env.push(value("STANDBY_METHOD", "STANDBY_WITH_WALE"));
-    env.push(value("STANDBY_WAL_BUCKET_SCOPE_PREFIX", ""));
-    env
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::postgresql::Standby;
-
-    fn names_and_values(env: &[EnvVar]) -> Vec<(String, String)> {
-        env.iter()
-            .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-            .collect()
-    }
-
-    fn standby(json: serde_json::Value) -> Vec<(String, String)> {
-        let s: Standby = serde_json::from_value(json).expect("standby");
-        names_and_values(&standby_env(&s))
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn a_standby_streams_from_its_host_or_restores_from_its_archive() {
-        assert_eq!(
-            standby(
-                serde_json::json!({"standby_host": "acid-a.ns", "standby_port": "5433", "s3_wal_path": "s3://x"})
-            ),
-            pairs(&[("STANDBY_HOST", "acid-a.ns"), ("STANDBY_PORT", "5433")])
-        );
-        assert_eq!(
-            standby(serde_json::json!({"gs_wal_path": "gs://b/spilo/acid-a/u/wal/17/"})),
-            pairs(&[
-                ("STANDBY_WALE_GS_PREFIX", "gs://b/spilo/acid-a/u/wal/17/"),
-                ("STANDBY_METHOD", "STANDBY_WITH_WALE"),
-                ("STANDBY_WAL_BUCKET_SCOPE_PREFIX", ""),
-            ])
-        );
-        assert!(standby(serde_json::json!({})).is_empty());
-    }
 }

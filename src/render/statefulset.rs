@@ -11,9 +11,9 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerPort, EmptyDirVolumeSource, HTTPGetAction, PersistentVolumeClaim,
+    Affinity, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SecretVolumeSource, SecurityContext, Volume, VolumeMount, VolumeResourceRequirements,
+    SecurityContext, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -175,7 +175,7 @@ fn pod_template(
         protocol: Some("TCP".into()),
         ..Default::default()
     };
-    let mut mounts = vec![VolumeMount {
+    let data_mount = VolumeMount {
         name: PGDATA.into(),
         mount_path: PGDATA_MOUNT.into(),
         sub_path: pg
@@ -191,62 +191,33 @@ fn pod_template(
             .clone()
             .filter(|p| !p.is_empty() && pg.spec.volume.is_sub_path_expr == Some(true)),
         ..Default::default()
-    }];
-    let mut volumes = Vec::new();
-    // Only `true` in the manifest overrides the configuration (Zalando's mountShmVolumeNeeded).
-    if pg.spec.enable_shm_volume == Some(true) || config.enable_shm_volume {
-        mounts.push(VolumeMount {
-            name: "dshm".into(),
-            mount_path: "/dev/shm".into(),
+    };
+    let postgres = Container {
+        name: CONTAINER.into(),
+        image: Some(image),
+        image_pull_policy: Some("IfNotPresent".into()),
+        // Patroni's API, PostgreSQL, and 8080 which Zalando declares too.
+        ports: Some(vec![port(8008), port(5432), port(8080)]),
+        env: Some(spilo::env(config, pg, secret_of, use_configmaps, sourced)),
+        resources: Some(super::resources::postgres_resources(config, pg)),
+        readiness_probe: config.enable_readiness_probe.then(readiness_probe),
+        volume_mounts: Some(vec![data_mount.clone()]),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(true),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(false),
             ..Default::default()
-        });
-        volumes.push(Volume {
-            name: "dshm".into(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                medium: Some("Memory".into()),
-                size_limit: None,
-            }),
-            ..Default::default()
-        });
-    }
-    // Zalando's addSecretVolume: into every container (sidecars too), before the manifest's.
-    if !config.additional_secret_mount.is_empty() {
-        let name = config.additional_secret_mount.clone();
-        mounts.push(VolumeMount {
-            name: name.clone(),
-            mount_path: config.additional_secret_mount_path.clone(),
-            ..Default::default()
-        });
-        volumes.push(Volume {
-            name: name.clone(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(name),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
-    // Zalando's addAdditionalVolumes: after every volume of its own, mounted into the
-    // containers named (none: the postgres container; `all`: every container, not the init
-    // containers). Validation refused the ones Zalando skips.
-    for extra in &pg.spec.additional_volumes {
-        let mut source = extra.volume_source.clone();
-        source.insert("name".into(), extra.name.clone().into());
-        if let Ok(volume) = serde_json::from_value::<Volume>(serde_json::Value::Object(source)) {
-            volumes.push(volume);
-        }
-        let targets = &extra.target_containers;
-        if targets.is_empty() || targets.iter().any(|t| t == "all" || t == CONTAINER) {
-            let expr = extra.is_sub_path_expr == Some(true);
-            mounts.push(VolumeMount {
-                name: extra.name.clone(),
-                mount_path: extra.mount_path.clone(),
-                sub_path: extra.sub_path.clone().filter(|_| !expr),
-                sub_path_expr: extra.sub_path.clone().filter(|_| expr),
-                ..Default::default()
-            });
-        }
-    }
+        }),
+        ..Default::default()
+    };
+    let mut containers = vec![postgres];
+    containers.extend(super::sidecars::sidecars(
+        config,
+        pg,
+        &data_mount,
+        &secret_of(spilo::SUPERUSER),
+    ));
+    let (containers, volumes) = super::pod_volumes::with_volumes(config, pg, containers);
     let security = PodSecurityContext {
         run_as_user: config.spilo_runasuser,
         run_as_group: config.spilo_runasgroup,
@@ -272,24 +243,7 @@ fn pod_template(
             }),
             init_containers: (!pg.spec.init_containers.is_empty())
                 .then(|| pg.spec.init_containers.clone()),
-            containers: vec![Container {
-                name: CONTAINER.into(),
-                image: Some(image),
-                image_pull_policy: Some("IfNotPresent".into()),
-                // Patroni's API, PostgreSQL, and 8080 which Zalando declares too.
-                ports: Some(vec![port(8008), port(5432), port(8080)]),
-                env: Some(spilo::env(config, pg, secret_of, use_configmaps, sourced)),
-                resources: Some(super::resources::postgres_resources(config, pg)),
-                readiness_probe: config.enable_readiness_probe.then(readiness_probe),
-                volume_mounts: Some(mounts),
-                security_context: Some(SecurityContext {
-                    allow_privilege_escalation: Some(true),
-                    privileged: Some(false),
-                    read_only_root_filesystem: Some(false),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
+            containers,
             volumes: (!volumes.is_empty()).then_some(volumes),
             ..Default::default()
         }),

@@ -31,12 +31,10 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
     ("enableLogicalBackup", "logical backups"),
     ("logicalBackupSchedule", "logical backups"),
     ("logicalBackupRetention", "logical backups"),
-    ("sidecars", "sidecar containers"),
     (
         "init_containers",
         "init containers under their old name (write initContainers)",
     ),
-    ("clone", "cloning from another cluster"),
     ("streams", "change data capture streams"),
     ("tls", "custom TLS certificates"),
     ("topologySpreadConstraints", "topology spread constraints"),
@@ -63,7 +61,6 @@ fn switches_nothing_on(field: &str, spec: &Value) -> bool {
         | "enableReplicaPoolerLoadBalancer" => !pooler,
         "logicalBackupSchedule" | "logicalBackupRetention" => !on("enableLogicalBackup"),
         "tls" => value["secretName"].as_str().unwrap_or_default().is_empty(),
-        "clone" => value["cluster"].as_str().unwrap_or_default().is_empty(),
         _ => match value {
             Value::Null => true,
             Value::Bool(b) => !b,
@@ -198,11 +195,11 @@ mod tests {
     fn zalando_features_are_named_with_what_they_do() {
         let errors = parse(cluster(json!({
             "enableConnectionPooler": true,
-            "sidecars": [{"name": "exporter", "image": "x"}],
+            "streams": [{"applicationId": "x"}],
         })))
         .expect_err("unsupported");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["spec.enableConnectionPooler", "spec.sidecars"]);
+        assert_eq!(paths, ["spec.enableConnectionPooler", "spec.streams"]);
         assert!(
             errors[0]
                 .message

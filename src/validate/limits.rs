@@ -26,6 +26,14 @@ pub struct Limits {
     pub max_statefulset_bytes: usize,
     /// Role names `spec.users` may not define (Zalando's `protected_role_names`).
     pub protected_role_names: Vec<String>,
+    /// The operator archives WAL to a bucket (`wal_s3_bucket`, `wal_gs_bucket`,
+    /// `wal_az_storage_account`): a point-in-time clone can find its source's archive there.
+    pub operator_wal_archive: bool,
+    /// `enable_sidecars`: manifests may have sidecars.
+    pub sidecars_enabled: bool,
+    /// Containers the operator adds to every pod (`sidecars`, `sidecar_docker_images`), by name:
+    /// `additionalVolumes` may name them.
+    pub operator_sidecars: Vec<String>,
 }
 
 impl Default for Limits {
@@ -41,6 +49,9 @@ impl Default for Limits {
             max_spilo_configuration_bytes: DEFAULT_MAX_SPILO_CONFIGURATION_BYTES,
             max_statefulset_bytes: DEFAULT_MAX_STATEFULSET_BYTES,
             protected_role_names: PROTECTED_ROLE_NAMES.iter().map(|r| r.to_string()).collect(),
+            operator_wal_archive: false,
+            sidecars_enabled: true,
+            operator_sidecars: Vec::new(),
         }
     }
 }

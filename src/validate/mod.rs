@@ -8,6 +8,7 @@
 //! Messages are lower-case, name what is allowed, and are kept stable: golden files under
 //! `fixtures/manifests/invalid/` pin them.
 
+mod clone;
 mod databases;
 pub mod fields;
 mod initdb;
@@ -20,6 +21,7 @@ mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;
 mod rendered;
+mod sidecars;
 mod standby;
 mod types;
 mod users;

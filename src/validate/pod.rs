@@ -5,7 +5,7 @@
 
 use super::Errors;
 use crate::api::postgresql::AdditionalVolume;
-use crate::render::statefulset::{CONTAINER, PGDATA, PGDATA_MOUNT};
+use crate::render::statefulset::{PGDATA, PGDATA_MOUNT};
 use k8s_openapi::api::core::v1::{Container, Volume};
 use std::collections::BTreeSet;
 
@@ -28,9 +28,14 @@ pub(super) fn check_init_containers(containers: &[Container], errs: &mut Errors)
 }
 
 /// Volumes of the pod we render ourselves.
-const OWN_VOLUMES: &[&str] = &[PGDATA, "dshm"];
+const OWN_VOLUMES: &[&str] = &[PGDATA, "dshm", crate::render::pod_volumes::PGSOCKET_VOLUME];
 
-pub(super) fn check_additional_volumes(volumes: &[AdditionalVolume], errs: &mut Errors) {
+/// `containers`: the names of the pod's containers (postgres and every sidecar).
+pub(super) fn check_additional_volumes(
+    volumes: &[AdditionalVolume],
+    containers: &[String],
+    errs: &mut Errors,
+) {
     let mut names = BTreeSet::new();
     let mut paths = BTreeSet::new();
     for (i, v) in volumes.iter().enumerate() {
@@ -79,10 +84,13 @@ pub(super) fn check_additional_volumes(volumes: &[AdditionalVolume], errs: &mut 
             );
         }
         for (j, t) in targets.iter().enumerate() {
-            if t != "all" && t != CONTAINER {
+            if t != "all" && !containers.contains(t) {
                 errs.add(
                     format!("{field}.targetContainers[{j}]"),
-                    format!("no container {t:?} in the pod: it has {CONTAINER:?} only (sidecars are not provided)"),
+                    format!(
+                        "no container {t:?} in the pod: it has {}",
+                        containers.join(", ")
+                    ),
                 );
             }
         }
@@ -139,7 +147,8 @@ mod tests {
     fn volume_errors(volumes: serde_json::Value) -> Vec<String> {
         let volumes: Vec<AdditionalVolume> = serde_json::from_value(volumes).unwrap();
         let mut errs = Errors::default();
-        check_additional_volumes(&volumes, &mut errs);
+        let containers = ["postgres".to_string(), "logs".to_string()];
+        check_additional_volumes(&volumes, &containers, &mut errs);
         errs.into_sorted().iter().map(|e| e.to_string()).collect()
     }
 
@@ -147,6 +156,7 @@ mod tests {
     fn volumes_zalando_mounts_pass() {
         let ok = json!([
             {"name": "empty", "mountPath": "/opt/empty", "targetContainers": ["all"], "volumeSource": {"emptyDir": {}}},
+            {"name": "shared", "mountPath": "/opt/shared", "targetContainers": ["postgres", "logs"], "volumeSource": {"emptyDir": {}}},
             {"name": "conf", "mountPath": "/etc/conf", "subPath": "$(POD_NAME)", "isSubPathExpr": true, "volumeSource": {"configMap": {"name": "c"}}},
         ]);
         assert!(volume_errors(ok).is_empty());
@@ -165,7 +175,7 @@ mod tests {
             "spec.additionalVolumes[0].mountPath: /home/postgres/pgdata would cover the data directory /home/postgres/pgdata",
             "spec.additionalVolumes[1].targetContainers: either [all] or a list of container names, not both",
             "spec.additionalVolumes[2].mountPath: /opt/a/ is the mount path of another additional volume",
-            "spec.additionalVolumes[2].targetContainers[0]: no container \"exporter\" in the pod: it has \"postgres\" only (sidecars are not provided)",
+            "spec.additionalVolumes[2].targetContainers[0]: no container \"exporter\" in the pod: it has postgres, logs",
             "spec.additionalVolumes[2].volumeSource: one volume source, got 2: emptyDir, secret",
             "spec.additionalVolumes[3].mountPath: an absolute path is required",
             "spec.additionalVolumes[3].name: \"dshm\" is a volume of the Spilo pod itself; choose another name",

@@ -1,5 +1,6 @@
 //! Rules for `postgresql` manifests (Zalando's, plus what our renderer needs).
 
+use super::clone::check_clone;
 use super::databases::{check_databases, check_prepared, effective_prepared, prepared_roles};
 use super::initdb::check_initdb;
 use super::limits::{check_bytes, check_count};
@@ -8,12 +9,14 @@ use super::network::{check_node_ports, check_source_ranges};
 use super::pg_hba::check_pg_hba;
 use super::pod::{check_additional_volumes, check_init_containers};
 use super::quantity::{check_resources, check_volume_size};
+use super::sidecars::{check_sidecars, sidecar_name};
 use super::standby::check_standby;
 use super::users::check_users;
 use super::windows::check_windows;
 use super::{Errors, Limits};
 use crate::api::Postgresql;
 use crate::api::postgresql::POSTGRES_VERSIONS;
+use crate::render::statefulset::CONTAINER;
 use k8s_openapi::api::core::v1::EnvVar;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -105,8 +108,33 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     if let Some(standby) = &spec.standby {
         check_standby(standby, errs);
     }
+    if let Some(clone) = &spec.clone_source {
+        let name = pg.metadata.name.as_deref().unwrap_or_default();
+        check_clone(
+            clone,
+            name,
+            spec.standby.is_some(),
+            limits.operator_wal_archive,
+            errs,
+        );
+    }
     check_init_containers(&spec.init_containers, errs);
-    check_additional_volumes(&spec.additional_volumes, errs);
+    check_sidecars(
+        &spec.sidecars,
+        &spec.init_containers,
+        limits.sidecars_enabled,
+        errs,
+    );
+    let containers: Vec<String> = std::iter::once(CONTAINER.to_string())
+        .chain(
+            spec.sidecars
+                .iter()
+                .enumerate()
+                .map(|(i, s)| sidecar_name(s, i)),
+        )
+        .chain(limits.operator_sidecars.iter().cloned())
+        .collect();
+    check_additional_volumes(&spec.additional_volumes, &containers, errs);
     if let Some(patroni) = &spec.patroni {
         check_initdb(&patroni.initdb, errs);
         check_pg_hba(&patroni.pg_hba, spec.number_of_instances, errs);

@@ -28,7 +28,8 @@ async fn hostile_manifests_are_refused_whole_and_the_others_reconcile() {
         json!({}),
     );
     let mut odd = h.cluster_manifest("acid-odd", 1, json!({"admin": []}), json!({}), json!({}));
-    odd["spec"]["sidecars"] = json!([{"name": "exporter", "image": "exporter:1"}]);
+    odd["spec"]["streams"] = json!([{"applicationId": "cdc", "database": "foo",
+        "tables": {"data.orders": {"eventType": "order-changed"}}}]);
     odd["spec"]["volume"]["misspelt"] = json!("1Gi");
     // name → (manifest, fields its errors must name)
     let hostile: Vec<(&str, Value, Vec<&str>)> = vec![
@@ -56,7 +57,7 @@ async fn hostile_manifests_are_refused_whole_and_the_others_reconcile() {
         (
             "acid-odd",
             odd,
-            vec!["spec.sidecars", "spec.volume.misspelt"],
+            vec!["spec.streams", "spec.volume.misspelt"],
         ),
     ];
     for (_, manifest, _) in &hostile {

@@ -80,6 +80,19 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
             }),
             "spec.owner".into(),
         ),
+        (
+            "postgresql",
+            "acid-copy-of-nothing",
+            {
+                // A clone of a running cluster that is not there: refused in the plan, not
+                // left to crash-loop.
+                let mut m =
+                    h.cluster_manifest("acid-copy-of-nothing", 1, json!({}), json!({}), json!({}));
+                m["spec"]["clone"] = json!({"cluster": "acid-not-there"});
+                m
+            },
+            "spec.clone.cluster".into(),
+        ),
     ];
     for (_, _, manifest, _) in &invalid {
         h.apply(manifest.clone()).await;
@@ -115,6 +128,12 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
     // Nothing was made for the invalid ones.
     assert!(h.get("StatefulSet", "acid-flags").await.is_none());
     assert!(h.get("StatefulSet", "acid-owners").await.is_none());
+    assert!(h.get("StatefulSet", "acid-copy-of-nothing").await.is_none());
+    assert!(
+        h.get("Secret", &h.secret_name("postgres", "acid-copy-of-nothing"))
+            .await
+            .is_none()
+    );
     assert!(role(&flags_user).await.is_none());
     assert_eq!(database_owner(&h.name("reports")).await, None);
     assert_eq!(database_owner(&h.name("reserved")).await, None);
@@ -203,13 +222,13 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
 }
 
 /// Under our CRD (the README's migration step 1) a field we do not support, such as Zalando's
-/// `sidecars`, reaches validation instead of being pruned by the apiserver: the manifest is
+/// `streams`, reaches validation instead of being pruned by the apiserver: the manifest is
 /// reported invalid naming it, and its running cluster is left as it is. Known fields are still
 /// typed by the CRD.
 #[tokio::test]
 async fn an_unknown_field_under_our_crd_is_reported_and_the_cluster_left_alone() {
     let h = Harness::new("apply-unknown").await;
-    let cluster = "acid-sidecar";
+    let cluster = "acid-streams";
     h.cluster_secrets(cluster).await;
     let app = h.name("app");
     let manifest = h.cluster_manifest(cluster, 1, json!({app.as_str(): []}), json!({}), json!({}));
@@ -219,12 +238,13 @@ async fn an_unknown_field_under_our_crd_is_reported_and_the_cluster_left_alone()
     h.settle(cluster, 1).await;
     let before = h.settled_resource_versions().await;
 
-    let mut with_sidecar = manifest.clone();
-    with_sidecar["spec"]["sidecars"] = json!([{"name": "exporter", "image": "exporter:1"}]);
-    with_sidecar["spec"]["postgresql"]["misspelt"] = json!(true);
-    let stored = h.apply(with_sidecar).await;
+    let mut with_streams = manifest.clone();
+    with_streams["spec"]["streams"] = json!([{"applicationId": "cdc", "database": "foo",
+        "tables": {"data.orders": {"eventType": "order-changed"}}}]);
+    with_streams["spec"]["postgresql"]["misspelt"] = json!(true);
+    let stored = h.apply(with_streams).await;
     assert!(
-        stored["spec"]["sidecars"].is_array(),
+        stored["spec"]["streams"].is_array(),
         "kept by the apiserver: {stored:#}"
     );
     assert_eq!(stored["spec"]["postgresql"]["misspelt"], true, "{stored:#}");
@@ -236,7 +256,7 @@ async fn an_unknown_field_under_our_crd_is_reported_and_the_cluster_left_alone()
         .iter()
         .find(|m| m.manifest.name == cluster)
         .expect("the cluster in the report");
-    for field in ["spec.sidecars", "spec.postgresql.misspelt"] {
+    for field in ["spec.streams", "spec.postgresql.misspelt"] {
         assert!(
             outcome.invalid.iter().any(|e| e.starts_with(field)),
             "{field} named: {:?}",

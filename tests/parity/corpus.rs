@@ -184,3 +184,28 @@ pub fn standby_source(doc: &Value) -> Option<String> {
     let host = doc["spec"]["standby"]["standby_host"].as_str()?;
     Some(host.split('.').next()?.to_string())
 }
+
+/// The running cluster a clone copies by `pg_basebackup` (a clone without a timestamp).
+pub fn clone_source(doc: &Value) -> Option<String> {
+    let clone = &doc["spec"]["clone"];
+    let cluster = clone["cluster"].as_str().filter(|c| !c.is_empty())?;
+    clone["timestamp"].is_null().then(|| cluster.to_string())
+}
+
+/// The corpus cluster whose data a manifest starts from, by streaming or by copy: it must be
+/// running first.
+pub fn bootstrap_source(doc: &Value) -> Option<String> {
+    standby_source(doc).or_else(|| clone_source(doc))
+}
+
+/// Whether its pods can bootstrap here: a standby or a clone restoring from a WAL archive needs
+/// WAL-G or WAL-E, which the Spilo runner does not have (the Go module proxy refuses WAL-G).
+/// Such manifests are compared once their objects are made, not once their cluster runs.
+pub fn runs_here(doc: &Value) -> bool {
+    let spec = &doc["spec"];
+    let archive_standby = spec["standby"].is_object() && standby_source(doc).is_none();
+    let archive_clone = spec["clone"]["timestamp"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty());
+    !(archive_standby || archive_clone)
+}

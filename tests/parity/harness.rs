@@ -40,15 +40,15 @@ impl Mode {
     }
 
     /// Endpoints mode runs with the module's configuration as it is; ConfigMaps mode adds the
-    /// backup settings production clusters have (Zalando's WAL keys, a pod environment
-    /// ConfigMap and Secret, a mounted credentials Secret), so every corpus cluster is compared
-    /// both without and with them.
+    /// pod settings production clusters have (Zalando's WAL keys, a pod environment ConfigMap
+    /// and Secret, a mounted credentials Secret, an operator sidecar, the shared socket), so
+    /// every corpus cluster is compared both without and with them.
     pub fn overrides(self) -> Vec<(&'static str, &'static str)> {
         match self {
             Mode::Endpoints => vec![],
             Mode::ConfigMaps => {
                 let mut all = vec![("kubernetes_use_configmaps", "true")];
-                all.extend(BACKUP_SETTINGS);
+                all.extend(PRODUCTION_POD_SETTINGS);
                 all
             }
         }
@@ -67,8 +67,9 @@ pub const POD_ENVIRONMENT_SECRET: &str = "pod-env-secret";
 pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
 
 /// Every operator key of WAL archiving, each where it overlaps another (S3 and GCS both give
-/// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key).
-const BACKUP_SETTINGS: [(&str, &str); 10] = [
+/// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key), and the
+/// operator's sidecars (a ConfigMap's map cannot hold an image tag: Zalando splits on `:`).
+const PRODUCTION_POD_SETTINGS: [(&str, &str); 12] = [
     ("wal_s3_bucket", "parity-wal"),
     ("wal_gs_bucket", "parity-wal-gs"),
     ("wal_az_storage_account", "paritywal"),
@@ -79,6 +80,8 @@ const BACKUP_SETTINGS: [(&str, &str); 10] = [
     ("additional_secret_mount_path", "/meta/credentials"),
     ("pod_environment_configmap", POD_ENVIRONMENT_CONFIGMAP),
     ("pod_environment_secret", POD_ENVIRONMENT_SECRET),
+    ("sidecar_docker_images", "logs:busybox"),
+    ("share_pgsocket_with_sidecars", "true"),
 ];
 
 /// WAL-G settings as Zalando's documentation puts them: the ConfigMap (one variable also in the
@@ -314,32 +317,43 @@ pub async fn install_pod_cluster_role(client: &kube::Client) {
     .expect("apply the postgres-pod ClusterRole");
 }
 
-/// Storage classes the corpus names, provisioned like the default one.
-/// Copies the superuser's and the replication user's credential Secrets of `source` to
-/// `standby`, as the user of a streaming standby does before creating it (waiting for the
-/// oracle to have made the source's). Returns the superuser's password.
-async fn copy_credentials(client: &kube::Client, ns: &str, source: &str, standby: &str) -> String {
+/// A credential Secret of `cluster`, once the oracle has made it.
+async fn credential_secret(
+    client: &kube::Client,
+    ns: &str,
+    user: &str,
+    cluster: &str,
+) -> k8s_openapi::api::core::v1::Secret {
     let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
-    let mut superuser = String::new();
+    let name = format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do");
+    crate::support::eventually(
+        Duration::from_secs(120),
+        &format!("Secret {name} from the oracle"),
+        || async { secrets.get_opt(&name).await.ok().flatten() },
+    )
+    .await
+}
+
+fn password(secret: &k8s_openapi::api::core::v1::Secret) -> String {
+    let value = secret.data.as_ref().and_then(|d| d.get("password"));
+    value
+        .map(|p| String::from_utf8_lossy(&p.0).into_owned())
+        .unwrap_or_default()
+}
+
+/// Copies the superuser's and the replication user's credential Secrets of `source` to
+/// `standby`, as the user of a streaming standby does before creating it.
+async fn copy_credentials(client: &kube::Client, ns: &str, source: &str, standby: &str) {
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
     for user in ["postgres", "standby"] {
-        let name = |cluster: &str| format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do");
-        let from = crate::support::eventually(
-            Duration::from_secs(120),
-            &format!("Secret {} from the oracle", name(source)),
-            || async { secrets.get_opt(&name(source)).await.ok().flatten() },
-        )
-        .await;
-        if user == "postgres" {
-            let password = from.data.as_ref().and_then(|d| d.get("password"));
-            superuser = password
-                .map(|p| String::from_utf8_lossy(&p.0).into_owned())
-                .unwrap_or_default();
-        }
+        let from = credential_secret(client, ns, user, source).await;
         let mut labels = from.metadata.labels.clone().unwrap_or_default();
         labels.insert("cluster-name".into(), standby.into());
         let copy = k8s_openapi::api::core::v1::Secret {
             metadata: kube::api::ObjectMeta {
-                name: Some(name(standby)),
+                name: Some(format!(
+                    "{user}.{standby}.credentials.postgresql.acid.zalan.do"
+                )),
                 labels: Some(labels),
                 ..Default::default()
             },
@@ -350,9 +364,35 @@ async fn copy_credentials(client: &kube::Client, ns: &str, source: &str, standby
         secrets
             .create(&PostParams::default(), &copy)
             .await
-            .unwrap_or_else(|e| panic!("copy {} to {standby}: {e}", name(source)));
+            .unwrap_or_else(|e| panic!("copy {user}'s Secret of {source} to {standby}: {e}"));
     }
-    superuser
+}
+
+/// Until Patroni leads `cluster`: a standby or a clone of it can start.
+async fn wait_for_leader(client: &kube::Client, ns: &str, cluster: &str) {
+    crate::support::eventually(
+        Duration::from_secs(300),
+        &format!("a Patroni leader of {cluster}"),
+        || async {
+            let roles = crate::support::spilo::roles(client, ns, cluster).await;
+            roles.values().any(|r| r == "master").then_some(())
+        },
+    )
+    .await;
+}
+
+/// Until the oracle has made the StatefulSet of each of `names` (clusters whose pods cannot
+/// bootstrap here: Zalando makes every object of theirs before it waits for the pods).
+async fn wait_for_statefulsets(client: &kube::Client, ns: &str, names: &[String]) {
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> = Api::namespaced(client.clone(), ns);
+    for name in names {
+        crate::support::eventually(
+            Duration::from_secs(300),
+            &format!("Zalando's StatefulSet {name}"),
+            || async { sets.get_opt(name).await.ok().flatten() },
+        )
+        .await;
+    }
 }
 
 const TERMINAL: &[&str] = &[
@@ -541,16 +581,21 @@ pub async fn run(mode: Mode) -> Outcome {
                 .unwrap_or_else(|e| panic!("{what}: refused by our CRD: {e}"));
         }
     };
-    // A standby of a corpus cluster comes once its source has credentials: the user copies the
-    // source's Secrets to the standby's first (Zalando's documented way), so its replication
-    // user can log in to the source.
-    let (standbys, others): (Vec<&corpus::Entry>, Vec<&corpus::Entry>) = accepted
+    // A standby or a clone of a corpus cluster comes once its source runs (a user clones a
+    // running cluster); a streaming standby's user copies the source's Secrets to the
+    // standby's first (Zalando's documented way), so its replication user can log in.
+    // Clusters restoring from a WAL archive come last: their pods cannot bootstrap here, and
+    // Zalando's worker for them waits for their pods (its `resource_check_timeout`), holding up
+    // every cluster queued behind them on that worker.
+    let (runnable, archive_only): (Vec<&corpus::Entry>, Vec<&corpus::Entry>) =
+        accepted.iter().partition(|e| corpus::runs_here(&e.doc));
+    let (dependents, others): (Vec<&corpus::Entry>, Vec<&corpus::Entry>) = runnable
         .iter()
-        .partition(|e| corpus::standby_source(&e.doc).is_some());
+        .partition(|e| corpus::bootstrap_source(&e.doc).is_some());
     for entry in &others {
         create(entry).await;
     }
-    let names: Vec<String> = accepted.iter().map(|e| e.name().to_string()).collect();
+    let names: Vec<String> = runnable.iter().map(|e| e.name().to_string()).collect();
     // Once is enough: the CRD is the same in both modes.
     let zalando_crd_refuses = match mode {
         Mode::Endpoints => super::zalando_crd::refusals(&accepted).await,
@@ -559,18 +604,23 @@ pub async fn run(mode: Mode) -> Outcome {
 
     let mut zalando = Zalando::start(&client, &oracle_ns.name, &mode.overrides(), &dir).await;
     let mut checkpoints = Vec::new();
-    for entry in &standbys {
-        let source = corpus::standby_source(&entry.doc).unwrap_or_default();
-        let password = copy_credentials(&client, &oracle_ns.name, &source, entry.name()).await;
-        checkpoints.push(Checkpoints::start(
-            client.clone(),
-            &oracle_ns.name,
-            &source,
-            password,
-        ));
+    for entry in &dependents {
+        let source = corpus::bootstrap_source(&entry.doc).unwrap_or_default();
+        let ns = &oracle_ns.name;
+        if corpus::standby_source(&entry.doc).is_some() {
+            copy_credentials(&client, ns, &source, entry.name()).await;
+        }
+        let superuser = password(&credential_secret(&client, ns, "postgres", &source).await);
+        wait_for_leader(&client, ns, &source).await;
+        checkpoints.push(Checkpoints::start(client.clone(), ns, &source, superuser));
         create(entry).await;
     }
     let not_running = wait_for_oracle(&client, &oracle_ns.name, &names, &zalando).await;
+    for entry in &archive_only {
+        create(entry).await;
+    }
+    let archive_names: Vec<String> = archive_only.iter().map(|e| e.name().to_string()).collect();
+    wait_for_statefulsets(&client, &oracle_ns.name, &archive_names).await;
     drop(checkpoints);
     let theirs = quiet(&client, &oracle_ns.name).await;
     zalando.stop();
@@ -643,7 +693,7 @@ pub async fn run(mode: Mode) -> Outcome {
     }
 
     // Compare.
-    let clusters: BTreeSet<String> = names.iter().cloned().collect();
+    let clusters: BTreeSet<String> = accepted.iter().map(|e| e.name().to_string()).collect();
     let node_ports: BTreeSet<i64> = accepted
         .iter()
         .flat_map(|e| ["masterNodePort", "replicaNodePort"].map(|k| e.doc["spec"][k].as_i64()))

@@ -28,6 +28,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
         allow_restart: false,
         patroni_dynamic: Some(dynamic),
         standby: false,
+        clone_from: None,
     }
 }
 

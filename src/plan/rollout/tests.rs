@@ -100,7 +100,9 @@ fn one_replica_first_with_the_image_change_as_reason() {
     assert_eq!((a.op, a.risk), (Op::Restart, Risk::Disruptive));
     assert_eq!(
         a.reason,
-        format!("on revision {OLD}, StatefulSet wants {NEW} (image {OLD_IMAGE} → {NEW_IMAGE})")
+        format!(
+            "on revision {OLD}, StatefulSet wants {NEW} (image of postgres: {OLD_IMAGE} → {NEW_IMAGE})"
+        )
     );
     assert_eq!(
         a.change,

@@ -167,6 +167,11 @@ pub fn patroni_config(facts: &PodFacts) -> Value {
     if let Some(standby) = standby_cluster(facts) {
         template["bootstrap"]["dcs"]["standby_cluster"] = standby;
     }
+    if let Some(clone) = clone_with_basebackup(facts) {
+        let b = template["bootstrap"].as_object_mut().expect("object");
+        b.insert("method".into(), "clone_with_basebackup".into());
+        b.insert("clone_with_basebackup".into(), clone);
+    }
     let user: Value = facts
         .env
         .get("SPILO_CONFIGURATION")
@@ -195,6 +200,72 @@ fn standby_cluster(facts: &PodFacts) -> Option<Value> {
         }
     }
     Some(standby)
+}
+
+/// The files a clone by `pg_basebackup` needs in the pod's directory: Spilo's `.pgpass_<scope>`
+/// for the source, and the script standing in for Spilo's `clone_with_basebackup.py`.
+pub const CLONE_PGPASS: &str = "pgpass_clone";
+pub const CLONE_SCRIPT: &str = "clone_with_basebackup.sh";
+
+/// Spilo's `clone_with_basebackup` bootstrap (`CLONE_METHOD=CLONE_WITH_BASEBACKUP` with
+/// `CLONE_SCOPE`, `CLONE_HOST`, `CLONE_USER` and `CLONE_PASSWORD` set): Patroni runs the
+/// script with `--scope` and `--datadir`, and it copies the source with `pg_basebackup`, as
+/// Spilo's does. A host without a dot is a Service of the pod's namespace (its DNS search path).
+fn clone_with_basebackup(facts: &PodFacts) -> Option<Value> {
+    if var(facts, "CLONE_METHOD", "") != "CLONE_WITH_BASEBACKUP" {
+        return None;
+    }
+    let required = ["CLONE_SCOPE", "CLONE_HOST", "CLONE_USER", "CLONE_PASSWORD"];
+    if required.iter().any(|k| var(facts, k, "").is_empty()) {
+        return None; // Spilo warns and bootstraps with initdb
+    }
+    let host = clone_host(facts);
+    let dir = facts.dir.display();
+    Some(json!({
+        "command": format!(
+            "sh {dir}/{CLONE_SCRIPT} --pgpass={dir}/{CLONE_PGPASS} --host={host} --port={} --user={}",
+            var(facts, "CLONE_PORT", "5432"),
+            var(facts, "CLONE_USER", ""),
+        ),
+    }))
+}
+
+fn clone_host(facts: &PodFacts) -> String {
+    let host = var(facts, "CLONE_HOST", "");
+    if host.contains('.') {
+        host.to_string()
+    } else {
+        format!("{host}.{}", facts.namespace)
+    }
+}
+
+/// `(pgpass, script)` for a clone by `pg_basebackup`, when the pod is one.
+pub fn clone_files(facts: &PodFacts) -> Option<(String, String)> {
+    clone_with_basebackup(facts)?;
+    let pgpass = format!(
+        "{}:{}:*:{}:{}\n",
+        clone_host(facts),
+        var(facts, "CLONE_PORT", "5432"),
+        var(facts, "CLONE_USER", ""),
+        var(facts, "CLONE_PASSWORD", ""),
+    );
+    // Patroni appends --scope=… --datadir=…; pg_basebackup as Spilo's script runs it.
+    let script = format!(
+        r#"set -e
+for arg in "$@"; do
+  case "$arg" in
+    --datadir=*) datadir="${{arg#--datadir=}}" ;;
+    --pgpass=*) pgpass="${{arg#--pgpass=}}" ;;
+    --host=*) host="${{arg#--host=}}" ;;
+    --port=*) port="${{arg#--port=}}" ;;
+    --user=*) user="${{arg#--user=}}" ;;
+  esac
+done
+PGPASSFILE="$pgpass" exec {}/pg_basebackup -D "$datadir" -X stream -w -d "host=$host port=$port user=$user dbname=postgres"
+"#,
+        facts.bin_dir
+    );
+    Some((pgpass, script))
 }
 
 /// Spilo's image has its extensions (`bg_mon`, `pg_auth_mon`, `set_user`, …); Debian's server

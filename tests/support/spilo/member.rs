@@ -84,6 +84,7 @@ impl Member {
         }
         // Whatever the old group left (PostgreSQL's processes) goes first.
         self.signal_group("KILL");
+        self.kill_postmaster();
         match Member::start(&self.patroni, &self.config, &self.dir, &self.pod_uid) {
             Ok(fresh) => {
                 *self = fresh;
@@ -126,6 +127,29 @@ impl Member {
         }
         // PostgreSQL's own processes are in the group too: none may outlive the container.
         self.signal_group("KILL");
+        self.kill_postmaster();
         let _ = self.child.wait();
+    }
+
+    /// Patroni starts PostgreSQL in a session of its own, out of the group: when Patroni is
+    /// killed before it stopped PostgreSQL, the postmaster of this member's data directory
+    /// (its `postmaster.pid`) is killed too; its backends exit when it is gone. A pod's address
+    /// goes to another pod later, and a leftover postmaster would still hold it.
+    fn kill_postmaster(&self) {
+        let data = self.dir.join("pgroot/data");
+        let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        else {
+            return;
+        };
+        let ours = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*data.to_string_lossy()));
+        if ours {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }

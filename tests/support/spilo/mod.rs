@@ -183,12 +183,16 @@ async fn start(
     if container_env.get("STANDBY_METHOD").map(String::as_str) == Some("STANDBY_WITH_WALE") {
         return Err("a standby restoring from a WAL archive: there is no WAL-E/WAL-G here".into());
     }
+    // Started with initdb instead, it would be an empty cluster where a copy was asked for.
+    if container_env.get("CLONE_METHOD").map(String::as_str) == Some("CLONE_WITH_WALE") {
+        return Err("a clone restoring from a WAL archive: there is no WAL-E/WAL-G here".into());
+    }
     credentials::write_kubeconfig(client, pod, &dir.join("kubeconfig")).await?;
     write_certificate(&dir, ip)?;
     let socket_dir = config::socket_dir(&dir);
     std::fs::create_dir_all(&socket_dir).map_err(|e| e.to_string())?;
     member::give_to_postgres(&socket_dir);
-    let mut patroni = config::patroni_config(&config::PodFacts {
+    let facts = config::PodFacts {
         name,
         namespace: &namespace,
         ip,
@@ -197,7 +201,16 @@ async fn start(
         socket_dir: &socket_dir,
         bin_dir: env.var("PGRENV_PG_BINDIR"),
         context: credentials::CONTEXT,
-    });
+    };
+    let mut patroni = config::patroni_config(&facts);
+    if let Some((pgpass, script)) = config::clone_files(&facts) {
+        let pgpass_path = dir.join(config::CLONE_PGPASS);
+        std::fs::write(&pgpass_path, pgpass).map_err(|e| e.to_string())?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pgpass_path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| e.to_string())?;
+        std::fs::write(dir.join(config::CLONE_SCRIPT), script).map_err(|e| e.to_string())?;
+    }
     let lib_dir = Path::new(env.var("PGRENV_PG_BINDIR")).join("../lib");
     let dropped = config::keep_installed_libraries(&mut patroni, &lib_dir);
     if !dropped.is_empty() {
