@@ -168,6 +168,9 @@ pub struct PostgresqlSpec {
     /// pod's name and namespace, and the superuser's name and password.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sidecars: Vec<Sidecar>,
+    /// PostgreSQL's own certificate from a Secret (Zalando's `tls`), mounted at `/tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Volumes added to the pod and mounted into the containers they name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub additional_volumes: Vec<AdditionalVolume>,
@@ -183,6 +186,31 @@ pub struct PostgresqlSpec {
 
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<Toleration>,
+    /// The pods' priority class (over the operator's `pod_priority_class_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_priority_class_name: Option<String>,
+    /// The scheduler of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_name: Option<String>,
+    /// The pods' security context (over the operator's `spilo_runasuser`, …).
+    #[serde(
+        default,
+        rename = "spiloRunAsUser",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spilo_run_as_user: Option<i64>,
+    #[serde(
+        default,
+        rename = "spiloRunAsGroup",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spilo_run_as_group: Option<i64>,
+    #[serde(
+        default,
+        rename = "spiloFSGroup",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spilo_fs_group: Option<i64>,
 
     /// Extra environment for the Spilo container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -344,6 +372,27 @@ impl Standby {
     pub fn gs_wal_path(&self) -> Option<&str> {
         Self::set(&self.gs_wal_path)
     }
+}
+
+/// `spec.tls` (Zalando's `TLSDescription`): file names are relative to the mount unless
+/// absolute; the CA may come from a Secret of its own.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Tls {
+    #[serde(default)]
+    pub secret_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(
+        default,
+        rename = "caSecretName",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ca_secret_name: Option<String>,
 }
 
 /// A container of `spec.sidecars` (Zalando's `Sidecar`).

@@ -203,6 +203,29 @@ pub struct Config {
     /// PostgreSQL's socket directory (`/var/run/postgresql`) in a memory volume every container
     /// of the pod mounts.
     pub share_pgsocket_with_sidecars: bool,
+
+    // --- Scheduling and security of the Spilo pods, with Zalando's keys ---
+    /// One toleration (`key`, `operator`, `value`, `effect`) for pods whose manifest has none.
+    pub toleration: BTreeMap<String, String>,
+    /// Node labels the pods require (`label: value`), merged with a manifest's `nodeAffinity`
+    /// by `node_readiness_label_merge`: `OR` (another term) or `AND` (into every term).
+    pub node_readiness_label: BTreeMap<String, String>,
+    pub node_readiness_label_merge: String,
+    /// Keep a cluster's pods apart (on different `pod_antiaffinity_topology_key` domains),
+    /// required or, with `pod_antiaffinity_preferred_during_scheduling`, preferred.
+    pub enable_pod_antiaffinity: bool,
+    pub pod_antiaffinity_preferred_during_scheduling: bool,
+    pub pod_antiaffinity_topology_key: String,
+    /// The pods' priority class when the manifest names none.
+    pub pod_priority_class_name: String,
+    /// The postgres container's security context.
+    pub spilo_privileged: bool,
+    pub spilo_allow_privilege_escalation: bool,
+    /// Linux capabilities added to the postgres container (`SYS_NICE`, …).
+    pub additional_pod_capabilities: Vec<String>,
+    /// Annotations of a manifest copied onto its StatefulSet when their name matches one of
+    /// these regular expressions (for kube-downscaler).
+    pub downscaler_annotations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -325,6 +348,17 @@ impl Default for Config {
             sidecar_docker_images: BTreeMap::new(),
             enable_sidecars: true,
             share_pgsocket_with_sidecars: false,
+            toleration: BTreeMap::new(),
+            node_readiness_label: BTreeMap::new(),
+            node_readiness_label_merge: "OR".into(),
+            enable_pod_antiaffinity: false,
+            pod_antiaffinity_preferred_during_scheduling: false,
+            pod_antiaffinity_topology_key: "kubernetes.io/hostname".into(),
+            pod_priority_class_name: String::new(),
+            spilo_privileged: false,
+            spilo_allow_privilege_escalation: true,
+            additional_pod_capabilities: Vec::new(),
+            downscaler_annotations: Vec::new(),
         }
     }
 }
@@ -468,6 +502,22 @@ impl Config {
                 "additional_secret_mount ({:?}) needs additional_secret_mount_path, an absolute path",
                 self.additional_secret_mount
             ));
+        }
+        for pattern in &self.downscaler_annotations {
+            if let Err(e) = regex::Regex::new(pattern) {
+                return bad(format!(
+                    "downscaler_annotations: {pattern:?} is not a regular expression: {e}"
+                ));
+            }
+        }
+        if !matches!(self.node_readiness_label_merge.as_str(), "OR" | "AND") {
+            return bad(format!(
+                "node_readiness_label_merge must be OR or AND, not {:?}",
+                self.node_readiness_label_merge
+            ));
+        }
+        if self.enable_pod_antiaffinity && self.pod_antiaffinity_topology_key.is_empty() {
+            return bad("enable_pod_antiaffinity needs pod_antiaffinity_topology_key".into());
         }
         for (i, c) in self.sidecars.iter().enumerate() {
             if c.name.is_empty() || c.name == "postgres" {

@@ -770,65 +770,40 @@ const KEYS: &[(&str, Key)] = &[
         "scalyr_memory_limit",
         unsupported("the Scalyr log sidecar", true, When::Never),
     ),
-    (
-        "toleration",
-        unsupported("tolerations added to every Spilo pod", true, When::Set),
-    ),
-    (
-        "node_readiness_label",
-        unsupported(
-            "node affinity to nodes with a readiness label",
-            true,
-            When::Set,
-        ),
-    ),
+    ("toleration", ours("toleration", C::Map)),
+    ("node_readiness_label", ours("node_readiness_label", C::Map)),
     (
         "node_readiness_label_merge",
-        unsupported(
-            "how node_readiness_label combines with manifests' affinity",
-            true,
-            When::Never,
-        ),
+        ours("node_readiness_label_merge", C::Str),
     ),
     (
         "enable_pod_antiaffinity",
-        unsupported("pod anti-affinity between a cluster's pods", true, OFF),
+        ours("enable_pod_antiaffinity", C::Bool),
     ),
     (
         "pod_antiaffinity_preferred_during_scheduling",
-        unsupported("pod anti-affinity as a preference", true, When::Never),
+        ours("pod_antiaffinity_preferred_during_scheduling", C::Bool),
     ),
     (
         "pod_antiaffinity_topology_key",
-        unsupported("pod anti-affinity topology", true, When::Never),
+        ours("pod_antiaffinity_topology_key", C::Str),
     ),
     (
         "pod_priority_class_name",
-        unsupported("a priority class for every Spilo pod", true, When::Set),
+        ours("pod_priority_class_name", C::Str),
     ),
-    (
-        "spilo_privileged",
-        unsupported("privileged Spilo containers", true, OFF),
-    ),
+    ("spilo_privileged", ours("spilo_privileged", C::Bool)),
     (
         "spilo_allow_privilege_escalation",
-        unsupported(
-            "allowPrivilegeEscalation of the Spilo container",
-            true,
-            When::Never,
-        ),
+        ours("spilo_allow_privilege_escalation", C::Bool),
     ),
     (
         "additional_pod_capabilities",
-        unsupported(
-            "Linux capabilities added to the Spilo container",
-            true,
-            When::Set,
-        ),
+        ours("additional_pod_capabilities", C::List),
     ),
     (
         "downscaler_annotations",
-        unsupported("annotations copied for kube-downscaler", true, When::Set),
+        ours("downscaler_annotations", C::List),
     ),
     (
         "ignored_annotations",
@@ -1135,7 +1110,7 @@ mod tests {
         let i = import(&cm(r#"
   scalyr_api_key: "key"
   infrastructure_roles_secret_name: ""
-  enable_pod_antiaffinity: "false"
+  enable_cross_namespace_secret: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
@@ -1145,7 +1120,7 @@ mod tests {
             !find("infrastructure_roles_secret_name").matters,
             "empty turns nothing on"
         );
-        assert!(!find("enable_pod_antiaffinity").matters);
+        assert!(!find("enable_cross_namespace_secret").matters);
         assert!(!find("workers").matters);
         assert!(
             find("workers")

@@ -13,6 +13,7 @@ pub mod pod_rbac;
 pub mod pod_volumes;
 pub mod quantity;
 pub mod resources;
+pub mod scheduling;
 pub mod secrets;
 pub mod services;
 pub mod sidecars;
@@ -20,6 +21,7 @@ mod sizes;
 pub mod spilo;
 pub mod spilo_configuration;
 pub mod statefulset;
+pub mod tls;
 
 use crate::api::{PostgreSQLConfig, Postgresql};
 use crate::config::Config;

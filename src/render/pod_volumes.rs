@@ -63,8 +63,12 @@ pub fn with_volumes(
             ..Default::default()
         });
     }
-    // Validation refused the volumes Zalando skips.
-    for extra in &pg.spec.additional_volumes {
+    // The manifest's, then TLS's; validation refused the ones Zalando skips.
+    let mut additional = pg.spec.additional_volumes.clone();
+    if let Some(tls) = super::tls::tls(pg) {
+        additional.extend(super::tls::volumes(tls));
+    }
+    for extra in &additional {
         let mut source = extra.volume_source.clone();
         source.insert("name".into(), extra.name.clone().into());
         if let Ok(volume) = serde_json::from_value::<Volume>(serde_json::Value::Object(source)) {
@@ -72,7 +76,7 @@ pub fn with_volumes(
         }
     }
     for c in &mut containers {
-        for extra in &pg.spec.additional_volumes {
+        for extra in &additional {
             let targets = &extra.target_containers;
             let wanted = if targets.is_empty() {
                 c.name == CONTAINER

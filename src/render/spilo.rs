@@ -124,6 +124,9 @@ pub fn env(
     append_new(&mut env, sourced.from_secret.iter().cloned());
     append_new(&mut env, sourced.from_configmap.iter().cloned());
     append_new(&mut env, operator_env(config, pg.metadata.uid.as_deref()));
+    if let Some(tls) = super::tls::tls(pg) {
+        append_new(&mut env, super::tls::env(tls));
+    }
     // The apiserver stores an empty value as no value: rendered so, a run after the one that
     // wrote it sees nothing to change.
     for var in &mut env {

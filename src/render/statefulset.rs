@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
+    Capabilities, Container, ContainerPort, HTTPGetAction, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     SecurityContext, VolumeMount, VolumeResourceRequirements,
 };
@@ -39,10 +39,11 @@ pub fn statefulset(
     let template = pod_template(config, pg, secret_of, use_configmaps, sourced);
     // On the StatefulSet, not in its pod template: the template stays Zalando's to the letter, so
     // adopting a Zalando cluster changes no pod (its StatefulSet's revision stays the same).
-    let hash = BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), pod_template_hash(&template))]);
+    let mut annotations = downscaler_annotations(config, pg);
+    annotations.insert(POD_TEMPLATE_HASH.to_string(), pod_template_hash(&template));
 
     StatefulSet {
-        metadata: meta::cluster_object_meta(config, pg, cluster, &hash, true),
+        metadata: meta::cluster_object_meta(config, pg, cluster, &annotations, true),
         spec: Some(StatefulSetSpec {
             replicas: Some(pg.spec.number_of_instances),
             service_name: Some(cluster.to_string()),
@@ -68,6 +69,23 @@ pub fn statefulset(
         }),
         status: None,
     }
+}
+
+/// The manifest's annotations whose name matches a `downscaler_annotations` expression (a
+/// search, as Go's `regexp.MatchString`), for the StatefulSet kube-downscaler scales.
+fn downscaler_annotations(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
+    let patterns: Vec<regex::Regex> = config
+        .downscaler_annotations
+        .iter()
+        .filter_map(|p| regex::Regex::new(p).ok())
+        .collect();
+    pg.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| patterns.iter().any(|p| p.is_match(k)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// `persistent_volume_claim_retention_policy`: claims are kept unless it says `delete`.
@@ -203,9 +221,10 @@ fn pod_template(
         readiness_probe: config.enable_readiness_probe.then(readiness_probe),
         volume_mounts: Some(vec![data_mount.clone()]),
         security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(true),
-            privileged: Some(false),
+            allow_privilege_escalation: Some(config.spilo_allow_privilege_escalation),
+            privileged: Some(config.spilo_privileged),
             read_only_root_filesystem: Some(false),
+            capabilities: capabilities(config),
             ..Default::default()
         }),
         ..Default::default()
@@ -218,12 +237,20 @@ fn pod_template(
         &secret_of(spilo::SUPERUSER),
     ));
     let (containers, volumes) = super::pod_volumes::with_volumes(config, pg, containers);
+    // The manifest's over the operator's, one by one.
     let security = PodSecurityContext {
-        run_as_user: config.spilo_runasuser,
-        run_as_group: config.spilo_runasgroup,
-        fs_group: config.spilo_fsgroup,
+        run_as_user: pg.spec.spilo_run_as_user.or(config.spilo_runasuser),
+        run_as_group: pg.spec.spilo_run_as_group.or(config.spilo_runasgroup),
+        fs_group: pg.spec.spilo_fs_group.or(config.spilo_fsgroup),
         ..Default::default()
     };
+    let priority_class = pg
+        .spec
+        .pod_priority_class_name
+        .clone()
+        .filter(|p| !p.is_empty())
+        .or_else(|| Some(config.pod_priority_class_name.clone()).filter(|p| !p.is_empty()));
+    let affinity = super::scheduling::affinity(config, pg, &labels);
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -236,11 +263,10 @@ fn pod_template(
             // Patroni needs time to hand over the master role before the pod goes.
             termination_grace_period_seconds: Some(config.pod_terminate_grace_period_seconds),
             security_context: Some(security),
-            tolerations: (!pg.spec.tolerations.is_empty()).then(|| pg.spec.tolerations.clone()),
-            affinity: pg.spec.node_affinity.clone().map(|node_affinity| Affinity {
-                node_affinity: Some(node_affinity),
-                ..Default::default()
-            }),
+            tolerations: super::scheduling::tolerations(config, pg),
+            affinity,
+            priority_class_name: priority_class,
+            scheduler_name: pg.spec.scheduler_name.clone().filter(|s| !s.is_empty()),
             init_containers: (!pg.spec.init_containers.is_empty())
                 .then(|| pg.spec.init_containers.clone()),
             containers,
@@ -248,6 +274,19 @@ fn pod_template(
             ..Default::default()
         }),
     }
+}
+
+/// `additional_pod_capabilities`, upper-cased as Zalando writes them.
+fn capabilities(config: &Config) -> Option<Capabilities> {
+    let add: Vec<String> = config
+        .additional_pod_capabilities
+        .iter()
+        .map(|c| c.to_uppercase())
+        .collect();
+    (!add.is_empty()).then_some(Capabilities {
+        add: Some(add),
+        drop: None,
+    })
 }
 
 /// Patroni answers 200 on `/readiness` when it holds the leader lock or PostgreSQL runs and the

@@ -36,13 +36,10 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
         "init containers under their old name (write initContainers)",
     ),
     ("streams", "change data capture streams"),
-    ("tls", "custom TLS certificates"),
-    ("topologySpreadConstraints", "topology spread constraints"),
-    ("podPriorityClassName", "pod priority classes"),
-    ("schedulerName", "a custom scheduler"),
-    ("spiloRunAsUser", "Spilo's security context settings"),
-    ("spiloRunAsGroup", "Spilo's security context settings"),
-    ("spiloFSGroup", "Spilo's security context settings"),
+    (
+        "topologySpreadConstraints",
+        "topology spread constraints (not in Zalando's operator v1.15.1 either)",
+    ),
     ("usersWithSecretRotation", "password rotation"),
     ("usersWithInPlaceSecretRotation", "password rotation"),
     ("usersIgnoringSecretRotation", "password rotation"),
@@ -60,7 +57,6 @@ fn switches_nothing_on(field: &str, spec: &Value) -> bool {
         | "enableMasterPoolerLoadBalancer"
         | "enableReplicaPoolerLoadBalancer" => !pooler,
         "logicalBackupSchedule" | "logicalBackupRetention" => !on("enableLogicalBackup"),
-        "tls" => value["secretName"].as_str().unwrap_or_default().is_empty(),
         _ => match value {
             Value::Null => true,
             Value::Bool(b) => !b,
@@ -172,7 +168,7 @@ mod tests {
         let errors = parse(cluster(json!({
             "enableConnectionPooler": true,
             "connectionPooler": {"numberOfInstances": 2},
-            "tls": {"secretName": "certs"},
+            "enableLogicalBackup": true,
         })))
         .expect_err("switched on");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
@@ -181,7 +177,7 @@ mod tests {
             [
                 "spec.connectionPooler",
                 "spec.enableConnectionPooler",
-                "spec.tls"
+                "spec.enableLogicalBackup"
             ]
         );
     }

@@ -23,6 +23,7 @@ pub mod quantity;
 mod rendered;
 mod sidecars;
 mod standby;
+mod tls;
 mod types;
 mod users;
 pub mod windows;

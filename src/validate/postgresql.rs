@@ -11,6 +11,7 @@ use super::pod::{check_additional_volumes, check_init_containers};
 use super::quantity::{check_resources, check_volume_size};
 use super::sidecars::{check_sidecars, sidecar_name};
 use super::standby::check_standby;
+use super::tls::check_tls;
 use super::users::check_users;
 use super::windows::check_windows;
 use super::{Errors, Limits};
@@ -135,6 +136,9 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
         .chain(limits.operator_sidecars.iter().cloned())
         .collect();
     check_additional_volumes(&spec.additional_volumes, &containers, errs);
+    if let Some(tls) = &spec.tls {
+        check_tls(tls, &spec.additional_volumes, errs);
+    }
     if let Some(patroni) = &spec.patroni {
         check_initdb(&patroni.initdb, errs);
         check_pg_hba(&patroni.pg_hba, spec.number_of_instances, errs);

@@ -85,6 +85,7 @@ async fn every_rendered_corpus_manifest_bootstraps_a_leader() {
     })
     .await;
     corpus::install_storage_classes(&c.h.ns.client, &entries).await;
+    corpus::install_priority_classes(&c.h.ns.client, &entries).await;
     let mut names = vec![entries[0].name().to_string()];
     let mut independent = Vec::new();
     let mut dependents = Vec::new();

@@ -134,6 +134,39 @@ pub fn refusals(doc: &Value, config: &Config, facts: &LiveFacts) -> Vec<String> 
     }
 }
 
+/// The priority classes the corpus and the parity configuration name (pods naming one that does
+/// not exist are refused by admission).
+pub async fn install_priority_classes(client: &kube::Client, entries: &[Entry]) {
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("scheduling.k8s.io", "v1", "PriorityClass"),
+            "priorityclasses",
+        ),
+    );
+    let mut names: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.doc["spec"]["podPriorityClassName"].as_str())
+        .collect();
+    names.insert(PARITY_PRIORITY_CLASS);
+    for name in names {
+        let pc = serde_json::json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name}, "value": 1000, "globalDefault": false,
+        });
+        api.patch(
+            name,
+            &PatchParams::apply("parity-harness").force(),
+            &Patch::Apply(&pc),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("PriorityClass {name}: {e}"));
+    }
+}
+
+/// The priority class the parity configuration gives every pod (`pod_priority_class_name`).
+pub const PARITY_PRIORITY_CLASS: &str = "parity-postgres";
+
 /// The storage classes the corpus names, as the default one (the hostPath provisioner), so their
 /// claims bind.
 pub async fn install_storage_classes(client: &kube::Client, entries: &[Entry]) {

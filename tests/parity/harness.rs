@@ -58,6 +58,7 @@ impl Mode {
     pub async fn prepare(self, client: &kube::Client, namespace: &str) {
         if self == Mode::ConfigMaps {
             create_pod_environment(client, namespace).await;
+            super::corpus::install_priority_classes(client, &[]).await;
         }
     }
 }
@@ -67,9 +68,11 @@ pub const POD_ENVIRONMENT_SECRET: &str = "pod-env-secret";
 pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
 
 /// Every operator key of WAL archiving, each where it overlaps another (S3 and GCS both give
-/// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key), and the
-/// operator's sidecars (a ConfigMap's map cannot hold an image tag: Zalando splits on `:`).
-const PRODUCTION_POD_SETTINGS: [(&str, &str); 12] = [
+/// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key), the
+/// operator's sidecars (a ConfigMap's map cannot hold an image tag: Zalando splits on `:`),
+/// scheduling (the fake nodes are `type: kwok`, one per zone; anti-affinity preferred, as
+/// small clusters set it) and the container's security keys.
+const PRODUCTION_POD_SETTINGS: [(&str, &str); 22] = [
     ("wal_s3_bucket", "parity-wal"),
     ("wal_gs_bucket", "parity-wal-gs"),
     ("wal_az_storage_account", "paritywal"),
@@ -82,6 +85,25 @@ const PRODUCTION_POD_SETTINGS: [(&str, &str); 12] = [
     ("pod_environment_secret", POD_ENVIRONMENT_SECRET),
     ("sidecar_docker_images", "logs:busybox"),
     ("share_pgsocket_with_sidecars", "true"),
+    (
+        "toleration",
+        "key:postgres,operator:Exists,effect:NoSchedule",
+    ),
+    ("node_readiness_label", "type:kwok"),
+    ("node_readiness_label_merge", "AND"),
+    ("enable_pod_antiaffinity", "true"),
+    ("pod_antiaffinity_preferred_during_scheduling", "true"),
+    (
+        "pod_antiaffinity_topology_key",
+        "topology.kubernetes.io/zone",
+    ),
+    (
+        "pod_priority_class_name",
+        super::corpus::PARITY_PRIORITY_CLASS,
+    ),
+    ("spilo_allow_privilege_escalation", "false"),
+    ("additional_pod_capabilities", "SYS_NICE"),
+    ("downscaler_annotations", "downscaler/.*"),
 ];
 
 /// WAL-G settings as Zalando's documentation puts them: the ConfigMap (one variable also in the
@@ -554,6 +576,7 @@ pub async fn run(mode: Mode) -> Outcome {
     // The corpus: refused ones stay out of both namespaces.
     let entries = corpus::load();
     corpus::install_storage_classes(&client, &entries).await;
+    corpus::install_priority_classes(&client, &entries).await;
     let mut refused = Vec::new();
     let mut accepted = Vec::new();
     for entry in entries {
