@@ -71,8 +71,9 @@ pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
 /// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key), the
 /// operator's sidecars (a ConfigMap's map cannot hold an image tag: Zalando splits on `:`),
 /// scheduling (the fake nodes are `type: kwok`, one per zone; anti-affinity preferred, as
-/// small clusters set it) and the container's security keys.
-const PRODUCTION_POD_SETTINGS: [(&str, &str); 22] = [
+/// small clusters set it), the container's security keys, annotations, and resource bounds
+/// other than the defaults (`dshm` only where a manifest asks for it).
+const PRODUCTION_POD_SETTINGS: [(&str, &str); 32] = [
     ("wal_s3_bucket", "parity-wal"),
     ("wal_gs_bucket", "parity-wal-gs"),
     ("wal_az_storage_account", "paritywal"),
@@ -104,6 +105,16 @@ const PRODUCTION_POD_SETTINGS: [(&str, &str); 22] = [
     ("spilo_allow_privilege_escalation", "false"),
     ("additional_pod_capabilities", "SYS_NICE"),
     ("downscaler_annotations", "downscaler/.*"),
+    ("custom_pod_annotations", "team.example.com/owner:dba,prometheus.io/scrape:true"),
+    ("custom_service_annotations", "team.example.com/owner:dba"),
+    ("enable_shm_volume", "false"),
+    ("pod_terminate_grace_period", "2m"),
+    ("enable_readiness_probe", "true"),
+    ("min_cpu_limit", "300m"),
+    ("min_memory_limit", "300Mi"),
+    ("max_cpu_request", "1500m"),
+    ("max_memory_request", "2Gi"),
+    ("set_memory_request_to_limit", "true"),
 ];
 
 /// WAL-G settings as Zalando's documentation puts them: the ConfigMap (one variable also in the
