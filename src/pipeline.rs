@@ -112,7 +112,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
             )
         }
     };
-    plan::clone_sources::refuse_missing_clone_sources(&mut desired, &observed);
+    plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
@@ -179,7 +179,7 @@ pub async fn plan_live(
             .ok()
             .map(|t| t.to_string()),
     };
-    plan::clone_sources::refuse_missing_clone_sources(&mut desired, &observed);
+    plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();

@@ -116,6 +116,7 @@ mod tests {
             patroni_dynamic: None,
             standby: false,
             clone_from: None,
+            standby_of: None,
         }
     }
 

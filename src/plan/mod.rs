@@ -1,8 +1,8 @@
 //! Pure planning: (Desired, Observed) → Plan, an ordered list of actions, each with its target,
 //! reason and risk. The same plan is printed by `plan` and executed by `apply`. No I/O here.
 
+pub mod bootstrap_sources;
 pub mod build;
-pub mod clone_sources;
 pub mod diff;
 pub mod dynamic_only;
 pub mod fieldset;

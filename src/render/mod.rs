@@ -180,6 +180,10 @@ pub struct DesiredManifest {
     /// timestamp): it must exist when the cluster is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clone_from: Option<String>,
+    /// The cluster of its own namespace a new streaming standby follows (its `standby_host` is
+    /// `<cluster>`, `<cluster>.<namespace>` or that under `.svc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_of: Option<String>,
 }
 
 /// The desired state of every manifest that is ours.
@@ -246,6 +250,7 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                     patroni_dynamic: None,
                     standby: false,
                     clone_from: None,
+                    standby_of: None,
                 }),
                 Err(invalid) => desired.invalid.push(invalid),
             },
@@ -387,6 +392,12 @@ fn render_cluster(
         .as_ref()
         .filter(|c| c.from_running_cluster())
         .map(|c| c.cluster.clone());
+    let standby_of = pg
+        .spec
+        .standby
+        .as_ref()
+        .and_then(|s| s.host())
+        .and_then(|h| service_of_namespace(h, &namespace));
     let patroni_dynamic = Some(spilo_configuration::desired_dynamic_configuration(
         config, &pg,
     ));
@@ -402,5 +413,20 @@ fn render_cluster(
         patroni_dynamic,
         standby,
         clone_from,
+        standby_of,
     }
+}
+
+/// The Service a host names when it is one of `namespace`: `svc`, `svc.ns`, `svc.ns.svc` or
+/// `svc.ns.svc.cluster.local`.
+fn service_of_namespace(host: &str, namespace: &str) -> Option<String> {
+    let mut parts = host.split('.');
+    let service = parts.next().filter(|s| !s.is_empty())?;
+    let rest: Vec<&str> = parts.collect();
+    let ours = match rest.as_slice() {
+        [] => true,
+        [ns] | [ns, "svc"] | [ns, "svc", "cluster", "local"] => *ns == namespace,
+        _ => false,
+    };
+    ours.then(|| service.to_string())
 }

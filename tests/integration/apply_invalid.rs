@@ -93,6 +93,23 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
             },
             "spec.clone.cluster".into(),
         ),
+        (
+            "postgresql",
+            "acid-standby-of-nothing",
+            {
+                let mut m = h.cluster_manifest(
+                    "acid-standby-of-nothing",
+                    1,
+                    json!({}),
+                    json!({}),
+                    json!({}),
+                );
+                m["spec"]["standby"] =
+                    json!({"standby_host": format!("acid-not-there.{}", h.ns.name)});
+                m
+            },
+            "spec.standby.standby_host".into(),
+        ),
     ];
     for (_, _, manifest, _) in &invalid {
         h.apply(manifest.clone()).await;
@@ -129,6 +146,11 @@ async fn invalid_manifests_are_marked_and_the_valid_ones_reconcile() {
     assert!(h.get("StatefulSet", "acid-flags").await.is_none());
     assert!(h.get("StatefulSet", "acid-owners").await.is_none());
     assert!(h.get("StatefulSet", "acid-copy-of-nothing").await.is_none());
+    assert!(
+        h.get("StatefulSet", "acid-standby-of-nothing")
+            .await
+            .is_none()
+    );
     assert!(
         h.get("Secret", &h.secret_name("postgres", "acid-copy-of-nothing"))
             .await

@@ -105,7 +105,10 @@ const PRODUCTION_POD_SETTINGS: [(&str, &str); 32] = [
     ("spilo_allow_privilege_escalation", "false"),
     ("additional_pod_capabilities", "SYS_NICE"),
     ("downscaler_annotations", "downscaler/.*"),
-    ("custom_pod_annotations", "team.example.com/owner:dba,prometheus.io/scrape:true"),
+    (
+        "custom_pod_annotations",
+        "team.example.com/owner:dba,prometheus.io/scrape:true",
+    ),
     ("custom_service_annotations", "team.example.com/owner:dba"),
     ("enable_shm_volume", "false"),
     ("pod_terminate_grace_period", "2m"),

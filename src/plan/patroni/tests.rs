@@ -29,6 +29,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
         patroni_dynamic: Some(dynamic),
         standby: false,
         clone_from: None,
+        standby_of: None,
     }
 }
 
