@@ -3,8 +3,9 @@
 //! order and with the precedence of Zalando's `generateSpiloPodEnvVars`. Most clusters keep their
 //! WAL settings here; a render without them would stop archiving on the next rolling restart.
 
+use super::spilo::{secret_key, value};
 use crate::config::Config;
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use k8s_openapi::api::core::v1::EnvVar;
 use std::collections::BTreeMap;
 
 /// What the configured ConfigMap and Secret hold, as observed for the namespaces with clusters.
@@ -44,7 +45,7 @@ pub fn sourced_env(
                 keys.sort();
                 env.from_secret = keys
                     .into_iter()
-                    .map(|key| secret_ref(&key, &config.pod_environment_secret))
+                    .map(|key| secret_key(&key, &config.pod_environment_secret, &key))
                     .collect();
             }
             Some(Err(why)) => unreadable.push(("pod_environment_secret", why.clone())),
@@ -55,7 +56,7 @@ pub fn sourced_env(
         match sources.configmap.get(namespace) {
             // A BTreeMap is sorted by name already.
             Some(Ok(data)) => {
-                env.from_configmap = data.iter().map(|(k, v)| value(k, v)).collect();
+                env.from_configmap = data.iter().map(|(k, v)| value(k, v.as_str())).collect();
             }
             Some(Err(why)) => unreadable.push(("pod_environment_configmap", why.clone())),
             None => unreadable.push(("pod_environment_configmap", not_read())),
@@ -82,20 +83,20 @@ pub fn operator_env(config: &Config, uid: Option<&str>) -> Vec<EnvVar> {
         (&config.wal_az_storage_account, "AZURE_STORAGE_ACCOUNT"),
     ] {
         if !key.is_empty() {
-            env.push(value(name, key));
-            env.push(value("WAL_BUCKET_SCOPE_SUFFIX", &suffix));
+            env.push(value(name, key.as_str()));
+            env.push(value("WAL_BUCKET_SCOPE_SUFFIX", suffix.as_str()));
             env.push(value("WAL_BUCKET_SCOPE_PREFIX", ""));
         }
     }
     if !config.gcp_credentials.is_empty() {
         env.push(value(
             "GOOGLE_APPLICATION_CREDENTIALS",
-            &config.gcp_credentials,
+            config.gcp_credentials.as_str(),
         ));
     }
     if !config.log_s3_bucket.is_empty() {
-        env.push(value("LOG_S3_BUCKET", &config.log_s3_bucket));
-        env.push(value("LOG_BUCKET_SCOPE_SUFFIX", &suffix));
+        env.push(value("LOG_S3_BUCKET", config.log_s3_bucket.as_str()));
+        env.push(value("LOG_BUCKET_SCOPE_SUFFIX", suffix.as_str()));
         env.push(value("LOG_BUCKET_SCOPE_PREFIX", ""));
     }
     env
@@ -107,29 +108,6 @@ pub fn append_new(env: &mut Vec<EnvVar>, more: impl IntoIterator<Item = EnvVar>)
         if !env.iter().any(|e| e.name.eq_ignore_ascii_case(&var.name)) {
             env.push(var);
         }
-    }
-}
-
-fn value(name: &str, value: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: Some(value.into()),
-        ..Default::default()
-    }
-}
-
-fn secret_ref(key: &str, secret: &str) -> EnvVar {
-    EnvVar {
-        name: key.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: secret.into(),
-                key: key.into(),
-                optional: None,
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
     }
 }
 

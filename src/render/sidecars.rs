@@ -4,12 +4,10 @@
 //! each gets the data volume and the superuser's credentials.
 
 use super::resources::container_resources;
-use super::spilo::{SUPERUSER, secret_key, value};
+use super::spilo::{SUPERUSER, field, secret_key, value};
 use crate::api::Postgresql;
 use crate::config::Config;
-use k8s_openapi::api::core::v1::{
-    Container, EnvVar, EnvVarSource, ObjectFieldSelector, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{Container, VolumeMount};
 
 /// The sidecars of `pg`'s pods; `data_mount` is the postgres container's data volume mount and
 /// `superuser_secret` the superuser's credential Secret.
@@ -66,20 +64,6 @@ pub fn sidecars(
         c.env = Some(env);
     }
     merged
-}
-
-fn field(name: &str, path: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value_from: Some(EnvVarSource {
-            field_ref: Some(ObjectFieldSelector {
-                api_version: Some("v1".into()),
-                field_path: path.into(),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub(super) fn value(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
-fn field(name: &str, path: &str) -> EnvVar {
+pub(super) fn field(name: &str, path: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {

@@ -163,7 +163,14 @@ async fn observe(client: &kube::Client, pod: &Pod, root: &Path, members: &Member
         Ok(member) => {
             members.lock().unwrap().insert(name, member);
         }
-        Err(e) => eprintln!("Spilo runner: cannot start pod {name}: {e}"),
+        Err(e) => {
+            // Tried again on the pod's next event (a Secret may come); said once per reason.
+            static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+                std::sync::Mutex::new(std::collections::BTreeSet::new());
+            if SAID.lock().unwrap().insert(format!("{uid} {e}")) {
+                eprintln!("Spilo runner: cannot start pod {name}: {e}");
+            }
+        }
     }
 }
 
