@@ -113,6 +113,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
         }
     };
     plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
+    plan::standby_targets::refuse_sql_on_standbys(&mut desired);
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
@@ -180,6 +181,7 @@ pub async fn plan_live(
             .map(|t| t.to_string()),
     };
     plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
+    plan::standby_targets::refuse_sql_on_standbys(&mut desired);
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();

@@ -14,6 +14,7 @@ pub mod rollout;
 pub mod scram;
 pub mod sensitive_env;
 pub mod sql;
+pub mod standby_targets;
 pub mod template_changes;
 
 pub use build::{DatabaseObservation, Observed, plan};
