@@ -516,6 +516,12 @@ impl Config {
                 self.node_readiness_label_merge
             ));
         }
+        // The apiserver refuses such a container (privileged implies escalation).
+        if self.spilo_privileged && !self.spilo_allow_privilege_escalation {
+            return bad(
+                "spilo_privileged: true needs spilo_allow_privilege_escalation: true (the apiserver refuses a privileged container that may not escalate)".into(),
+            );
+        }
         if self.enable_pod_antiaffinity && self.pod_antiaffinity_topology_key.is_empty() {
             return bad("enable_pod_antiaffinity needs pod_antiaffinity_topology_key".into());
         }
@@ -816,6 +822,22 @@ mod tests {
                 err.to_string().contains("infrastructure_roles_secret_name"),
                 "{err}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_privileged_container_that_may_not_escalate_is_refused() {
+        figment::Jail::expect_with(|_| {
+            let err = Config::load(&Sources {
+                file: None,
+                set: vec![
+                    "spilo_privileged=true".into(),
+                    "spilo_allow_privilege_escalation=false".into(),
+                ],
+            })
+            .expect_err("refused");
+            assert!(err.to_string().contains("spilo_privileged"), "{err}");
             Ok(())
         });
     }

@@ -73,7 +73,7 @@ pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
 /// scheduling (the fake nodes are `type: kwok`, one per zone; anti-affinity preferred, as
 /// small clusters set it), the container's security keys, annotations, and resource bounds
 /// other than the defaults (`dshm` only where a manifest asks for it).
-const PRODUCTION_POD_SETTINGS: [(&str, &str); 32] = [
+const PRODUCTION_POD_SETTINGS: [(&str, &str); 33] = [
     ("wal_s3_bucket", "parity-wal"),
     ("wal_gs_bucket", "parity-wal-gs"),
     ("wal_az_storage_account", "paritywal"),
@@ -118,6 +118,10 @@ const PRODUCTION_POD_SETTINGS: [(&str, &str); 32] = [
     ("max_cpu_request", "1500m"),
     ("max_memory_request", "2Gi"),
     ("set_memory_request_to_limit", "true"),
+    (
+        "persistent_volume_claim_retention_policy",
+        "when_deleted:delete,when_scaled:retain",
+    ),
 ];
 
 /// WAL-G settings as Zalando's documentation puts them: the ConfigMap (one variable also in the
