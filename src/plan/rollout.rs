@@ -128,6 +128,23 @@ fn ready(pod: &Value) -> bool {
         && pod.pointer("/metadata/deletionTimestamp").is_none()
 }
 
+/// A pod's spec without the volumes its StatefulSet's claim templates gave it (`pgdata`): the
+/// template has none of them, and they are no change.
+fn without_claim_volumes(pod_spec: &Value, sts: &Value) -> Value {
+    let claims: Vec<&str> = sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| str_at(c, "/metadata/name"))
+        .collect();
+    let mut spec = pod_spec.clone();
+    if let Some(volumes) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+        volumes.retain(|v| !str_at(v, "/name").is_some_and(|n| claims.contains(&n)));
+    }
+    spec
+}
+
 /// Whether `now` (RFC 3339) lies inside one of the windows; unreadable times and windows are
 /// outside.
 pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
@@ -378,7 +395,7 @@ fn next_restart(
     let change = match (pod.pointer("/spec"), sts.pointer("/spec/template/spec")) {
         (Some(p), Some(t)) => {
             use super::template_changes::{Compare, template_changes};
-            template_changes(p, t, Compare::PodToTemplate).join(", ")
+            template_changes(&without_claim_volumes(p, sts), t, Compare::PodToTemplate).join(", ")
         }
         _ => String::new(),
     };

@@ -89,6 +89,31 @@ async fn a_new_image_rolls_out_replicas_first_with_a_switchover_answered_by_patr
         "no restart in the run that updates the template: {}",
         text(&report)
     );
+    // The plan says why a pod restarts, comparing the real pod with the template it should
+    // have: the image, and nothing the apiserver or admission added to the pod.
+    let reason =
+        crate::support::eventually(Duration::from_secs(120), "a planned restart", || async {
+            let planned = postgres_reconciler::pipeline::plan_live(
+                &h.config,
+                &h.cluster_client().await,
+                &h.source,
+            )
+            .await
+            .expect("plan");
+            planned
+                .plan
+                .actions
+                .iter()
+                .find(|a| a.op == postgres_reconciler::plan::Op::Restart)
+                .map(|a| a.reason.clone())
+        })
+        .await;
+    assert!(
+        reason.contains(&format!(
+            "(image of postgres: registry.invalid/spilo:1 → {NEW_IMAGE})"
+        )),
+        "{reason}"
+    );
     let mut order = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
     loop {
