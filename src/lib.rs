@@ -13,6 +13,10 @@ pub mod pipeline;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod state;
 pub mod validate;
 pub mod version;
 pub mod watch;
+
+#[cfg(test)]
+mod layout_tests;

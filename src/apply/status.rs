@@ -2,7 +2,8 @@
 //!
 //! The status is computed by [`crate::report::status`]; here it is only read and written: a
 //! server-side apply of the status subresource (status is ours alone, so conflicts are forced),
-//! and an `events.k8s.io/v1` Event for a manifest whose status changed or that failed.
+//! and an `events.k8s.io/v1` Event for a manifest whose status changed (a failure unchanged
+//! since the last run writes nothing).
 
 use crate::api::status::{PostgreSQLConfigStatus, PostgresqlStatus};
 use crate::report::outcome::ManifestOutcome;
@@ -31,7 +32,7 @@ const CONFIG: (&str, &str, &str) = (
 
 /// Writes the status `outcome` calls for, unless it equals `previous` (the manifest's current
 /// `status`, from the caller's list) apart from bookkeeping. Returns whether it wrote. Emits an
-/// Event when the status changed or the manifest failed; an Event that cannot be written is
+/// Event when the status changed; an Event that cannot be written is
 /// logged, not returned. A manifest deleted meanwhile is not an error (nothing to write to).
 pub async fn write_status(
     client: &kube::Client,
@@ -49,6 +50,11 @@ pub async fn write_status(
         .as_ref()
         .and_then(|p| p.get(CLUSTER_STATUS))
         .cloned();
+    let previous_failure = previous
+        .as_ref()
+        .and_then(|p| p.get(FAILURE_SIGNATURE))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let (kind, status, mut changed) = match m.kind.as_str() {
         "postgresql" => {
             let previous = parse::<PostgresqlStatus>(previous, outcome);
@@ -82,13 +88,22 @@ pub async fn write_status(
             "status": status,
         })
     };
-    // What Zalando's CRD accepts (string values only): its status value and our note.
-    let minimal = json!({
+    // What Zalando's CRD accepts (string values only): its status value, our note, and the
+    // signature of the failure it reports (so that a new failure is a change and gets its Event,
+    // an unchanged one is not).
+    let failure = status_event(outcome, true)
+        .filter(|e| e.warning)
+        .map(|e| e.signature());
+    let mut minimal = json!({
         CLUSTER_STATUS: status.get(CLUSTER_STATUS),
         LIMITED_STATUS_NOTE.0: LIMITED_STATUS_NOTE.1,
     });
+    if let Some(failure) = &failure {
+        minimal[FAILURE_SIGNATURE] = json!(failure);
+    }
     if limited && kind == POSTGRESQL.1 {
-        changed = status.get(CLUSTER_STATUS) != previous_cluster_status.as_ref();
+        changed = status.get(CLUSTER_STATUS) != previous_cluster_status.as_ref()
+            || previous_failure != failure;
         if changed {
             write_or_gone(&api, m, &params, &body(minimal)).await?;
         }
@@ -165,6 +180,9 @@ const LIMITED_STATUS_NOTE: (&str, &str) = (
     "postgresReconcilerNote",
     "only PostgresClusterStatus: the installed postgresql CRD (Zalando's) accepts string values only; install postgres-reconciler's CRD for conditions",
 );
+
+/// Beside the note: the signature of the failure a limited status reports.
+const FAILURE_SIGNATURE: &str = "postgresReconcilerFailure";
 
 /// Whether the apiserver refused our status for its schema (not for being unavailable).
 fn rejects_our_status(s: &kube::core::Status) -> bool {

@@ -5,8 +5,9 @@
 
 use crate::config::Config;
 use crate::plan::UnknownCause;
-use crate::plan::patroni::{PatroniMember, PatroniObservation, member_url};
+use crate::plan::patroni::member_url;
 use crate::render::Desired;
+use crate::state::{PatroniMember, PatroniObservation};
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};

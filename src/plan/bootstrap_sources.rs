@@ -5,8 +5,8 @@
 //! is judged only when its host is a Service of the standby's own namespace (a host elsewhere
 //! may be outside what this run sees).
 
-use super::build::Observed;
 use crate::render::{Desired, DesiredManifest, ManifestRef};
+use crate::state::Observed;
 use crate::validate::{FieldError, Invalid};
 use serde_json::Value;
 

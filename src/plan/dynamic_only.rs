@@ -28,7 +28,7 @@ pub fn keep_live_dynamic_settings<'a>(
             let key = format!("{}/{}", object.namespace, object.name);
             let patroni_known = matches!(
                 observed.patroni.get(&key),
-                Some(super::patroni::PatroniObservation::Known { .. })
+                Some(crate::state::PatroniObservation::Known { .. })
             );
             if object.kind != "StatefulSet" || !patroni_known {
                 continue;

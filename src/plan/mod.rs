@@ -17,7 +17,8 @@ pub mod sql;
 pub mod standby_targets;
 pub mod template_changes;
 
-pub use build::{DatabaseObservation, Observed, plan};
+pub use crate::state::{DatabaseObservation, Observed, UnknownCause};
+pub use build::plan;
 
 use crate::render::ManifestRef;
 use crate::validate::Invalid;
@@ -76,34 +77,6 @@ pub struct Unknown {
     pub reason: String,
     #[serde(default)]
     pub cause: UnknownCause,
-}
-
-/// Why a part of the desired state could not be read. Only `NotReachable` is expected (on a new
-/// cluster whose pods are not up yet); the others need someone to act.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum UnknownCause {
-    /// No answer yet: connection refused, timeout, no such host, no credentials made yet.
-    NotReachable,
-    AuthenticationFailed,
-    /// The TLS handshake or the certificate check failed.
-    TlsFailed,
-    PermissionDenied,
-    #[default]
-    Other,
-}
-
-impl UnknownCause {
-    /// How a status or report names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            UnknownCause::NotReachable => "not reachable",
-            UnknownCause::AuthenticationFailed => "authentication failed",
-            UnknownCause::TlsFailed => "TLS verification failed",
-            UnknownCause::PermissionDenied => "permission denied",
-            UnknownCause::Other => "failed",
-        }
-    }
 }
 
 /// One step of the plan.

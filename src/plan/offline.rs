@@ -4,11 +4,9 @@
 use super::DatabaseObservation;
 use super::Observed;
 use super::sql::server_label;
-use crate::observe::postgres::{
-    ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema,
-};
 use crate::render::Desired;
 use crate::render::database::DesiredDatabaseState;
+use crate::state::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -17,48 +17,9 @@ pub mod slots;
 use super::{Action, Change, Held, Op, Risk, Target, Unknown, UnknownCause};
 use crate::config::Config;
 use crate::render::{Desired, DesiredManifest};
-use serde::{Deserialize, Serialize};
+pub use crate::state::{PatroniMember, PatroniObservation};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
-
-/// What Patroni says about one cluster, by "namespace/name" in [`super::Observed`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum PatroniObservation {
-    Known {
-        members: Vec<PatroniMember>,
-        /// `GET /config` of the leader: the dynamic configuration in the DCS.
-        config: Value,
-    },
-    Unknown {
-        reason: String,
-        #[serde(default)]
-        cause: UnknownCause,
-    },
-}
-
-/// One member, from its own `GET /patroni`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PatroniMember {
-    pub pod: String,
-    /// Its REST API (`patroni_url_template`).
-    pub url: String,
-    /// "primary" (Patroni 4; "master" before), "replica", "standby_leader", …
-    pub role: String,
-    #[serde(default)]
-    pub pending_restart: bool,
-    /// The parameters that wait for the restart (Patroni's `pending_restart_reason`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending_parameters: Vec<String>,
-    /// A replica's `replication_state` ("streaming" once it receives WAL from the leader).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replication_state: Option<String>,
-    /// A synchronous standby of a cluster in `synchronous_mode` (Patroni's `sync_standby`): the
-    /// only members Patroni switches over to in that mode.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub sync_standby: bool,
-}
 
 /// A member's REST API: `patroni_url_template` filled from its pod.
 pub fn member_url(config: &Config, pod: &Value, cluster: &str) -> String {
@@ -69,12 +30,6 @@ pub fn member_url(config: &Config, pod: &Value, cluster: &str) -> String {
         .replace("{pod}", field("/metadata/name"))
         .replace("{namespace}", field("/metadata/namespace"))
         .replace("{cluster}", cluster)
-}
-
-impl PatroniMember {
-    pub fn is_leader(&self) -> bool {
-        matches!(self.role.as_str(), "primary" | "master" | "standby_leader")
-    }
 }
 
 /// Settings compared one by one; `false`/0 when the DCS does not hold them.

@@ -4,11 +4,11 @@
 //! `controller-revision-hash` differs from its StatefulSet's `updateRevision`: the decision
 //! follows the rendered pod-template hash, never a field-by-field comparison.
 
-use super::build::Observed;
 use super::{Action, Change, Held, ObjectRef, Op, Risk, Switchover, Target};
 use crate::config::Config;
 use crate::render::meta::{POD_TEMPLATE_HASH, ROLE_LABEL};
 use crate::render::{Desired, DesiredManifest};
+use crate::state::Observed;
 use crate::validate::windows::parse_maintenance_window;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -94,7 +94,7 @@ fn switchover_candidates(
 ) -> Option<(std::collections::BTreeSet<String>, bool)> {
     let key = format!("{}/{}", manifest.namespace, manifest.name);
     match observed.patroni.get(&key)? {
-        super::patroni::PatroniObservation::Known { members, config } => {
+        crate::state::PatroniObservation::Known { members, config } => {
             let synchronous = match config.get("synchronous_mode") {
                 Some(Value::Bool(on)) => *on,
                 Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "on"),
@@ -108,7 +108,7 @@ fn switchover_candidates(
                 .collect();
             Some((candidates, synchronous))
         }
-        super::patroni::PatroniObservation::Unknown { .. } => None,
+        crate::state::PatroniObservation::Unknown { .. } => None,
     }
 }
 

@@ -16,9 +16,9 @@ mod roles;
 mod tests;
 
 use super::{Action, Change, Op, Risk, SecretKeyRef, SqlStatement, Target};
-use crate::observe::postgres::ObservedDatabaseState;
 use crate::render::ManifestRef;
 use crate::render::database::{DesiredDatabaseState, ServerTarget};
+use crate::state::ObservedDatabaseState;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
 /// What the plan knows of a role's Secret, by Secret name.

@@ -3,6 +3,8 @@
 //! run reconciles.
 
 use crate::support::reconciler::{Harness, login, role};
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
 use postgres_reconciler::report::run::{RunReport, text};
 use serde_json::{Value, json};
 
@@ -125,13 +127,43 @@ async fn an_unreachable_database_fails_its_cluster_only() {
         "Running"
     );
 
-    // Still failing next time: the status stays, the exit code too.
+    // Still failing next time: the status stays, the exit code too, and the run writes nothing
+    // (the failure's Event came with the run that first saw it).
+    let warnings = || async {
+        let events: Api<Event> = h.ns.api();
+        events
+            .list(&Default::default())
+            .await
+            .expect("Events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(broken))
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .count()
+    };
+    let before = warnings().await;
+    assert!(before >= 1, "the failure's Warning");
     let again = h.run().await;
     assert_eq!(again.exit_code, 2, "{}", text(&again));
+    assert_eq!(again.writes, 0, "{:?}", again.requests);
+    assert_eq!(warnings().await, before, "an unchanged failure");
     assert_eq!(
         h.status("postgresql", broken).await["PostgresClusterStatus"],
         "SyncFailed"
     );
+
+    // A new failure still gets its Warning.
+    h.apply(h.cluster_manifest(
+        broken,
+        99,
+        json!({broken_user.as_str(): [], late.as_str(): []}),
+        json!({}),
+        json!({}),
+    ))
+    .await;
+    let invalid = h.run().await;
+    assert_ne!(invalid.exit_code, 0, "{}", text(&invalid));
+    assert_eq!(warnings().await, before + 1, "the new failure's Warning");
 }
 
 #[tokio::test]

@@ -15,15 +15,14 @@ use postgres_protocol::escape::escape_identifier;
 use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::apply::sql::execute;
 use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{
-    ObservedDatabaseState, PgConnection, connect, observe_server,
-};
+use postgres_reconciler::observe::postgres::{PgConnection, connect, observe_server};
 use postgres_reconciler::plan::sql::{PasswordState, plan_database};
 use postgres_reconciler::plan::{Action, Change, SecretKeyRef, SqlStatement, Target};
 use postgres_reconciler::render::ManifestRef;
 use postgres_reconciler::render::database::{
     DEFAULT_SECRET_NAME_TEMPLATE, DesiredDatabaseState, postgresql_database_state,
 };
+use postgres_reconciler::state::ObservedDatabaseState;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;

@@ -272,17 +272,29 @@ async fn postgresqlconfig_status_has_a_phase() {
         "DatabaseUnreachable"
     );
     assert_eq!(condition(&status, "Ready")["status"], "Unknown");
-    // Still failing: unchanged status, but a Warning every run.
-    assert!(
-        !write_status(&ns.client, &pending, Some(status), MANAGER, T2)
-            .await
-            .expect("write status")
-    );
-    eventually(Duration::from_secs(10), "the Warning", || async {
+    // The failure's Warning comes with the status that first reports it.
+    let warnings = || async {
         events_for(&ns, "shop")
             .await
             .into_iter()
-            .find(|e| e.reason.as_deref() == Some("ReconcileFailed"))
-    })
-    .await;
+            .filter(|e| e.reason.as_deref() == Some("ReconcileFailed"))
+            .count()
+    };
+    assert_eq!(warnings().await, 1);
+    // Still failing the same way: the status is unchanged, and nothing is written, not even an
+    // Event (a steady state makes no writes).
+    assert!(
+        !write_status(&ns.client, &pending, Some(status.clone()), MANAGER, T2)
+            .await
+            .expect("write status")
+    );
+    assert_eq!(warnings().await, 1);
+    // A new failure changes the status, and gets its Warning.
+    pending.unknown = vec!["database state: password authentication failed".into()];
+    assert!(
+        write_status(&ns.client, &pending, Some(status), MANAGER, T3)
+            .await
+            .expect("write status")
+    );
+    assert_eq!(warnings().await, 2);
 }

@@ -206,5 +206,31 @@ async fn under_zalandos_crd_the_status_is_written_once_and_then_left_alone() {
     );
     let live = manifests.get_status(cluster).await.expect("manifest");
     assert_eq!(live.data["status"]["PostgresClusterStatus"], "Invalid");
+    let count_events = || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("events")
+            .items
+            .len()
+    };
+    // Still invalid the same way: no status write, no new Event.
+    let events_before = count_events().await;
+    let fourth = apply().await;
+    assert_eq!(fourth.writes, 0, "{:?}", fourth.requests);
+    assert_eq!(count_events().await, events_before, "an unchanged failure");
+    // Invalid another way: the limited status cannot hold the message, but its failure signature
+    // changes, and the new failure gets its Event.
+    manifests
+        .patch(
+            cluster,
+            &PatchParams::apply("kubectl"),
+            &Patch::Merge(json!({"spec": {"numberOfInstances": 98}})),
+        )
+        .await
+        .expect("too many instances, another number");
+    let fifth = apply().await;
+    assert_eq!(fifth.statuses_written, 1, "{}", text(&fifth));
+    assert_eq!(count_events().await, events_before + 1, "a new failure");
     drop(second);
 }

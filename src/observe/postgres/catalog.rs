@@ -6,8 +6,8 @@
 //! every version: "member of", and "holds ADMIN OPTION by at least one grant".
 
 use super::connect::PgError;
-use super::{ObservedDatabase, ObservedRole, ObservedSchema};
 use crate::render::database::{DefaultPrivilege, ObjectType, RoleAttributes};
+use crate::state::{ObservedDatabase, ObservedRole, ObservedSchema};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
 

@@ -139,7 +139,7 @@ fn the_next_replica_then_the_master_with_a_switchover() {
 
 #[test]
 fn the_switchover_waits_for_a_candidate_patroni_reports_streaming() {
-    use crate::plan::patroni::{PatroniMember, PatroniObservation};
+    use crate::state::{PatroniMember, PatroniObservation};
     let d = desired(3, json!({}), &[]);
     let mut o = observed(&d, 3, three([OLD, NEW, NEW]));
     let member = |i: usize, role: &str, state: Option<&str>| PatroniMember {
@@ -188,7 +188,7 @@ fn the_switchover_waits_for_a_candidate_patroni_reports_streaming() {
 
 #[test]
 fn in_synchronous_mode_the_switchover_goes_to_the_synchronous_standby() {
-    use crate::plan::patroni::{PatroniMember, PatroniObservation};
+    use crate::state::{PatroniMember, PatroniObservation};
     let d = desired(3, json!({}), &[]);
     let mut o = observed(&d, 3, three([OLD, NEW, NEW]));
     let member = |i: usize, role: &str, sync_standby: bool| PatroniMember {

@@ -6,9 +6,9 @@
 //! statements are idempotent (`IF NOT EXISTS`, `GRANT`).
 
 use super::{Ctx, MAINTENANCE_DB, grantee, ident, literal, ownership_comment};
-use crate::observe::postgres::{ObservedDatabase, ObservedDatabaseState};
 use crate::plan::{Action, Risk, SqlStatement};
 use crate::render::database::{DefaultPrivilege, DesiredDatabase, DesiredDatabaseState};
+use crate::state::{ObservedDatabase, ObservedDatabaseState};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `CREATE DATABASE … OWNER …` (outside a transaction, in `postgres`) and its ownership comment.

@@ -7,10 +7,10 @@
 //! desired state — other tools grant memberships in roles we do not manage.
 
 use super::{Ctx, MAINTENANCE_DB, PasswordState, ident, literal, ownership_comment};
-use crate::observe::postgres::ObservedDatabaseState;
 use crate::plan::scram::verifier_matches;
 use crate::plan::{Action, Risk, SqlStatement};
 use crate::render::database::{DesiredDatabaseState, DesiredRole, RoleAttributes, RoleMode};
+use crate::state::ObservedDatabaseState;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `CREATE ROLE` with every attribute spelled out (and the Secret's password), the ownership

@@ -7,11 +7,11 @@ mod roles;
 use super::roles::split_list;
 use super::*;
 use crate::api::Postgresql;
-use crate::observe::postgres::{ObservedDatabase, ObservedRole, ObservedSchema};
 use crate::plan::MASKED_PASSWORD;
 use crate::render::database::{
     DEFAULT_SECRET_NAME_TEMPLATE, DefaultPrivilege, DesiredDatabaseState, postgresql_database_state,
 };
+use crate::state::{ObservedDatabase, ObservedRole, ObservedSchema};
 use std::collections::{BTreeMap, BTreeSet};
 
 const CLUSTER: &str = r#"

@@ -1,0 +1,12 @@
+//! Pure data: what `observe` saw (live objects, pods, database catalogs, Patroni), filled by
+//! `observe` and read by `plan`, so that the pure stages never import an I/O module.
+
+mod database;
+mod observed;
+mod patroni;
+mod unknown;
+
+pub use database::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
+pub use observed::{DatabaseObservation, Observed};
+pub use patroni::{PatroniMember, PatroniObservation};
+pub use unknown::UnknownCause;
