@@ -43,5 +43,9 @@ fn pure_modules_import_no_io() {
             }
         }
     }
-    assert!(found.is_empty(), "I/O in pure modules:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "I/O in pure modules:\n{}",
+        found.join("\n")
+    );
 }

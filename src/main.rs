@@ -31,6 +31,9 @@ struct Global {
     /// Set one configuration key, highest priority (repeatable): --set max_parallel_clusters=8
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Only shard i of N (`i/N`), as the configuration's `shard`.
+    #[arg(long, global = true, value_name = "i/N")]
+    shard: Option<String>,
     /// Only this namespace (also the namespace of file manifests that name none).
     #[arg(short = 'n', long, global = true)]
     namespace: Option<String>,
@@ -119,6 +122,10 @@ enum Command {
         /// Serve /healthz here for probes (e.g. 0.0.0.0:8080).
         #[arg(long, value_name = "ADDR")]
         health_addr: Option<std::net::SocketAddr>,
+        /// The CronJobs are N shards (`<cronjob>-shard-i-of-N`): start the one that owns the
+        /// changed manifest.
+        #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        shards: u32,
     },
     /// Print the version of this binary and the Kubernetes API it was built for.
     Version {
@@ -161,9 +168,13 @@ fn main() -> ExitCode {
 }
 
 fn load_config(global: &Global) -> Result<Config, String> {
+    let mut set = global.set.clone();
+    if let Some(shard) = &global.shard {
+        set.push(format!("shard={shard}"));
+    }
     let (config, notes) = Config::load_with_notes(&Sources {
         file: global.config.clone(),
-        set: global.set.clone(),
+        set,
     })
     .map_err(|e| e.to_string())?;
     for note in notes {
@@ -210,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             cronjob_namespace,
             debounce,
             health_addr,
+            shards,
         } => {
             let config = load_config(&cli.global)?;
             if !(debounce.is_finite() && debounce >= 0.0) {
@@ -223,6 +235,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 debounce: std::time::Duration::from_secs_f64(debounce),
                 health_addr,
                 lease_namespace: config.release_namespace.clone(),
+                shards,
             };
             runtime()?.block_on(async {
                 let cluster = ClusterClient::connect(

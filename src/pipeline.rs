@@ -114,6 +114,11 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
     };
     plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
     plan::standby_targets::refuse_sql_on_standbys(&mut desired);
+    let mut observed = observed;
+    if let Some(shard) = config.shard {
+        shard.restrict_desired(&mut desired);
+        shard.restrict_observed(&mut observed, &config.cluster_name_label);
+    }
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
@@ -157,31 +162,39 @@ pub async fn plan_live(
     }
     let mut desired = render::render_with(&manifests, config, &facts);
     desired.invalid.splice(0..0, invalid);
-    // The superuser's password may be in a Secret that this run adopts.
-    let secrets: Vec<serde_json::Value> = objects
-        .iter()
-        .filter(|o| o["kind"] == "Secret")
-        .chain(&adoptable)
-        .cloned()
-        .collect();
-    let databases = observe_databases(Some(&cluster.client), config, &desired, &secrets).await;
-    let pods = observe_pods(&cluster.client, &source.scope, config).await?;
-    let patroni = crate::observe::patroni::observe_patroni(config, &desired, &pods).await;
-    let observed = Observed {
+    let mut observed = Observed {
         manifests: live.seen,
         objects,
         adoptable,
-        databases,
         finalizers: live.finalizers,
-        pods,
-        patroni,
         now: jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .ok()
             .map(|t| t.to_string()),
+        ..Observed::default()
     };
+    // Before the shard narrows anything: a clone's source may be another shard's.
     plan::bootstrap_sources::refuse_missing_sources(&mut desired, &observed);
     plan::standby_targets::refuse_sql_on_standbys(&mut desired);
+    if let Some(shard) = config.shard {
+        shard.restrict_desired(&mut desired);
+        shard.restrict_observed(&mut observed, &config.cluster_name_label);
+    }
+    // The superuser's password may be in a Secret that this run adopts.
+    let secrets: Vec<serde_json::Value> = observed
+        .objects
+        .iter()
+        .filter(|o| o["kind"] == "Secret")
+        .chain(&observed.adoptable)
+        .cloned()
+        .collect();
+    observed.databases = observe_databases(Some(&cluster.client), config, &desired, &secrets).await;
+    let mut pods = observe_pods(&cluster.client, &source.scope, config).await?;
+    if let Some(shard) = config.shard {
+        pods.retain(|p| shard.owns_object(p, &config.cluster_name_label));
+    }
+    observed.patroni = crate::observe::patroni::observe_patroni(config, &desired, &pods).await;
+    observed.pods = pods;
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();

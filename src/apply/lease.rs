@@ -19,6 +19,15 @@ use tokio::sync::Mutex;
 
 pub const LEASE_NAME: &str = "postgres-reconciler";
 
+/// The Lease of a run: [`LEASE_NAME`], or one per shard (`postgres-reconciler-shard-0-of-2`), so
+/// that shards never wait for each other.
+pub fn lease_name(shard: Option<crate::plan::shard::Shard>) -> String {
+    match shard {
+        None => LEASE_NAME.into(),
+        Some(shard) => format!("{LEASE_NAME}-shard-{}", shard.suffix()),
+    }
+}
+
 /// Reads and writes before giving up on a Lease that keeps changing under us.
 const ATTEMPTS: usize = 3;
 
@@ -26,6 +35,7 @@ const ATTEMPTS: usize = 3;
 pub struct LeaseGuard {
     api: Box<Api<Lease>>,
     namespace: String,
+    name: String,
     identity: String,
     /// The Lease as last written by us (its resourceVersion guards the next write).
     lease: Box<Lease>,
@@ -45,17 +55,28 @@ impl std::fmt::Debug for LeaseGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LeaseGuard")
             .field("namespace", &self.namespace)
-            .field("name", &LEASE_NAME)
+            .field("name", &self.name)
             .field("identity", &self.identity)
             .field("resource_version", &self.lease.metadata.resource_version)
             .finish()
     }
 }
 
-/// Takes the Lease `LEASE_NAME` in `namespace` for `duration`, unless another live holder has it.
+/// Takes the Lease [`LEASE_NAME`] in `namespace` for `duration`, unless another live holder has it.
 pub async fn acquire(
     client: &kube::Client,
     namespace: &str,
+    identity: &str,
+    duration: Duration,
+) -> Result<Acquired, kube::Error> {
+    acquire_named(client, namespace, LEASE_NAME, identity, duration).await
+}
+
+/// Takes the Lease `name` in `namespace` for `duration`, unless another live holder has it.
+pub async fn acquire_named(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
     identity: &str,
     duration: Duration,
 ) -> Result<Acquired, kube::Error> {
@@ -64,11 +85,11 @@ pub async fn acquire(
     let mut last_conflict = None;
     for _ in 0..ATTEMPTS {
         let now = Timestamp::now();
-        let written = match api.get_opt(LEASE_NAME).await? {
+        let written = match api.get_opt(name).await? {
             None => {
                 let lease = Lease {
                     metadata: ObjectMeta {
-                        name: Some(LEASE_NAME.into()),
+                        name: Some(name.into()),
                         namespace: Some(namespace.into()),
                         ..Default::default()
                     },
@@ -83,16 +104,16 @@ pub async fn acquire(
                 let mut lease = live.clone();
                 lease.spec = Some(held_spec(live.spec.as_ref(), identity, seconds, now));
                 // `replace` sends the resourceVersion read above: a 409 if anyone wrote since.
-                api.replace(LEASE_NAME, &PostParams::default(), &lease)
-                    .await
+                api.replace(name, &PostParams::default(), &lease).await
             }
         };
         match written {
             Ok(lease) => {
-                tracing::debug!(namespace, identity, "took the Lease {LEASE_NAME}");
+                tracing::debug!(namespace, identity, "took the Lease {name}");
                 return Ok(Acquired::Held(LeaseGuard {
                     api: Box::new(api),
                     namespace: namespace.into(),
+                    name: name.into(),
                     identity: identity.into(),
                     lease: Box::new(lease),
                 }));
@@ -111,8 +132,8 @@ pub async fn acquire(
         }
     }
     // It kept changing under us: someone else is active.
-    tracing::debug!("the Lease {LEASE_NAME} kept changing: {last_conflict:?}");
-    let live = api.get_opt(LEASE_NAME).await?;
+    tracing::debug!("the Lease {name} kept changing: {last_conflict:?}");
+    let live = api.get_opt(name).await?;
     let spec = live.and_then(|l| l.spec);
     Ok(Acquired::HeldByOther {
         holder: spec
@@ -145,14 +166,14 @@ impl LeaseGuard {
         spec.renew_time = Some(MicroTime(Timestamp::now()));
         *self.lease = self
             .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(&self.name, &PostParams::default(), &lease)
             .await?;
         Ok(())
     }
 
     /// Reads the Lease again; when it is still held by this run, keeps the version read.
     async fn still_ours(&mut self) -> bool {
-        match self.api.get_opt(LEASE_NAME).await {
+        match self.api.get_opt(&self.name).await {
             Ok(Some(live))
                 if live
                     .spec
@@ -177,14 +198,15 @@ impl LeaseGuard {
         };
         match written {
             Ok(()) => {
-                tracing::debug!(namespace = %self.namespace, "released the Lease {LEASE_NAME}");
+                tracing::debug!(namespace = %self.namespace, "released the Lease {}", self.name);
                 Ok(())
             }
             Err(e) if is_conflict(&e) || is_not_found(&e) => {
                 tracing::warn!(
                     namespace = %self.namespace,
                     identity = %self.identity,
-                    "the Lease {LEASE_NAME} changed while this run held it (taken over after expiry, or deleted); left as it is: {e}"
+                    "the Lease {} changed while this run held it (taken over after expiry, or deleted); left as it is: {e}",
+                    self.name
                 );
                 Ok(())
             }
@@ -199,7 +221,7 @@ impl LeaseGuard {
         }
         *self.lease = self
             .api
-            .replace(LEASE_NAME, &PostParams::default(), &lease)
+            .replace(&self.name, &PostParams::default(), &lease)
             .await?;
         Ok(())
     }
@@ -239,7 +261,7 @@ impl Renewed {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt + 1 < RELEASE_ATTEMPTS => {
                     attempt += 1;
-                    tracing::warn!("releasing the Lease {LEASE_NAME} (attempt {attempt}): {e}");
+                    tracing::warn!("releasing the run's Lease (attempt {attempt}): {e}");
                     tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
                 }
                 Err(e) => return Err(e),
@@ -267,7 +289,7 @@ async fn renew_until_lost(
             }
             Err(e) if is_conflict(&e) || is_not_found(&e) => {
                 tracing::warn!(
-                    "the Lease {LEASE_NAME} was taken over or deleted: this run stops writing ({e})"
+                    "the run's Lease was taken over or deleted: this run stops writing ({e})"
                 );
                 lost.store(true, Ordering::SeqCst);
                 return;
@@ -277,12 +299,12 @@ async fn renew_until_lost(
                 // A third of the duration stays as margin for a write already on its way.
                 if renewed.elapsed() + interval >= duration {
                     tracing::warn!(
-                        "the Lease {LEASE_NAME} could not be renewed before it expires: this run stops writing ({e})"
+                        "the run's Lease could not be renewed before it expires: this run stops writing ({e})"
                     );
                     lost.store(true, Ordering::SeqCst);
                     return;
                 }
-                tracing::warn!("renewing the Lease {LEASE_NAME}: {e}; trying again");
+                tracing::warn!("renewing the run's Lease: {e}; trying again");
                 next = retry;
             }
         }

@@ -49,10 +49,12 @@ pub async fn run(
     let started = now();
     let clock = Instant::now();
     let deadline = Instant::now() + options.lease_wait;
+    let lease_name = lease::lease_name(config.shard);
     let guard = loop {
-        let acquired = lease::acquire(
+        let acquired = lease::acquire_named(
             &cluster.client,
             &options.lease_namespace,
+            &lease_name,
             &options.identity,
             options.lease_duration,
         )
@@ -61,7 +63,7 @@ pub async fn run(
             PipelineError::Usage(format!(
                 "taking the Lease {}/{}: {}",
                 options.lease_namespace,
-                lease::LEASE_NAME,
+                lease_name,
                 crate::observe::describe_kube_error(&e)
             ))
         })?;
@@ -76,7 +78,7 @@ pub async fn run(
                 let note = format!(
                     "another run holds the Lease {}/{} ({holder}, renewed {}); waited {} s, nothing done",
                     options.lease_namespace,
-                    lease::LEASE_NAME,
+                    lease_name,
                     renewed.as_deref().unwrap_or("unknown"),
                     options.lease_wait.as_secs()
                 );

@@ -89,6 +89,9 @@ pub struct Config {
     pub lease_wait_seconds: u64,
     /// Clusters reconciled at the same time.
     pub max_parallel_clusters: usize,
+    /// Reconcile only shard `i/N`: the manifests whose database server hashes to shard i of N
+    /// (see `plan::shard`), under a Lease of the shard's own. Unset: every manifest.
+    pub shard: Option<crate::plan::shard::Shard>,
     /// Server-side apply field manager.
     pub field_manager: String,
     /// Take over fields another field manager owns (server-side apply `force`); by default such
@@ -292,6 +295,7 @@ impl Default for Config {
             lease_duration_seconds: 30,
             lease_wait_seconds: 60,
             max_parallel_clusters: 4,
+            shard: None,
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,
             pod_management_policy: PodManagementPolicy::OrderedReady,

@@ -13,6 +13,7 @@ pub mod patroni;
 pub mod rollout;
 pub mod scram;
 pub mod sensitive_env;
+pub mod shard;
 pub mod sql;
 pub mod standby_targets;
 pub mod template_changes;

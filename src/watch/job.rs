@@ -7,6 +7,15 @@ use std::collections::BTreeMap;
 /// The annotation kubectl puts on Jobs started by hand from a CronJob.
 pub const INSTANTIATE_ANNOTATION: (&str, &str) = ("cronjob.kubernetes.io/instantiate", "manual");
 
+/// The CronJob of a shard, as the chart names it: `<cronjob>-shard-i-of-N` (the plain name
+/// without shards).
+pub fn cronjob_name(cronjob: &str, shard: Option<crate::plan::shard::Shard>) -> String {
+    match shard {
+        None => cronjob.to_string(),
+        Some(shard) => format!("{cronjob}-shard-{}", shard.suffix()),
+    }
+}
+
 /// `<cronjob>-watch-<unix seconds>`, within the 63 characters a Job name (and its pods'
 /// `job-name` label) may have.
 pub fn job_name(cronjob: &str, unix_seconds: u64) -> String {

@@ -12,6 +12,7 @@ pub mod trigger;
 
 use crate::config::Config;
 use crate::observe::cluster::{MANIFEST_KINDS, api_resource};
+use crate::plan::shard;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Pod;
@@ -36,6 +37,9 @@ pub struct WatchOptions {
     pub health_addr: Option<SocketAddr>,
     /// Where runs take their Lease (the configuration's `release_namespace`).
     pub lease_namespace: String,
+    /// With N > 1 the chart installs a CronJob per shard (`<cronjob>-shard-i-of-N`): a change
+    /// starts the CronJob of the shard that owns the manifest.
+    pub shards: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +52,10 @@ pub enum WatchError {
 
 /// What the streams tell the loop.
 enum Signal {
-    /// A manifest changed in a way a run cares about (the string says which, for the log).
-    Manifest(String),
-    PodReady(String),
+    /// A manifest changed in a way a run cares about (the string says which, for the log), and
+    /// the shard that owns it.
+    Manifest(String, u32),
+    PodReady(String, u32),
     JobFinished,
     /// The initial listing of one stream is done: later changes are real changes.
     Synced,
@@ -58,7 +63,7 @@ enum Signal {
 
 type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
-fn manifest_signals(client: &kube::Client, namespaces: &[String]) -> Vec<Signals> {
+fn manifest_signals(client: &kube::Client, namespaces: &[String], shards: u32) -> Vec<Signals> {
     let mut streams = Vec::new();
     for &(api_version, kind, plural) in MANIFEST_KINDS {
         let resource = api_resource(api_version, kind, plural);
@@ -89,15 +94,18 @@ fn manifest_signals(client: &kube::Client, namespaces: &[String]) -> Vec<Signals
                             Some(Signal::Synced)
                         }
                         Ok(Event::Apply(o)) => {
-                            let changed = seen.changed(&uid(&o), Fingerprint::of(&to_value(&o)));
-                            (changed && !syncing).then(|| Signal::Manifest(describe(kind, &o)))
+                            let value = to_value(&o);
+                            let changed = seen.changed(&uid(&o), Fingerprint::of(&value));
+                            (changed && !syncing).then(|| {
+                                Signal::Manifest(describe(kind, &o), owner_of(kind, &value, shards))
+                            })
                         }
                         Ok(Event::Delete(o)) => {
                             seen.forget(&uid(&o));
-                            Some(Signal::Manifest(format!(
-                                "{} (deleted)",
-                                describe(kind, &o)
-                            )))
+                            Some(Signal::Manifest(
+                                format!("{} (deleted)", describe(kind, &o)),
+                                owner_of(kind, &to_value(&o), shards),
+                            ))
                         }
                         Err(e) => {
                             tracing::warn!("watching {plural}: {e}");
@@ -113,7 +121,19 @@ fn manifest_signals(client: &kube::Client, namespaces: &[String]) -> Vec<Signals
     streams
 }
 
-fn pod_signals(client: &kube::Client, namespaces: &[String], selector: String) -> Vec<Signals> {
+/// The shard that owns a manifest (0 without shards).
+fn owner_of(kind: &str, manifest: &Value, shards: u32) -> u32 {
+    let (namespace, name) = shard::live_manifest_key(kind, manifest);
+    shard::owner(&namespace, &name, shards.max(1))
+}
+
+fn pod_signals(
+    client: &kube::Client,
+    namespaces: &[String],
+    selector: String,
+    cluster_name_label: String,
+    shards: u32,
+) -> Vec<Signals> {
     let apis: Vec<Api<Pod>> = if namespaces.is_empty() {
         vec![Api::all(client.clone())]
     } else {
@@ -126,6 +146,7 @@ fn pod_signals(client: &kube::Client, namespaces: &[String], selector: String) -
         .map(|api| {
             let mut ready: BTreeMap<String, bool> = BTreeMap::new();
             let mut syncing = true;
+            let cluster_name_label = cluster_name_label.clone();
             watcher::watcher(api, watcher::Config::default().labels(&selector))
                 .filter_map(move |event| {
                     let signal = match event {
@@ -146,7 +167,18 @@ fn pod_signals(client: &kube::Client, namespaces: &[String], selector: String) -
                             let before =
                                 ready.insert(p.metadata.uid.clone().unwrap_or_default(), now);
                             (now && before != Some(true) && !syncing).then(|| {
-                                Signal::PodReady(p.metadata.name.clone().unwrap_or_default())
+                                let namespace = p.metadata.namespace.clone().unwrap_or_default();
+                                let cluster = p
+                                    .metadata
+                                    .labels
+                                    .as_ref()
+                                    .and_then(|l| l.get(&cluster_name_label))
+                                    .cloned()
+                                    .unwrap_or_default();
+                                Signal::PodReady(
+                                    p.metadata.name.clone().unwrap_or_default(),
+                                    shard::owner(&namespace, &cluster, shards.max(1)),
+                                )
                             })
                         }
                         Ok(Event::Delete(p)) => {
@@ -224,14 +256,15 @@ enum Started {
     After(Instant),
 }
 
-/// When a run holding the Lease will be gone, if one holds it now.
-async fn lease_held_until(client: &kube::Client, namespace: &str) -> Option<(String, Instant)> {
+/// When a run holding the Lease `name` will be gone, if one holds it now.
+async fn lease_held_until(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Option<(String, Instant)> {
     let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
         Api::namespaced(client.clone(), namespace);
-    let lease = leases
-        .get_opt(crate::apply::lease::LEASE_NAME)
-        .await
-        .ok()??;
+    let lease = leases.get_opt(name).await.ok()??;
     let now = jiff::Timestamp::now();
     let (holder, until) = crate::apply::lease::held_until(&lease, now)?;
     let left = until.duration_since(now).unsigned_abs();
@@ -241,13 +274,26 @@ async fn lease_held_until(client: &kube::Client, namespace: &str) -> Option<(Str
 /// How often the watcher looks at a held Lease again (a run that ends frees it at once).
 const LEASE_POLL: Duration = Duration::from_secs(2);
 
-/// Starts a run now, or says when to try again.
-async fn start_run(client: &kube::Client, options: &WatchOptions) -> Started {
+/// The CronJob and the Lease of shard `index` (the plain ones without shards).
+fn shard_names(options: &WatchOptions, index: u32) -> (String, String) {
+    let shard = (options.shards > 1).then_some(shard::Shard {
+        index,
+        count: options.shards,
+    });
+    (
+        job::cronjob_name(&options.cronjob, shard),
+        crate::apply::lease::lease_name(shard),
+    )
+}
+
+/// Starts a run of shard `index` now, or says when to try again.
+async fn start_run(client: &kube::Client, options: &WatchOptions, index: u32) -> Started {
+    let (cronjob_name, lease_name) = shard_names(options, index);
     let cronjobs: Api<CronJob> = Api::namespaced(client.clone(), &options.namespace);
-    let cronjob = match cronjobs.get(&options.cronjob).await {
+    let cronjob = match cronjobs.get(&cronjob_name).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(cronjob = %options.cronjob, "reading the CronJob: {e}");
+            tracing::warn!(cronjob = %cronjob_name, "reading the CronJob: {e}");
             return Started::Owed;
         }
     };
@@ -269,7 +315,9 @@ async fn start_run(client: &kube::Client, options: &WatchOptions) -> Started {
             return Started::Owed;
         }
     }
-    if let Some((holder, until)) = lease_held_until(client, &options.lease_namespace).await {
+    if let Some((holder, until)) =
+        lease_held_until(client, &options.lease_namespace, &lease_name).await
+    {
         tracing::info!(%holder, "another run holds the Lease; this run starts once it is gone");
         return Started::After(until.min(Instant::now() + LEASE_POLL));
     }
@@ -277,9 +325,9 @@ async fn start_run(client: &kube::Client, options: &WatchOptions) -> Started {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let name = job::job_name(&options.cronjob, seconds);
+    let name = job::job_name(&cronjob_name, seconds);
     let Some(job) = job::job_from_cronjob(&cronjob, &name) else {
-        tracing::warn!(cronjob = %options.cronjob, "the CronJob has no job template");
+        tracing::warn!(cronjob = %cronjob_name, "the CronJob has no job template");
         return Started::Yes;
     };
     match jobs.create(&PostParams::default(), &job).await {
@@ -315,22 +363,27 @@ pub async fn run(
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let mut streams = manifest_signals(&client, &namespaces);
+    let shards = options.shards.max(1);
+    let mut streams = manifest_signals(&client, &namespaces, shards);
     let manifest_streams = streams.len();
-    streams.extend(pod_signals(&client, &namespaces, selector));
+    streams.extend(pod_signals(
+        &client,
+        &namespaces,
+        selector,
+        config.cluster_name_label.clone(),
+        shards,
+    ));
     streams.push(job_signals(&client, &options.namespace));
     let mut signals = futures::stream::select_all(streams);
 
-    let mut debounce = Debounce::new(options.debounce);
-    let mut owed = false;
-    // Set while another run holds the Lease: when to try again.
-    let mut retry_at: Option<Instant> = None;
+    let mut pending: Vec<Pending> = (0..shards)
+        .map(|_| Pending::new(options.debounce))
+        .collect();
     let mut synced = 0;
     loop {
-        let sleep_until = debounce
-            .due()
-            .into_iter()
-            .chain(retry_at)
+        let sleep_until = pending
+            .iter()
+            .filter_map(Pending::due)
             .min()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
@@ -343,33 +396,58 @@ pub async fn run(
                         tracing::info!("watching; runs start {:?} after a change", options.debounce);
                     }
                 }
-                Some(Signal::Manifest(what)) => {
-                    tracing::info!(%what, "manifest changed");
-                    debounce.poke(Instant::now());
+                Some(Signal::Manifest(what, shard)) => {
+                    tracing::info!(%what, shard, "manifest changed");
+                    pending[shard as usize].debounce.poke(Instant::now());
                 }
-                Some(Signal::PodReady(pod)) => {
-                    tracing::info!(%pod, "pod became ready");
-                    debounce.poke(Instant::now());
+                Some(Signal::PodReady(pod, shard)) => {
+                    tracing::info!(%pod, shard, "pod became ready");
+                    pending[shard as usize].debounce.poke(Instant::now());
                 }
                 Some(Signal::JobFinished) => {
-                    if owed {
-                        debounce.poke(Instant::now());
+                    // Any shard's Job: the ones still owed a run try again.
+                    for p in pending.iter_mut().filter(|p| p.owed) {
+                        p.debounce.poke(Instant::now());
                     }
                 }
             },
             _ = tokio::time::sleep_until(sleep_until) => {}
         }
-        let retry_due = retry_at.is_some_and(|at| at <= Instant::now());
-        if debounce.fire(Instant::now()) || retry_due {
-            retry_at = None;
-            owed = match start_run(&client, &options).await {
-                Started::Yes => false,
-                Started::Owed => true,
-                Started::After(at) => {
-                    retry_at = Some(at);
-                    true
-                }
-            };
+        for (index, p) in pending.iter_mut().enumerate() {
+            let retry_due = p.retry_at.is_some_and(|at| at <= Instant::now());
+            if p.debounce.fire(Instant::now()) || retry_due {
+                p.retry_at = None;
+                p.owed = match start_run(&client, &options, index as u32).await {
+                    Started::Yes => false,
+                    Started::Owed => true,
+                    Started::After(at) => {
+                        p.retry_at = Some(at);
+                        true
+                    }
+                };
+            }
         }
+    }
+}
+
+/// A shard's run to start: its debounce, whether a run is owed (an active Job or Lease holder
+/// delayed it), and when to look at the Lease again.
+struct Pending {
+    debounce: Debounce,
+    owed: bool,
+    retry_at: Option<Instant>,
+}
+
+impl Pending {
+    fn new(debounce: Duration) -> Pending {
+        Pending {
+            debounce: Debounce::new(debounce),
+            owed: false,
+            retry_at: None,
+        }
+    }
+
+    fn due(&self) -> Option<Instant> {
+        self.debounce.due().into_iter().chain(self.retry_at).min()
     }
 }

@@ -5,6 +5,7 @@
 
 use crate::support::chart::{CHART, chart, describe, helm, kubectl, ok, output, repo};
 use crate::support::{TestEnv, TestNamespace, install_crds};
+use serde::Deserialize;
 use serde_json::Value;
 use std::process::Command;
 
@@ -145,6 +146,7 @@ async fn rendered_chart_is_accepted_by_a_server_side_dry_run() {
             "--set",
             "cronjob.allowDestructive=true",
         ],
+        vec!["--set", "shards=3"],
     ] {
         let mut args = vec![
             "template",
@@ -203,5 +205,71 @@ async fn rendered_chart_is_accepted_by_a_server_side_dry_run() {
                 "{applied}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn shards_get_a_cronjob_each_with_its_lease_and_a_staggered_schedule() {
+    let chart = chart();
+    let rendered = ok(
+        helm(&["template", "r", chart.as_str(), "--set", "shards=3"]),
+        None,
+    )
+    .await;
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .filter_map(|d| Value::deserialize(d).ok())
+        .filter(|d| !d.is_null())
+        .collect();
+    let of_kind = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+    let cronjobs: Vec<&Value> = of_kind("CronJob").collect();
+    assert_eq!(cronjobs.len(), 3, "{rendered}");
+    for (i, cronjob) in cronjobs.iter().enumerate() {
+        assert_eq!(
+            cronjob["metadata"]["name"],
+            format!("r-postgres-reconciler-shard-{i}-of-3")
+        );
+        // The default every-5-minutes schedule, a minute apart per shard.
+        assert_eq!(cronjob["spec"]["schedule"], format!("{i}-59/5 * * * *"));
+        let args =
+            &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"];
+        let args: Vec<&str> = args
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let at = args.iter().position(|a| *a == "--shard").expect("--shard");
+        assert_eq!(args[at + 1], format!("{i}/3"));
+    }
+    let watch = of_kind("Deployment").next().expect("the watcher");
+    let args: Vec<&str> = watch["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.windows(2).any(|w| w == ["--shards", "3"]), "{args:?}");
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--cronjob", "r-postgres-reconciler"]),
+        "{args:?}"
+    );
+    // The release Role lets each shard take its own Lease and the watcher read each CronJob.
+    let names = |resource: &str| -> Vec<String> {
+        of_kind("Role")
+            .flat_map(|r| r["rules"].as_array().cloned().unwrap_or_default())
+            .filter(|rule| rule["resources"][0] == resource && rule["resourceNames"].is_array())
+            .flat_map(|rule| {
+                rule["resourceNames"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter_map(|n| n.as_str().map(str::to_string))
+            .collect()
+    };
+    for i in 0..3 {
+        assert!(names("leases").contains(&format!("postgres-reconciler-shard-{i}-of-3")));
+        assert!(names("cronjobs").contains(&format!("r-postgres-reconciler-shard-{i}-of-3")));
     }
 }

@@ -93,6 +93,7 @@ async fn watch_as_the_charts_service_account_starts_a_run() {
         debounce: Duration::from_millis(500),
         health_addr: Some(([127, 0, 0, 1], port).into()),
         lease_namespace: release_ns.name.clone(),
+        shards: 1,
     };
     let task = tokio::spawn(async move { watch(sa_client, &config, options).await });
     // Ready: its initial listing of the manifests (as the ServiceAccount) is done.

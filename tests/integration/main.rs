@@ -38,6 +38,7 @@ mod render_dry_run;
 mod rollout;
 mod rollout_limits;
 mod rollout_resume;
+mod shards;
 mod status;
 mod status_zalando_crd;
 mod watch;

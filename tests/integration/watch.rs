@@ -38,6 +38,16 @@ async fn start_watcher(
     cronjob: &str,
     debounce: Duration,
 ) -> tokio::task::JoinHandle<Result<(), watch::WatchError>> {
+    start_sharded_watcher(ns, cronjob, debounce, 1).await
+}
+
+/// [`start_watcher`] for `shards` CronJobs `<cronjob>-shard-i-of-N`.
+async fn start_sharded_watcher(
+    ns: &TestNamespace,
+    cronjob: &str,
+    debounce: Duration,
+    shards: u32,
+) -> tokio::task::JoinHandle<Result<(), watch::WatchError>> {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let config = Config {
         watched_namespaces: vec![ns.name.clone()],
@@ -49,6 +59,7 @@ async fn start_watcher(
         debounce,
         health_addr: Some(addr),
         lease_namespace: ns.name.clone(),
+        shards,
     };
     let client = ns.client.clone();
     let watcher = tokio::spawn(async move { watch::run(client, &config, options).await });
@@ -473,5 +484,65 @@ async fn a_held_lease_defers_the_run_until_its_holder_is_gone() {
         },
     )
     .await;
+    watcher.abort();
+}
+
+#[tokio::test]
+async fn with_shards_a_change_starts_only_the_owning_shards_cronjob() {
+    use postgres_reconciler::plan::shard::owner;
+    let ns = TestNamespace::new("watch-shards").await;
+    install_crds(&ns.client).await;
+    let mut uids = Vec::new();
+    for i in 0..2 {
+        let cronjob =
+            suspended_cronjob(&ns, &format!("pgr-shard-{i}-of-2"), json!({}), json!({})).await;
+        uids.push(cronjob.metadata.uid.clone().expect("uid"));
+    }
+    let watcher = start_sharded_watcher(&ns, "pgr", Duration::from_millis(300), 2).await;
+    // A cluster of each shard.
+    let of_shard = |shard: u32| {
+        (0..)
+            .map(|i| format!("acid-s{i}"))
+            .find(|name| owner(&ns.name, name, 2) == shard)
+            .expect("a name")
+    };
+    let jobs: Api<Job> = Api::namespaced(ns.client.clone(), &ns.name);
+    let started_by = |shard: usize| {
+        let jobs = jobs.clone();
+        let uid = uids[shard].clone();
+        async move {
+            jobs.list(&ListParams::default())
+                .await
+                .expect("list Jobs")
+                .items
+                .into_iter()
+                .filter(|j| {
+                    j.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|r| r.uid == uid)
+                })
+                .count()
+        }
+    };
+    let pg = manifests(&ns);
+    let second = of_shard(1);
+    create_manifest(&pg, &second, cluster(&second, 1)).await;
+    eventually(Duration::from_secs(30), "a Job of shard 1", || async {
+        (started_by(1).await == 1).then_some(())
+    })
+    .await;
+    // Absence can only be shown by giving it time: several debounce windows.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(started_by(0).await, 0, "shard 0 owns nothing that changed");
+
+    let first = of_shard(0);
+    create_manifest(&pg, &first, cluster(&first, 1)).await;
+    eventually(Duration::from_secs(30), "a Job of shard 0", || async {
+        (started_by(0).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(started_by(1).await, 1, "shard 1 owns nothing that changed");
     watcher.abort();
 }

@@ -180,3 +180,50 @@ volumes:
 {{- define "postgres-reconciler.podClusterRole" -}}
 {{- default "postgres-pod" (get (default dict .Values.config) "pod_cluster_role_name") -}}
 {{- end }}
+
+{{/*
+Shards: `shards: N` (N > 1) installs a CronJob per shard, `<base>-shard-i-of-N`, each running
+`apply --shard i/N` under a Lease of its own. The base is the full name, shortened so that a
+shard's CronJob name stays within 52 characters. Every shard entry: its name, its `i/N` (empty
+without shards) and its Lease.
+*/}}
+{{- define "postgres-reconciler.cronjobBase" -}}
+{{- $fullname := include "postgres-reconciler.fullname" . -}}
+{{- $n := int .Values.shards -}}
+{{- if gt $n 1 -}}
+{{- $longest := printf "-shard-%d-of-%d" (sub $n 1) $n -}}
+{{- $fullname | trunc (int (sub 52 (len $longest))) | trimSuffix "-" -}}
+{{- else -}}
+{{- $fullname -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "postgres-reconciler.shards" -}}
+{{- $base := include "postgres-reconciler.cronjobBase" . -}}
+{{- $n := int .Values.shards -}}
+{{- $out := list -}}
+{{- if gt $n 1 -}}
+{{- range $i := until $n -}}
+{{- $suffix := printf "shard-%d-of-%d" $i $n -}}
+{{- $out = append $out (dict "name" (printf "%s-%s" $base $suffix) "shard" (printf "%d/%d" $i $n) "index" $i "lease" (printf "postgres-reconciler-%s" $suffix)) -}}
+{{- end -}}
+{{- else -}}
+{{- $out = append $out (dict "name" $base "shard" "" "index" 0 "lease" "postgres-reconciler") -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+A shard's schedule: an every-M-minutes schedule (minute field star-slash-M) is staggered, shard i
+starting at minute i mod M, so the shards' runs spread out; other schedules are kept as they are.
+*/}}
+{{- define "postgres-reconciler.shardSchedule" -}}
+{{- $schedule := .schedule -}}
+{{- $step := regexFind "^\\*/[0-9]+ " $schedule -}}
+{{- if and $step (gt (int .count) 1) -}}
+{{- $m := $step | trimPrefix "*/" | trimSuffix " " | int -}}
+{{- printf "%d-59/%d %s" (mod (int .index) $m) $m (regexReplaceAll "^\\*/[0-9]+ " $schedule "") -}}
+{{- else -}}
+{{- $schedule -}}
+{{- end -}}
+{{- end -}}
