@@ -138,7 +138,14 @@ pub async fn plan_live(
     cluster: &ClusterClient,
     source: &Source,
 ) -> Result<Planned, PipelineError> {
-    let live = observe_manifests(&cluster.client, &source.scope, &render::limits(config)).await?;
+    // The lists all at once: a run's floor is the time they take.
+    let limits = render::limits(config);
+    let (live, objects, adoptable) = futures::future::try_join3(
+        observe_manifests(&cluster.client, &source.scope, &limits),
+        observe_objects(&cluster.client, &source.scope, config),
+        observe_adoptable(&cluster.client, &source.scope, config),
+    )
+    .await?;
     let mut manifests = live.manifests;
     let mut invalid = live.invalid;
     if let Some(path) = &source.files {
@@ -151,8 +158,6 @@ pub async fn plan_live(
         manifests = overlay(manifests, from_files);
         invalid.extend(file_invalid);
     }
-    let objects = observe_objects(&cluster.client, &source.scope, config).await?;
-    let adoptable = observe_adoptable(&cluster.client, &source.scope, config).await?;
     // Running clusters keep the DCS mode their pods use.
     let mut facts = render::live::LiveFacts::from_objects(objects.iter().chain(&adoptable));
     {
@@ -188,8 +193,14 @@ pub async fn plan_live(
         .chain(&observed.adoptable)
         .cloned()
         .collect();
-    observed.databases = observe_databases(Some(&cluster.client), config, &desired, &secrets).await;
-    let mut pods = observe_pods(&cluster.client, &source.scope, config).await?;
+    // The catalogs are read while the pods are listed.
+    let (databases, pods) = futures::future::join(
+        observe_databases(Some(&cluster.client), config, &desired, &secrets),
+        observe_pods(&cluster.client, &source.scope, config),
+    )
+    .await;
+    observed.databases = databases;
+    let mut pods = pods?;
     if let Some(shard) = config.shard {
         pods.retain(|p| shard.owns_object(p, &config.cluster_name_label));
     }

@@ -4,6 +4,7 @@
 use super::requests::RequestCounter;
 use super::retry::{RetrySettings, TransientRetry};
 use crate::render::{Manifest, ManifestRef};
+use crate::state::trim::keep_what_the_plan_reads;
 use crate::validate::{Invalid, Limits, read_manifest};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -136,7 +137,19 @@ pub async fn list_all(
     kind: (&str, &str, &str),
     selector: Option<&str>,
 ) -> Result<Vec<Value>, ClusterError> {
-    list_filtered(client, scope, kind, selector, None).await
+    list_filtered(client, scope, kind, selector, None, None).await
+}
+
+/// [`list_all`] keeping of each object only what the plan reads (see [`keep_what_the_plan_reads`])
+/// as each page arrives; `manager` is our field manager.
+pub async fn list_for_plan(
+    client: &kube::Client,
+    scope: &Scope,
+    kind: (&str, &str, &str),
+    selector: Option<&str>,
+    manager: &str,
+) -> Result<Vec<Value>, ClusterError> {
+    list_filtered(client, scope, kind, selector, None, Some(manager)).await
 }
 
 /// The objects of one kind in scope with one name (a field selector).
@@ -152,6 +165,7 @@ async fn list_by_name(
         kind,
         None,
         Some(&format!("metadata.name={name}")),
+        None,
     )
     .await
 }
@@ -162,6 +176,7 @@ async fn list_filtered(
     (api_version, kind, plural): (&str, &str, &str),
     selector: Option<&str>,
     fields: Option<&str>,
+    trim_for: Option<&str>,
 ) -> Result<Vec<Value>, ClusterError> {
     let resource = api_resource(api_version, kind, plural);
     let apis: Vec<Api<DynamicObject>> = match scope {
@@ -193,6 +208,9 @@ async fn list_filtered(
                 if let Some(map) = v.as_object_mut() {
                     map.insert("apiVersion".into(), api_version.into());
                     map.insert("kind".into(), kind.into());
+                }
+                if let Some(manager) = trim_for {
+                    keep_what_the_plan_reads(&mut v, kind, manager);
                 }
                 out.push(v);
             }
@@ -287,20 +305,27 @@ pub async fn observe_objects(
     scope: &Scope,
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
-    let mut objects = Vec::new();
     let clusters = cluster_selector(config);
-    for &kind in OWNED_KINDS {
-        // Volume claims carry the cluster's labels (its StatefulSet's claim template is Zalando's,
-        // so an adopted StatefulSet keeps its template); the plan never deletes a claim of a
-        // cluster that exists.
-        let selector = match kind.1 {
-            "PersistentVolumeClaim" => clusters.clone(),
-            "Endpoints" => format!("{OWNED_SELECTOR},!{ENDPOINTS_CONTROLLER_LABEL}"),
-            _ => OWNED_SELECTOR.to_string(),
-        };
-        objects.extend(list_all(client, scope, kind, Some(&selector)).await?);
-    }
-    Ok(objects)
+    // One list per kind, all at once: the run's floor is the time these take.
+    let lists =
+        OWNED_KINDS.iter().map(|&kind| {
+            // Volume claims carry the cluster's labels (its StatefulSet's claim template is Zalando's,
+            // so an adopted StatefulSet keeps its template); the plan never deletes a claim of a
+            // cluster that exists.
+            let selector = match kind.1 {
+                "PersistentVolumeClaim" => clusters.clone(),
+                "Endpoints" => format!("{OWNED_SELECTOR},!{ENDPOINTS_CONTROLLER_LABEL}"),
+                _ => OWNED_SELECTOR.to_string(),
+            };
+            async move {
+                list_for_plan(client, scope, kind, Some(&selector), &config.field_manager).await
+            }
+        });
+    Ok(futures::future::try_join_all(lists)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// The clusters' pods in scope: one paginated list with the cluster labels. Pods are never owned
@@ -310,7 +335,14 @@ pub async fn observe_pods(
     scope: &Scope,
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
-    list_all(client, scope, POD_KIND, Some(&cluster_selector(config))).await
+    list_for_plan(
+        client,
+        scope,
+        POD_KIND,
+        Some(&cluster_selector(config)),
+        &config.field_manager,
+    )
+    .await
 }
 
 /// Objects of a cluster made by someone else — Zalando's operator labels them with the cluster
@@ -323,14 +355,21 @@ pub async fn observe_adoptable(
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
     let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
-    let mut out = Vec::new();
-    for kind in ADOPTABLE_KINDS {
-        let selector = match kind.1 {
-            "Endpoints" => format!("{selector},!{ENDPOINTS_CONTROLLER_LABEL}"),
-            _ => selector.clone(),
-        };
-        out.extend(list_all(client, scope, kind, Some(&selector)).await?);
-    }
+    let lists =
+        ADOPTABLE_KINDS.iter().map(|&kind| {
+            let selector = match kind.1 {
+                "Endpoints" => format!("{selector},!{ENDPOINTS_CONTROLLER_LABEL}"),
+                _ => selector.clone(),
+            };
+            async move {
+                list_for_plan(client, scope, kind, Some(&selector), &config.field_manager).await
+            }
+        });
+    let mut out: Vec<Value> = futures::future::try_join_all(lists)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
     // The namespace's Spilo ServiceAccount and RoleBinding carry no labels when Zalando made
     // them: found by name (one list per kind), adopted when a namespace of ours wants them.
     for kind in SHARED_KINDS {

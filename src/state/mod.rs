@@ -4,6 +4,7 @@
 mod database;
 mod observed;
 mod patroni;
+pub mod trim;
 mod unknown;
 
 pub use database::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
