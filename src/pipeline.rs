@@ -6,7 +6,7 @@ use crate::observe::cluster::{
     ClusterClient, ClusterError, Scope, observe_adoptable, observe_manifests, observe_objects,
     observe_pods,
 };
-use crate::observe::databases::observe_databases;
+use crate::observe::databases::{SecretPasswords, observe_databases};
 use crate::observe::files;
 use crate::plan::{self, Observed, Plan, offline};
 use crate::render::{self, Desired, Manifest};
@@ -47,6 +47,8 @@ pub struct Planned {
     pub manifests: Vec<Manifest>,
     /// Their current status, by "kind namespace/name" (live only).
     pub statuses: BTreeMap<String, serde_json::Value>,
+    /// The live Secrets' passwords (the servers' superusers among them), for the SQL phase.
+    pub secret_passwords: SecretPasswords,
 }
 
 fn load_files(
@@ -130,6 +132,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
         requests: BTreeMap::new(),
         manifests,
         statuses: BTreeMap::new(),
+        secret_passwords: SecretPasswords::default(),
     })
 }
 
@@ -186,16 +189,12 @@ pub async fn plan_live(
         shard.restrict_observed(&mut observed, &config.cluster_name_label);
     }
     // The superuser's password may be in a Secret that this run adopts.
-    let secrets: Vec<serde_json::Value> = observed
-        .objects
-        .iter()
-        .filter(|o| o["kind"] == "Secret")
-        .chain(&observed.adoptable)
-        .cloned()
-        .collect();
+    let secret_passwords =
+        SecretPasswords::from_objects(observed.objects.iter().chain(&observed.adoptable));
+    let password_of = |namespace: &str, name: &str| secret_passwords.get(namespace, name);
     // The catalogs are read while the pods are listed.
     let (databases, pods) = futures::future::join(
-        observe_databases(Some(&cluster.client), config, &desired, &secrets),
+        observe_databases(Some(&cluster.client), config, &desired, &password_of),
         observe_pods(&cluster.client, &source.scope, config),
     )
     .await;
@@ -217,5 +216,6 @@ pub async fn plan_live(
         requests: cluster.requests.snapshot(),
         manifests,
         statuses: live.statuses,
+        secret_passwords,
     })
 }

@@ -36,19 +36,13 @@ pub(super) async fn run_sql(
     let cache_key = (server.to_string(), database.to_string());
     if !clients.contains_key(&cache_key) {
         // The superuser's Secret may be one this run adopts (Zalando made it).
-        let secrets: Vec<serde_json::Value> = planned
-            .observed
-            .objects
-            .iter()
-            .chain(&planned.observed.adoptable)
-            .filter(|o| o["kind"] == "Secret")
-            .cloned()
-            .collect();
+        let password_of =
+            |namespace: &str, name: &str| planned.secret_passwords.get(namespace, name);
         let conn = match connection_for(
             Some(&cluster.client),
             config,
             &desired.database.server,
-            &secrets,
+            &password_of,
         )
         .await
         {

@@ -87,7 +87,9 @@ pub struct Config {
     pub lease_duration_seconds: u64,
     /// How long a run waits for a Lease another run holds before it ends as `skipped`.
     pub lease_wait_seconds: u64,
-    /// Clusters reconciled at the same time.
+    /// Clusters reconciled at the same time, and database servers whose catalogs are read at
+    /// the same time (16: a fleet of hundreds is read in a few rounds of connections, and a
+    /// server that does not answer holds up one slot, not the run).
     pub max_parallel_clusters: usize,
     /// Reconcile only shard `i/N`: the manifests whose database server hashes to shard i of N
     /// (see `plan::shard`), under a Lease of the shard's own. Unset: every manifest.
@@ -294,7 +296,7 @@ impl Default for Config {
             release_namespace: "default".into(),
             lease_duration_seconds: 30,
             lease_wait_seconds: 60,
-            max_parallel_clusters: 4,
+            max_parallel_clusters: 16,
             shard: None,
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,

@@ -18,11 +18,51 @@ use std::time::Duration;
 /// Where and as whom to reach a cluster's server: its master Service (per the host template) as
 /// the superuser whose password is in the cluster's Secret. Without that Secret (a new cluster)
 /// there is nothing to try yet.
+/// A Secret's password by namespace and name: an index built once per run, so that finding a
+/// server's superuser password does not scan every Secret (thousands, in a large fleet).
+pub type PasswordOf<'a> = &'a (dyn Fn(&str, &str) -> Option<String> + Sync);
+
+/// The `password` of each live Secret, by namespace and name.
+#[derive(Default)]
+pub struct SecretPasswords(BTreeMap<(String, String), String>);
+
+impl std::fmt::Debug for SecretPasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretPasswords({} Secrets)", self.0.len())
+    }
+}
+
+impl SecretPasswords {
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Self {
+        let mut index = BTreeMap::new();
+        for o in objects {
+            if o.get("kind").and_then(Value::as_str) != Some("Secret") {
+                continue;
+            }
+            let s = |p: &str| o.pointer(p).and_then(Value::as_str);
+            if let (Some(namespace), Some(name), Some(password)) = (
+                s("/metadata/namespace"),
+                s("/metadata/name"),
+                s("/data/password").and_then(decode),
+            ) {
+                index.insert((namespace.to_string(), name.to_string()), password);
+            }
+        }
+        SecretPasswords(index)
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<String> {
+        self.0
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+}
+
 fn connection_for_cluster(
     config: &Config,
     namespace: &str,
     cluster: &str,
-    objects: &[Value],
+    password_of: PasswordOf<'_>,
 ) -> Result<PgConnection, String> {
     let secret = secret_name(
         &config.secret_name_template,
@@ -30,17 +70,9 @@ fn connection_for_cluster(
         cluster,
         namespace,
     );
-    let password = objects
-        .iter()
-        .find(|o| {
-            o.get("kind").and_then(Value::as_str) == Some("Secret")
-                && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
-                && o.pointer("/metadata/name").and_then(Value::as_str) == Some(secret.as_str())
-        })
-        .and_then(|s| decode(s.pointer("/data/password")?.as_str()?))
-        .ok_or_else(|| {
-            format!("Secret {namespace}/{secret} with the superuser password is missing")
-        })?;
+    let password = password_of(namespace, &secret).ok_or_else(|| {
+        format!("Secret {namespace}/{secret} with the superuser password is missing")
+    })?;
     Ok(PgConnection {
         host: config.postgres_host(cluster, namespace),
         port: config.postgres_port,
@@ -109,11 +141,11 @@ pub async fn connection_for(
     client: Option<&kube::Client>,
     config: &Config,
     target: &ServerTarget,
-    objects: &[Value],
+    password_of: PasswordOf<'_>,
 ) -> Result<PgConnection, String> {
     match target {
         ServerTarget::Cluster { namespace, cluster } => {
-            connection_for_cluster(config, namespace, cluster, objects)
+            connection_for_cluster(config, namespace, cluster, password_of)
         }
         ServerTarget::External {
             namespace,
@@ -142,7 +174,7 @@ pub async fn observe_databases(
     client: Option<&kube::Client>,
     config: &Config,
     desired: &Desired,
-    objects: &[Value],
+    password_of: PasswordOf<'_>,
 ) -> BTreeMap<String, DatabaseObservation> {
     let mut servers: BTreeMap<String, (ServerTarget, Vec<String>)> = BTreeMap::new();
     for m in desired.manifests.iter().filter(|m| !m.standby) {
@@ -156,7 +188,7 @@ pub async fn observe_databases(
         .map(|(label, (target, mut dbs))| async move {
             dbs.sort();
             dbs.dedup();
-            let connection = connection_for(client, config, &target, objects).await;
+            let connection = connection_for(client, config, &target, password_of).await;
             let observation = match connection {
                 // No credentials yet (a new cluster's Secret) or no server described.
                 Err(reason) => DatabaseObservation::Unknown {
