@@ -63,7 +63,11 @@ async fn count(client: &kube::Client, resource: &str) -> usize {
     for i in 0..NAMESPACES {
         let api: Api<kube::api::DynamicObject> =
             Api::namespaced_with(client.clone(), &namespace("zalando", i), &ar);
-        let params = ListParams::default().labels("application=spilo");
+        // Zalando's PDBs carry only the cluster-name label; everything in these namespaces is its.
+        let params = match resource {
+            "poddisruptionbudgets" => ListParams::default(),
+            _ => ListParams::default().labels("application=spilo"),
+        };
         n += api.list_metadata(&params).await.map(|l| l.items.len()).unwrap_or(0);
     }
     n
@@ -86,7 +90,14 @@ fn request_totals(env: &Env) -> BTreeMap<String, u64> {
             continue;
         }
         let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-        *out.entry(label("verb").to_lowercase()).or_default() += value as u64;
+        // The apiserver's verbs, as the reconciler counts them.
+        let verb = match label("verb") {
+            "POST" => "create".to_string(),
+            "PUT" => "update".to_string(),
+            "APPLY" => "patch".to_string(),
+            v => v.to_lowercase(),
+        };
+        *out.entry(verb).or_default() += value as u64;
     }
     out
 }
