@@ -21,7 +21,10 @@ impl Env {
     /// pods each. A file left by an interrupted run is stopped first.
     pub fn up(file: &Path, nodes: usize, node_pods: usize) -> Env {
         if file.exists() {
-            eprintln!("bench: stopping the environment an earlier run left ({})", file.display());
+            eprintln!(
+                "bench: stopping the environment an earlier run left ({})",
+                file.display()
+            );
             down(file);
         }
         let status = Command::new(script("up"))
@@ -61,7 +64,8 @@ impl Env {
     }
 
     pub async fn client(&self) -> kube::Client {
-        let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig()).expect("kubeconfig");
+        let kubeconfig =
+            kube::config::Kubeconfig::read_from(self.kubeconfig()).expect("kubeconfig");
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("client config");

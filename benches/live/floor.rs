@@ -3,7 +3,9 @@
 //! answers but find the next page. No run of the reconciler can read the cluster faster.
 
 use postgres_reconciler::config::Config;
-use postgres_reconciler::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, OWNED_SELECTOR, POD_KIND};
+use postgres_reconciler::observe::cluster::{
+    MANIFEST_KINDS, OWNED_KINDS, OWNED_SELECTOR, POD_KIND,
+};
 use std::time::{Duration, Instant};
 
 const PAGE: u32 = 500;
@@ -27,7 +29,11 @@ fn path((api_version, _kind, plural): (&str, &str, &str)) -> String {
 }
 
 fn list(kind: (&str, &str, &str), labels: Option<String>, fields: Option<String>) -> ListRequest {
-    ListRequest { path: path(kind), labels, fields }
+    ListRequest {
+        path: path(kind),
+        labels,
+        fields,
+    }
 }
 
 /// The requests of `observe_manifests`, `observe_objects`, `observe_adoptable` and
@@ -40,7 +46,10 @@ pub fn plan_lists(config: &Config) -> Vec<ListRequest> {
         .chain(std::iter::once(config.cluster_name_label.clone()))
         .collect::<Vec<_>>()
         .join(",");
-    let mut out: Vec<ListRequest> = MANIFEST_KINDS.iter().map(|&k| list(k, None, None)).collect();
+    let mut out: Vec<ListRequest> = MANIFEST_KINDS
+        .iter()
+        .map(|&k| list(k, None, None))
+        .collect();
     for &kind in OWNED_KINDS {
         let selector = match kind.1 {
             "PersistentVolumeClaim" => clusters.clone(),
@@ -65,7 +74,11 @@ pub fn plan_lists(config: &Config) -> Vec<ListRequest> {
     }
     for kind in [
         ("v1", "ServiceAccount", "serviceaccounts"),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        (
+            "rbac.authorization.k8s.io/v1",
+            "RoleBinding",
+            "rolebindings",
+        ),
     ] {
         let by_name = format!("metadata.name={}", config.pod_service_account_name);
         out.push(list(kind, None, Some(by_name)));

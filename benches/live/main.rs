@@ -60,7 +60,8 @@ fn main() {
     let bench = manifests::clusters("bench", n);
 
     eprintln!("bench: kubectl apply --server-side of the rendered objects of {n} clusters");
-    let (kubectl_time, objects) = rendered::kubectl_apply(&env, &configs.unreachable_config, n, &work);
+    let (kubectl_time, objects) =
+        rendered::kubectl_apply(&env, &configs.unreachable_config, n, &work);
     rows.push(Row {
         measure: format!("kubectl apply --server-side, {objects} rendered objects"),
         wall: Some(kubectl_time),
@@ -76,8 +77,16 @@ fn main() {
     let cfg = &configs.unreachable;
     let first = reconciler::apply(&env, cfg, &work, "first-apply");
     rows.push(apply_row("first apply, databases unreachable", &first, n));
-    let pods = setup::wait_for_pods(&env, "bench", 2 * n, Duration::from_secs(120 + n as u64 / 2));
-    notes.push(format!("{pods} of {} pods Running before the steady-state runs", 2 * n));
+    let pods = setup::wait_for_pods(
+        &env,
+        "bench",
+        2 * n,
+        Duration::from_secs(120 + n as u64 / 2),
+    );
+    notes.push(format!(
+        "{pods} of {} pods Running before the steady-state runs",
+        2 * n
+    ));
 
     let second = reconciler::apply(&env, cfg, &work, "second-apply");
     rows.push(apply_row("second apply (pods up), unreachable", &second, n));
@@ -106,7 +115,11 @@ fn main() {
     rt.block_on(setup::seed_passwords(&env, &client, &bench));
     let cfg = &configs.reachable;
     let first = reconciler::apply(&env, cfg, &work, "reachable-first-apply");
-    rows.push(apply_row("first apply, databases reachable (roles, databases made)", &first, n));
+    rows.push(apply_row(
+        "first apply, databases reachable (roles, databases made)",
+        &first,
+        n,
+    ));
     let steady = reconciler::apply(&env, cfg, &work, "reachable-steady-apply");
     rows.push(apply_row("steady-state apply, reachable", &steady, n));
     let plan = reconciler::plan(&env, cfg, &work, "reachable-plan");
@@ -142,7 +155,10 @@ fn main() {
             ),
         },
     });
-    let overrides: Vec<String> = zalando::OVERRIDES.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    let overrides: Vec<String> = zalando::OVERRIDES
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
     notes.extend([
         "release build; kwok's fake pods, so no Patroni: `sync_patroni_config: false`, as in the tests".into(),
         "unreachable: the default `postgres_host_template` (the master Service's DNS name, which does not resolve here); reachable: every cluster on the environment's PostgreSQL (verify-full), superuser and standby Secrets set to its passwords, roles and databases named per cluster".into(),

@@ -17,7 +17,11 @@ pub fn kubectl_apply(env: &Env, config: &Config, n: usize, work: &Path) -> (Dura
     let mut loaded = Loaded::default();
     parse_documents(&yaml, "bench", "default", &mut loaded);
     let desired = render::render(&loaded.manifests, config);
-    assert!(desired.invalid.is_empty(), "invalid bench manifests: {:?}", desired.invalid);
+    assert!(
+        desired.invalid.is_empty(),
+        "invalid bench manifests: {:?}",
+        desired.invalid
+    );
     let mut out = String::new();
     let mut count = 0;
     let objects = desired

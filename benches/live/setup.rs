@@ -31,17 +31,34 @@ pub fn prepare(env: &Env, work: &Path) -> Configs {
         .arg("crds")
         .output()
         .expect("postgres-reconciler crds");
-    assert!(out.status.success(), "crds: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "crds: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(&crds, &out.stdout).expect("write CRDs");
     kubectl::apply(env, &crds);
-    kubectl::run(env, &["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+    kubectl::run(
+        env,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ],
+    );
 
     let mut namespaces = String::new();
     let names = (0..NAMESPACES)
         .flat_map(|i| ["bench", KUBECTL_PREFIX, "zalando"].map(|p| manifests::namespace(p, i)))
-        .chain([RELEASE_NAMESPACE.to_string(), super::zalando::OPERATOR_NAMESPACE.to_string()]);
+        .chain([
+            RELEASE_NAMESPACE.to_string(),
+            super::zalando::OPERATOR_NAMESPACE.to_string(),
+        ]);
     for name in names {
-        namespaces += &format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
+        namespaces +=
+            &format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n");
     }
     for i in 0..NAMESPACES {
         namespaces += &format!(
@@ -93,12 +110,19 @@ fn shared_roles(env: &Env) {
         .env("PGPASSWORD", env.var("PGRENV_PG_PASSWORD"))
         .output()
         .expect("psql");
-    assert!(out.status.success(), "shared roles: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "shared roles: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Applies the clusters' manifests as a user would.
 pub fn apply_manifests(env: &Env, work: &Path, clusters: &[Cluster], controller: Option<&str>) {
-    let prefix = clusters.first().map(|c| c.namespace.clone()).unwrap_or_default();
+    let prefix = clusters
+        .first()
+        .map(|c| c.namespace.clone())
+        .unwrap_or_default();
     let path = work.join(format!("manifests-{prefix}.yaml"));
     kubectl::apply_text(env, &path, &manifests::yaml(clusters, controller));
 }
@@ -109,11 +133,26 @@ pub fn wait_for_pods(env: &Env, prefix: &str, expected: usize, bound: Duration) 
     loop {
         let out = kubectl::run(
             env,
-            &["get", "pods", "-A", "-l", "application=spilo", "--field-selector=status.phase=Running", "-o", "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}"],
+            &[
+                "get",
+                "pods",
+                "-A",
+                "-l",
+                "application=spilo",
+                "--field-selector=status.phase=Running",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}",
+            ],
         );
-        let running = out.lines().filter(|ns| ns.starts_with(&format!("{prefix}-"))).count();
+        let running = out
+            .lines()
+            .filter(|ns| ns.starts_with(&format!("{prefix}-")))
+            .count();
         if running >= expected || start.elapsed() > bound {
-            eprintln!("bench: {running}/{expected} pods Running after {:.0} s", start.elapsed().as_secs_f64());
+            eprintln!(
+                "bench: {running}/{expected} pods Running after {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
             return running;
         }
         std::thread::sleep(Duration::from_secs(5));
@@ -130,8 +169,16 @@ pub async fn seed_passwords(env: &Env, client: &kube::Client, clusters: &[Cluste
         .iter()
         .flat_map(|c| {
             [
-                (c.namespace.clone(), secret_name(&superuser, &c.name), password.clone()),
-                (c.namespace.clone(), secret_name("standby", &c.name), STANDBY_PASSWORD.to_string()),
+                (
+                    c.namespace.clone(),
+                    secret_name(&superuser, &c.name),
+                    password.clone(),
+                ),
+                (
+                    c.namespace.clone(),
+                    secret_name("standby", &c.name),
+                    STANDBY_PASSWORD.to_string(),
+                ),
             ]
         })
         .collect();
@@ -141,7 +188,10 @@ pub async fn seed_passwords(env: &Env, client: &kube::Client, clusters: &[Cluste
         .await
         .map(|l| l.items.len())
         .unwrap_or(0);
-    eprintln!("bench: {existing} credential Secrets; setting {} passwords", patches.len());
+    eprintln!(
+        "bench: {existing} credential Secrets; setting {} passwords",
+        patches.len()
+    );
     futures::stream::iter(patches)
         .for_each_concurrent(16, |(ns, name, password)| {
             let api = Api::<Secret>::namespaced(client.clone(), &ns);

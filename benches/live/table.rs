@@ -23,7 +23,9 @@ pub fn verbs(requests: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
-const HEADER: [&str; 7] = ["measure", "wall", "× floor", "requests", "writes", "peak RSS", "note"];
+const HEADER: [&str; 7] = [
+    "measure", "wall", "× floor", "requests", "writes", "peak RSS", "note",
+];
 
 fn cells(row: &Row, floor: Duration) -> [String; 7] {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "–".into());
@@ -34,7 +36,11 @@ fn cells(row: &Row, floor: Duration) -> [String; 7] {
             .wall
             .filter(|_| !floor.is_zero())
             .map(|w| format!("{:.1}×", w.as_secs_f64() / floor.as_secs_f64()))),
-        if row.requests.is_empty() { "–".into() } else { row.requests.clone() },
+        if row.requests.is_empty() {
+            "–".into()
+        } else {
+            row.requests.clone()
+        },
         opt(row.writes.map(|w| w.to_string())),
         opt(row.rss_kib.map(|k| format!("{:.0} MiB", k as f64 / 1024.0))),
         row.note.clone(),
@@ -66,7 +72,11 @@ pub fn text(title: &str, rows: &[Row], floor: Duration, notes: &[String]) -> Str
 }
 
 pub fn markdown(title: &str, rows: &[Row], floor: Duration, notes: &[String]) -> String {
-    let mut out = format!("## {title}\n\n| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(7));
+    let mut out = format!(
+        "## {title}\n\n| {} |\n|{}\n",
+        HEADER.join(" | "),
+        "---|".repeat(7)
+    );
     for r in rows {
         out += &format!("| {} |\n", cells(r, floor).join(" | "));
     }

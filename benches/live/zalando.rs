@@ -34,7 +34,10 @@ pub struct Outcome {
 }
 
 fn module_configmap(env: &Env) -> BTreeMap<String, String> {
-    let path = format!("{}/manifests/configmap.yaml", env.var("PGRENV_ZALANDO_MODULE"));
+    let path = format!(
+        "{}/manifests/configmap.yaml",
+        env.var("PGRENV_ZALANDO_MODULE")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     let cm: ConfigMap = serde_yaml::from_str(&text).expect("Zalando's configmap.yaml");
     cm.data.expect("data in configmap.yaml")
@@ -68,7 +71,11 @@ async fn count(client: &kube::Client, resource: &str) -> usize {
             "poddisruptionbudgets" => ListParams::default(),
             _ => ListParams::default().labels("application=spilo"),
         };
-        n += api.list_metadata(&params).await.map(|l| l.items.len()).unwrap_or(0);
+        n += api
+            .list_metadata(&params)
+            .await
+            .map(|l| l.items.len())
+            .unwrap_or(0);
     }
     n
 }
@@ -76,20 +83,37 @@ async fn count(client: &kube::Client, resource: &str) -> usize {
 /// apiserver_request_total by verb, summed over the resources Zalando uses (no subresources).
 fn request_totals(env: &Env) -> BTreeMap<String, u64> {
     const RESOURCES: [&str; 9] = [
-        "postgresqls", "statefulsets", "services", "endpoints", "secrets",
-        "poddisruptionbudgets", "serviceaccounts", "rolebindings", "configmaps",
+        "postgresqls",
+        "statefulsets",
+        "services",
+        "endpoints",
+        "secrets",
+        "poddisruptionbudgets",
+        "serviceaccounts",
+        "rolebindings",
+        "configmaps",
     ];
     let metrics = super::kubectl::run(env, &["get", "--raw", "/metrics"]);
     let mut out = BTreeMap::new();
-    for line in metrics.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
         let label = |k: &str| {
             let key = format!("{k}=\"");
-            line.split(&key).nth(1).and_then(|r| r.split('"').next()).unwrap_or("")
+            line.split(&key)
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("")
         };
         if !RESOURCES.contains(&label("resource")) || !label("subresource").is_empty() {
             continue;
         }
-        let value: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         // The apiserver's verbs, as the reconciler counts them.
         let verb = match label("verb") {
             "POST" => "create".to_string(),
@@ -104,7 +128,13 @@ fn request_totals(env: &Env) -> BTreeMap<String, u64> {
 
 /// Starts Zalando's operator on `clusters` (their manifests already applied, annotated with
 /// [`CONTROLLER_ID`]), waits up to `bound` for all their StatefulSets, stops it.
-pub async fn run(env: &Env, client: &kube::Client, clusters: &[Cluster], log: &std::path::Path, bound: Duration) -> Outcome {
+pub async fn run(
+    env: &Env,
+    client: &kube::Client,
+    clusters: &[Cluster],
+    log: &std::path::Path,
+    bound: Duration,
+) -> Outcome {
     let api_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -136,7 +166,10 @@ pub async fn run(env: &Env, client: &kube::Client, clusters: &[Cluster], log: &s
         .args(["-outofcluster", "-noteamsapi", "-nodatabaseaccess"])
         .arg(format!("-kubeconfig={}", env.kubeconfig()))
         .args(["-kubeqps=100", "-kubeburst=200"])
-        .env("CONFIG_MAP_NAME", format!("{OPERATOR_NAMESPACE}/postgres-operator"))
+        .env(
+            "CONFIG_MAP_NAME",
+            format!("{OPERATOR_NAMESPACE}/postgres-operator"),
+        )
         .env("POD_NAMESPACE", OPERATOR_NAMESPACE)
         .env("OPERATOR_NAMESPACE", OPERATOR_NAMESPACE)
         .env("CONTROLLER_ID", CONTROLLER_ID)
@@ -155,13 +188,18 @@ pub async fn run(env: &Env, client: &kube::Client, clusters: &[Cluster], log: &s
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
-            eprintln!("bench: Zalando's operator exited early: {status}; see {}", log.display());
+            eprintln!(
+                "bench: Zalando's operator exited early: {status}; see {}",
+                log.display()
+            );
             break;
         }
     }
     let peak_rss_kib = vm_hwm_kib(child.id());
     let after = request_totals(env);
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     for _ in 0..50 {
         if matches!(child.try_wait(), Ok(Some(_))) {
             break;
@@ -176,7 +214,18 @@ pub async fn run(env: &Env, client: &kube::Client, clusters: &[Cluster], log: &s
     }
     let requests = after
         .iter()
-        .map(|(verb, n)| (verb.clone(), n.saturating_sub(before.get(verb).copied().unwrap_or(0))))
+        .map(|(verb, n)| {
+            (
+                verb.clone(),
+                n.saturating_sub(before.get(verb).copied().unwrap_or(0)),
+            )
+        })
         .collect();
-    Outcome { all_objects, statefulsets, objects, peak_rss_kib, requests }
+    Outcome {
+        all_objects,
+        statefulsets,
+        objects,
+        peak_rss_kib,
+        requests,
+    }
 }
