@@ -14,6 +14,8 @@ pub struct Measured {
 }
 
 /// Runs `command` with stdout and stderr in `log` + ".out" / ".err".
+// The child is reaped by wait4 (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run(command: &mut Command, log: &Path) -> Measured {
     let out = std::fs::File::create(log.with_extension("out")).expect("stdout file");
     let err_path = log.with_extension("err");
