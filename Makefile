@@ -11,7 +11,7 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint generate bench demo demo-down chaos
+.PHONY: test test-here binaries up down build lint generate bench bench-live demo demo-down chaos
 
 ## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
 ## The chaos suite's restarts (of the shared apiserver and PostgreSQL) run after the rest, alone.
@@ -65,6 +65,15 @@ generate:
 ## bench: figures for the pure stages (render of 1,000 manifests); timings live here, never in tests.
 bench:
 	$(CARGO) bench --bench render
+
+## bench-live: the reconciler on its own local environment with N clusters (N=200|1000|5000, default
+## 1000): the LIST floor, first apply vs `kubectl apply --server-side`, steady-state apply and plan
+## with databases unreachable and reachable, Zalando's operator on 200 clusters; the table is
+## printed and written to target/bench-live/N.md. Figures only, never assertions.
+N ?= 1000
+bench-live: binaries
+	$(CARGO) build --release
+	BENCH_N=$(N) $(CARGO) bench --bench live
 
 ## image: build the container image from the Dockerfile (push it in your CI); IMAGE names it.
 IMAGE ?= ghcr.io/postgres-reconciler/postgres-reconciler:$(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
