@@ -1,11 +1,10 @@
 //! Passwords in memory during a run: the ones in live Secrets and the ones generated for Secrets
 //! this run creates. Never logged, never printed, gone when the process exits.
 
+use crate::observe::databases::SecretPasswords;
 use crate::plan::SecretKeyRef;
-use base64::Engine;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -24,29 +23,20 @@ impl std::fmt::Debug for Passwords {
 }
 
 impl Passwords {
-    /// The passwords of the live Secrets among `objects`.
-    pub fn from_live<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Self {
-        let mut known = BTreeMap::new();
-        for o in objects {
-            if o.get("kind").and_then(Value::as_str) != Some("Secret") {
-                continue;
-            }
-            let s = |p: &str| o.pointer(p).and_then(Value::as_str).map(str::to_string);
-            let (Some(namespace), Some(name), Some(encoded)) = (
-                s("/metadata/namespace"),
-                s("/metadata/name"),
-                s("/data/password"),
-            ) else {
-                continue;
-            };
-            if let Some(password) = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-            {
-                known.insert(SecretKeyRef { namespace, name }, password);
-            }
-        }
+    /// The passwords of the live Secrets, as the observation indexed them.
+    pub fn from_live(live: &SecretPasswords) -> Self {
+        let known = live
+            .iter()
+            .map(|((namespace, name), password)| {
+                (
+                    SecretKeyRef {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    },
+                    password.clone(),
+                )
+            })
+            .collect();
         Passwords {
             known: Arc::new(Mutex::new(known)),
         }

@@ -170,13 +170,7 @@ async fn run_held(
     lease_lost: &std::sync::atomic::AtomicBool,
 ) -> Result<Outcomes, PipelineError> {
     let planned = pipeline::plan_live(config, cluster, source).await?;
-    let passwords = Passwords::from_live(
-        planned
-            .observed
-            .objects
-            .iter()
-            .chain(&planned.observed.adoptable),
-    );
+    let passwords = Passwords::from_live(&planned.secret_passwords);
     let desired_objects: BTreeMap<ObjectRef, &DesiredObject> = planned
         .desired
         .manifests

@@ -56,6 +56,11 @@ impl SecretPasswords {
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
     }
+
+    /// (namespace, name) → password.
+    pub fn iter(&self) -> impl Iterator<Item = (&(String, String), &String)> {
+        self.0.iter()
+    }
 }
 
 fn connection_for_cluster(
