@@ -11,11 +11,12 @@ TEST_BUILD := $(CARGO) test --no-run
 TEST_RUN := $(CARGO) test --no-fail-fast
 endif
 
-.PHONY: test test-here binaries up down build lint generate bench bench-live demo demo-down chaos
+.PHONY: test test-here binaries up down build lint generate bench bench-live demo demo-down chaos image-oci release-check
 
-## test: build or reuse the control plane binaries, start the local environment, run every test, stop it.
-## The chaos suite's restarts (of the shared apiserver and PostgreSQL) run after the rest, alone.
-test: binaries
+## test: build or reuse the control plane binaries and the OCI image, start the local environment,
+## run every test, stop it. The chaos suite's restarts (of the shared apiserver and PostgreSQL) run
+## after the rest, alone.
+test: binaries image-oci
 	$(TEST_BUILD)
 	tests/cluster/with-env bash -c '$(TEST_RUN); a=$$?; $(SERIAL_CHAOS); b=$$?; exit $$((a | b))'
 
@@ -51,7 +52,7 @@ down:
 	tests/cluster/down
 
 build:
-	$(CARGO) build --release
+	$(CARGO) build --release --locked --bin postgres-reconciler
 
 lint:
 	$(CARGO) fmt --check
@@ -81,6 +82,19 @@ DOCKER ?= docker
 .PHONY: image install-manifest
 image:
 	$(DOCKER) build -t $(IMAGE) .
+
+## image-oci: the same image without a Docker engine, as a reproducible OCI archive (umoci from
+## Debian): the release binary, the shared libraries it links, CA certificates, the non-root user.
+## Prints its digest; push it with `skopeo copy oci-archive:$(IMAGE_OCI) docker://$(IMAGE)`.
+IMAGE_OCI ?= target/image/postgres-reconciler.oci.tar
+image-oci: build
+	release/tools
+	release/image-oci target/release/postgres-reconciler $(IMAGE_OCI)
+
+## release-check: what the release pipeline relies on (versions, changelog, generated files, helm
+## lint); RELEASE_TAG=vX.Y.Z also checks the tag. The release workflow runs exactly this.
+release-check:
+	RELEASE_TAG=$(RELEASE_TAG) release/check
 
 ## install-manifest: regenerate manifests/install.yaml from the chart (a test fails when it drifts).
 install-manifest:
