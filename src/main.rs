@@ -82,6 +82,10 @@ enum Command {
         /// With --offline: manifests assumed applied already (the pull request's target branch).
         #[arg(long, value_name = "PATH", requires = "offline")]
         base: Option<PathBuf>,
+        /// Do not connect to the databases or Patroni (from CI, where the pods' network cannot
+        /// be reached): their part of the plan is "not planned", with this reason.
+        #[arg(long, conflicts_with = "offline")]
+        no_database: bool,
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
         /// Exit 2 when there are changes, 0 when there are none (like terraform plan).
@@ -259,6 +263,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 files: path,
                 offline: false,
                 base: None,
+                reach_databases: true,
                 scope: scope(&cli.global, &config),
                 default_namespace: default_namespace(&cli.global),
             };
@@ -292,6 +297,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             path,
             offline,
             base,
+            no_database,
             format,
             detailed_exitcode,
             color,
@@ -301,6 +307,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 files: path,
                 offline,
                 base,
+                reach_databases: !no_database,
                 scope: scope(&cli.global, &config),
                 default_namespace: default_namespace(&cli.global),
             };

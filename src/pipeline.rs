@@ -6,7 +6,7 @@ use crate::observe::cluster::{
     ClusterClient, ClusterError, Scope, observe_adoptable, observe_manifests, observe_objects,
     observe_pods,
 };
-use crate::observe::databases::{SecretPasswords, observe_databases};
+use crate::observe::databases::{SecretPasswords, not_reached, observe_databases};
 use crate::observe::files;
 use crate::plan::{self, Observed, Plan, offline};
 use crate::render::{self, Desired, Manifest};
@@ -21,6 +21,9 @@ pub struct Source {
     /// No cluster: plan against nothing, or against `base` (manifests assumed applied).
     pub offline: bool,
     pub base: Option<PathBuf>,
+    /// Connect to the databases and Patroni; false (`plan --no-database`): their part of the
+    /// plan is unknown, with the reason.
+    pub reach_databases: bool,
     pub scope: Scope,
     /// Namespace for file manifests that name none.
     pub default_namespace: String,
@@ -136,6 +139,9 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
     })
 }
 
+/// Why the databases' and Patroni's part of a `plan --no-database` is unknown.
+const NO_DATABASE: &str = "not connected (plan --no-database)";
+
 pub async fn plan_live(
     config: &Config,
     cluster: &ClusterClient,
@@ -193,8 +199,15 @@ pub async fn plan_live(
         SecretPasswords::from_objects(observed.objects.iter().chain(&observed.adoptable));
     let password_of = |namespace: &str, name: &str| secret_passwords.get(namespace, name);
     // The catalogs are read while the pods are listed.
+    let databases = async {
+        if source.reach_databases {
+            observe_databases(Some(&cluster.client), config, &desired, &password_of).await
+        } else {
+            not_reached(&desired, NO_DATABASE)
+        }
+    };
     let (databases, pods) = futures::future::join(
-        observe_databases(Some(&cluster.client), config, &desired, &password_of),
+        databases,
         observe_pods(&cluster.client, &source.scope, config),
     )
     .await;
@@ -203,7 +216,11 @@ pub async fn plan_live(
     if let Some(shard) = config.shard {
         pods.retain(|p| shard.owns_object(p, &config.cluster_name_label));
     }
-    observed.patroni = crate::observe::patroni::observe_patroni(config, &desired, &pods).await;
+    observed.patroni = if source.reach_databases {
+        crate::observe::patroni::observe_patroni(config, &desired, &pods).await
+    } else {
+        crate::observe::patroni::not_reached(config, &desired, &pods, NO_DATABASE)
+    };
     observed.pods = pods;
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.

@@ -3,9 +3,9 @@
 
 use super::manifest_sql::{SqlClients, run_sql};
 use super::objects::ObjectExecutor;
-use super::outcome::{GroupKey, key, manifest_outcome, outcome_of};
+use super::outcome::{GroupKey, action_label, key, manifest_outcome, outcome_of};
 use super::passwords::Passwords;
-use crate::config::Config;
+use crate::config::{Config, Mode};
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::Planned;
 use crate::plan::finalizer::finalizer_change;
@@ -118,6 +118,9 @@ impl Execution<'_> {
         desired: Option<&DesiredManifest>,
         live_manifest: Option<&Manifest>,
     ) -> ManifestOutcome {
+        if live_manifest.is_some_and(|m| m.mode(self.config) == Mode::Report) {
+            return report_only(manifest, actions, desired, self.planned);
+        }
         let allow =
             self.allow_destructive || live_manifest.is_some_and(Manifest::allows_destructive);
         let mut outcomes = Vec::new();
@@ -175,6 +178,22 @@ impl Execution<'_> {
         }
         manifest_outcome(manifest, desired, outcomes, self.planned)
     }
+}
+
+/// Report mode: nothing is attempted; every planned action is drift, said as the plan says it.
+fn report_only(
+    manifest: ManifestRef,
+    actions: Vec<&Action>,
+    desired: Option<&DesiredManifest>,
+    planned: &Planned,
+) -> ManifestOutcome {
+    let mut outcome = manifest_outcome(manifest, desired, Vec::new(), planned);
+    outcome.report_mode = true;
+    outcome.drift = actions
+        .iter()
+        .map(|a| format!("{}: {}", action_label(a), a.reason))
+        .collect();
+    outcome
 }
 
 fn object_of(action: &Action) -> Option<&ObjectRef> {

@@ -18,9 +18,14 @@ pub(super) fn key(m: &ManifestRef) -> GroupKey {
     (m.kind.clone(), m.namespace.clone(), m.name.clone())
 }
 
+/// "update StatefulSet ns/x": how outcomes and drift name an action.
+pub(super) fn action_label(action: &Action) -> String {
+    format!("{} {}", crate::report::op_name(action.op), action.target)
+}
+
 pub(super) fn outcome_of(action: &Action, result: ActionResult) -> ActionOutcome {
     ActionOutcome {
-        action: format!("{} {}", crate::report::op_name(action.op), action.target),
+        action: action_label(action),
         result,
     }
 }
@@ -85,6 +90,8 @@ pub(super) fn manifest_outcome(
         pods: if is_cluster { pods } else { None },
         deleting: desired.is_some_and(|d| d.deleting),
         plan_digest: plan_digest(&mine),
+        report_mode: false,
+        drift: Vec::new(),
         invalid: Vec::new(),
         applied,
         actions,
@@ -116,6 +123,8 @@ pub(super) fn invalid_outcomes(planned: &Planned) -> Vec<ManifestOutcome> {
                 pods: None,
                 deleting: false,
                 plan_digest: plan_digest(&[]),
+                report_mode: false,
+                drift: Vec::new(),
             });
         }
     }

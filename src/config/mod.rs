@@ -120,6 +120,10 @@ pub struct Config {
     /// What happens to a login role its manifest created and no longer lists: `keep` (default;
     /// nothing is changed by omission) or `nologin` (its logins stop; nothing is dropped).
     pub removed_roles: RemovedRoles,
+    /// `apply` (default) corrects what differs; `report` plans as usual, changes nothing and
+    /// lists what differs in each manifest's `Drifted` condition. A manifest's annotation
+    /// `postgres-reconciler.io/mode` overrides it.
+    pub mode: Mode,
 
     // --- Spilo pod settings with Zalando's keys and v1.15.1 defaults (its manifests/configmap.yaml) ---
     /// Patroni keeps its leader lock and configuration in ConfigMaps (`true`, Zalando v2's
@@ -240,6 +244,24 @@ pub enum RemovedRoles {
     Nologin,
 }
 
+/// Whether a run corrects drift or only reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Apply,
+    Report,
+}
+
+impl Mode {
+    pub fn parse(value: &str) -> Option<Mode> {
+        match value {
+            "apply" => Some(Mode::Apply),
+            "report" => Some(Mode::Report),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
@@ -308,6 +330,7 @@ impl Default for Config {
             max_rolling_clusters: 0,
             enable_lazy_spilo_upgrade: false,
             removed_roles: RemovedRoles::Keep,
+            mode: Mode::Apply,
             kubernetes_use_configmaps: false,
             etcd_host: String::new(),
             enable_readiness_probe: false,

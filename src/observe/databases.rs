@@ -163,6 +163,22 @@ pub async fn connection_for(
 }
 
 /// The databases of a state that need a look inside (schemas, extensions, privileges).
+/// Every server the plan would read, unknown for `reason`, without connecting to any.
+pub fn not_reached(desired: &Desired, reason: &str) -> BTreeMap<String, DatabaseObservation> {
+    desired
+        .manifests
+        .iter()
+        .filter(|m| !m.standby)
+        .map(|m| {
+            let observation = DatabaseObservation::Unknown {
+                reason: reason.to_string(),
+                cause: UnknownCause::Other,
+            };
+            (server_label(&m.database.server), observation)
+        })
+        .collect()
+}
+
 fn inspected(state: &DesiredDatabaseState) -> Vec<String> {
     state
         .databases

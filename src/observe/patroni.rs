@@ -112,10 +112,48 @@ pub async fn observe_patroni(
     desired: &Desired,
     pods: &[Value],
 ) -> BTreeMap<String, PatroniObservation> {
+    let jobs =
+        clusters_to_ask(config, desired, pods).into_iter().map(
+            |(key, cluster, theirs)| async move {
+                (key, observe_cluster(config, cluster, &theirs).await)
+            },
+        );
+    futures::stream::iter(jobs)
+        .buffer_unordered(config.max_parallel_clusters.max(1))
+        .collect()
+        .await
+}
+
+/// The clusters [`observe_patroni`] would ask, unknown for `reason`, without asking them.
+pub fn not_reached(
+    config: &Config,
+    desired: &Desired,
+    pods: &[Value],
+    reason: &str,
+) -> BTreeMap<String, PatroniObservation> {
+    clusters_to_ask(config, desired, pods)
+        .into_iter()
+        .map(|(key, _, _)| {
+            let unknown = PatroniObservation::Unknown {
+                reason: reason.to_string(),
+                cause: UnknownCause::Other,
+            };
+            (key, unknown)
+        })
+        .collect()
+}
+
+/// ("namespace/name", cluster name, its running pods) of each cluster whose Patroni the plan
+/// reads: none unless `sync_patroni_config`; a cluster without running pods has none yet.
+fn clusters_to_ask<'a>(
+    config: &Config,
+    desired: &'a Desired,
+    pods: &'a [Value],
+) -> Vec<(String, &'a str, Vec<&'a Value>)> {
     if !config.sync_patroni_config {
-        return BTreeMap::new();
+        return Vec::new();
     }
-    let jobs = desired
+    desired
         .manifests
         .iter()
         .filter(|m| m.patroni_dynamic.is_some() && !m.deleting)
@@ -133,15 +171,7 @@ pub async fn observe_patroni(
                         && p.pointer("/metadata/deletionTimestamp").is_none()
                 })
                 .collect();
-            // A cluster without running pods has no Patroni to ask yet.
-            (!theirs.is_empty()).then_some(async move {
-                let key = format!("{namespace}/{cluster}");
-                (key, observe_cluster(config, cluster, &theirs).await)
-            })
+            (!theirs.is_empty()).then(|| (format!("{namespace}/{cluster}"), cluster, theirs))
         })
-        .collect::<Vec<_>>();
-    futures::stream::iter(jobs)
-        .buffer_unordered(config.max_parallel_clusters.max(1))
         .collect()
-        .await
 }

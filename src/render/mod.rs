@@ -36,6 +36,10 @@ pub const ALLOW_DESTRUCTIVE_ANNOTATION: &str = "postgres-reconciler.io/allow-des
 /// Lets a single-instance cluster restart its pod (downtime) outside maintenance windows.
 pub const ALLOW_RESTART_ANNOTATION: &str = "postgres-reconciler.io/allow-restart";
 
+/// `report`: plan this manifest, change nothing, list what differs in its `Drifted` condition;
+/// `apply`: correct it. Overrides the configuration's `mode`.
+pub const MODE_ANNOTATION: &str = "postgres-reconciler.io/mode";
+
 /// Annotation that assigns a manifest to one reconciler instance (Zalando's `CONTROLLER_ID`).
 pub const CONTROLLER_ANNOTATION: &str = "acid.zalan.do/controller";
 
@@ -73,6 +77,15 @@ impl Manifest {
         self.annotations()
             .and_then(|a| a.get(ALLOW_DESTRUCTIVE_ANNOTATION))
             .is_some_and(|v| v == "true")
+    }
+
+    /// Apply or only report: its annotation, else the configuration's `mode`. (An annotation
+    /// that names no mode makes the manifest invalid: it is never applied.)
+    pub fn mode(&self, config: &Config) -> crate::config::Mode {
+        self.annotations()
+            .and_then(|a| a.get(MODE_ANNOTATION))
+            .and_then(|v| crate::config::Mode::parse(v))
+            .unwrap_or(config.mode)
     }
 
     /// Ours when its controller annotation equals our `controller_id` (both absent included).

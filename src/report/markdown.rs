@@ -20,6 +20,11 @@ const MARKER_ROOM: usize = 48;
 pub fn markdown(plan: &Plan, limit: usize) -> String {
     let summary = summary_line(plan);
     let mut head = format!("{summary}\n\n");
+    // What the change is, in one word a reviewer can compare with the run after the merge.
+    if plan.has_changes() {
+        let digest = crate::report::status::plan_digest(&plan.actions);
+        head.push_str(&format!("Plan digest: `{digest}`\n\n"));
+    }
     head.push_str(&notices(plan, (limit / 2).saturating_sub(head.len())));
 
     let total = plan.actions.len();

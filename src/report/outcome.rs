@@ -61,6 +61,12 @@ pub struct ManifestOutcome {
     pub deleting: bool,
     /// Digest of this manifest's part of the plan (empty plan: digest of nothing).
     pub plan_digest: String,
+    /// Report mode: nothing was applied; `drift` lists what differs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_mode: bool,
+    /// In report mode, each planned action that was not applied: "update Service ns/x: why".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 impl ManifestOutcome {

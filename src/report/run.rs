@@ -52,6 +52,8 @@ pub fn text(report: &RunReport) -> String {
             "blocked"
         } else if !m.unknown.is_empty() {
             "incomplete"
+        } else if !m.drift.is_empty() {
+            "drifted"
         } else if m.applied.total() > 0 {
             "changed"
         } else {
@@ -69,6 +71,9 @@ pub fn text(report: &RunReport) -> String {
         }
         for u in &m.unknown {
             let _ = writeln!(out, "      not planned: {u}");
+        }
+        for d in &m.drift {
+            let _ = writeln!(out, "      differs (report mode, not applied): {d}");
         }
         if let Some(why) = &m.rollout_held {
             let kind = if m.rollout_lazy { "lazy" } else { "held" };
@@ -157,6 +162,10 @@ mod tests {
                     "acid-c",
                     json!({"rolloutHeld": "2 of 2 pods outdated; lazy upgrade", "rolloutLazy": true}),
                 ),
+                outcome(
+                    "acid-d",
+                    json!({"reportMode": true, "drift": ["update Service ns/acid-d: labels"]}),
+                ),
             ],
             ..report
         };
@@ -170,5 +179,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("rollout lazy: 2 of 2 pods outdated"), "{out}");
+        assert!(out.contains("drifted    postgresql ns/acid-d"), "{out}");
+        assert!(
+            out.contains("differs (report mode, not applied): update Service ns/acid-d: labels"),
+            "{out}"
+        );
     }
 }

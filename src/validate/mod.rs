@@ -8,6 +8,7 @@
 //! Messages are lower-case, name what is allowed, and are kept stable: golden files under
 //! `fixtures/manifests/invalid/` pin them.
 
+mod annotations;
 mod clone;
 mod databases;
 pub mod fields;
@@ -122,6 +123,7 @@ where
 pub fn validate_postgresql(pg: &Postgresql, limits: &Limits) -> Result<(), Invalid> {
     let mut errs = Errors::default();
     postgresql::check(pg, limits, &mut errs);
+    annotations::check(&pg.metadata, &mut errs);
     errs.finish(manifest_label("postgresql", &pg.metadata))
 }
 
@@ -150,6 +152,7 @@ pub fn invalid_postgresql(pg: &Postgresql, errors: Vec<FieldError>) -> Invalid {
 pub fn validate_postgresqlconfig(c: &PostgreSQLConfig) -> Result<(), Invalid> {
     let mut errs = Errors::default();
     postgresqlconfig::check(c, &mut errs);
+    annotations::check(&c.metadata, &mut errs);
     errs.finish(manifest_label("PostgreSQLConfig", &c.metadata))
 }
 

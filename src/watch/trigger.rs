@@ -1,7 +1,7 @@
 //! Which changes deserve a run: the pure part of the watcher. A status write by `apply` bumps
 //! neither the generation nor the annotations we read, so it never starts another run.
 
-use crate::render::{ALLOW_DESTRUCTIVE_ANNOTATION, CONTROLLER_ANNOTATION};
+use crate::render::{ALLOW_DESTRUCTIVE_ANNOTATION, CONTROLLER_ANNOTATION, MODE_ANNOTATION};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +15,11 @@ pub struct Fingerprint {
     pub deleting: bool,
 }
 
-const WATCHED_ANNOTATIONS: &[&str] = &[CONTROLLER_ANNOTATION, ALLOW_DESTRUCTIVE_ANNOTATION];
+const WATCHED_ANNOTATIONS: &[&str] = &[
+    CONTROLLER_ANNOTATION,
+    ALLOW_DESTRUCTIVE_ANNOTATION,
+    MODE_ANNOTATION,
+];
 
 impl Fingerprint {
     pub fn of(object: &Value) -> Fingerprint {
@@ -121,6 +125,11 @@ mod tests {
         assert!(m.changed("u", Fingerprint::of(&annotated)));
         let deleting = json!({"metadata": {"generation": 2, "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"postgres-reconciler.io/allow-destructive": "true"}}});
         assert!(m.changed("u", Fingerprint::of(&deleting)));
+        let reporting = json!({"metadata": {"generation": 2, "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"postgres-reconciler.io/allow-destructive": "true", "postgres-reconciler.io/mode": "report"}}});
+        assert!(
+            m.changed("u", Fingerprint::of(&reporting)),
+            "a mode switch counts"
+        );
         assert!(m.forget("u") && !m.forget("u"));
     }
 

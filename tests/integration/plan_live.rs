@@ -91,6 +91,7 @@ async fn applied_cluster(ns: &TestNamespace) -> (Config, Source, ClusterClient) 
         files: None,
         offline: false,
         base: None,
+        reach_databases: true,
         scope: Scope::Namespaces(vec![ns.name.clone()]),
         default_namespace: ns.name.clone(),
     };

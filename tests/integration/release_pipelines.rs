@@ -76,18 +76,22 @@ fn the_workflows_pass_actionlint_with_shellcheck() {
         shellcheck.is_ok_and(|o| o.status.success()),
         "shellcheck is missing: run release/tools"
     );
-    let output = Command::new(env.var("PGRENV_ACTIONLINT"))
-        .arg("-shellcheck")
-        .arg("shellcheck")
-        .current_dir(repo())
-        .output()
-        .expect("run actionlint");
-    assert!(
-        output.status.success() && output.stdout.is_empty(),
-        "actionlint:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        stderr(&output)
-    );
+    // The project's workflows (found by actionlint itself), then the pull-request example.
+    for files in [&[][..], &["examples/ci/github-actions.yaml"][..]] {
+        let output = Command::new(env.var("PGRENV_ACTIONLINT"))
+            .arg("-shellcheck")
+            .arg("shellcheck")
+            .args(files)
+            .current_dir(repo())
+            .output()
+            .expect("run actionlint");
+        assert!(
+            output.status.success() && output.stdout.is_empty(),
+            "actionlint {files:?}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+    }
 }
 
 #[test]

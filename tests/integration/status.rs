@@ -75,6 +75,8 @@ fn outcome(manifest: ManifestRef, actions: Vec<ActionOutcome>) -> ManifestOutcom
         pods: Some((2, 2)),
         deleting: false,
         plan_digest: plan_digest(&[]),
+        report_mode: false,
+        drift: Vec::new(),
     }
 }
 

@@ -115,6 +115,7 @@ async fn under_zalandos_crd_the_status_is_written_once_and_then_left_alone() {
         files: None,
         offline: false,
         base: None,
+        reach_databases: true,
         scope: Scope::Namespaces(vec![ns.into()]),
         default_namespace: ns.into(),
     };

@@ -64,6 +64,7 @@ impl Harness {
             files: None,
             offline: false,
             base: None,
+            reach_databases: true,
             scope: Scope::Namespaces(vec![ns.name.clone()]),
             default_namespace: ns.name.clone(),
         };

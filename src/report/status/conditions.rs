@@ -55,6 +55,16 @@ pub(super) fn reconciled(outcome: &ManifestOutcome) -> Verdict {
     if let Some(problem) = problem(outcome) {
         return verdict("False", problem.reason, problem.message);
     }
+    if outcome.report_mode && !outcome.drift.is_empty() {
+        return verdict(
+            "False",
+            reason::REPORT_MODE,
+            format!(
+                "report mode: {} planned changes not applied (see Drifted)",
+                outcome.drift.len()
+            ),
+        );
+    }
     if outcome.skipped().next().is_some() {
         return verdict(
             "False",
@@ -67,6 +77,29 @@ pub(super) fn reconciled(outcome: &ManifestOutcome) -> Verdict {
         "Applied",
         "everything planned was applied; nothing is unknown",
     )
+}
+
+/// `Drifted`: in report mode, what differs; after it, in apply mode, cleared once (a manifest
+/// that was never in report mode gets no such condition).
+pub(super) fn drifted(outcome: &ManifestOutcome, had_condition: bool) -> Option<Verdict> {
+    if outcome.report_mode {
+        return Some(if outcome.drift.is_empty() {
+            verdict("False", "NoDrift", "report mode: nothing differs")
+        } else {
+            verdict(
+                "True",
+                "Drifted",
+                summarize(outcome.drift.iter().map(String::as_str)),
+            )
+        });
+    }
+    had_condition.then(|| {
+        verdict(
+            "False",
+            "ApplyMode",
+            "apply mode: what differs is corrected (see Reconciled)",
+        )
+    })
 }
 
 /// `Degraded`: True when something failed or is unknown.

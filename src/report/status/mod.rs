@@ -53,6 +53,9 @@ pub mod phase {
 pub const READY: &str = "Ready";
 pub const RECONCILED: &str = "Reconciled";
 pub const DEGRADED: &str = "Degraded";
+/// Report mode: True while something differs from what the manifest says (nothing is changed
+/// back), False when nothing does; cleared (False) by the first run in apply mode.
+pub const DRIFTED: &str = "Drifted";
 /// A rollout: True while pods are outdated, False once all are on the new revision.
 pub const ROLLING_UPDATE: &str = "RollingUpdate";
 
@@ -76,4 +79,6 @@ pub mod reason {
         }
     }
     pub const DESTRUCTIVE_CHANGE_BLOCKED: &str = "DestructiveChangeBlocked";
+    /// `Reconciled=False`: report mode left what differs as it is.
+    pub const REPORT_MODE: &str = "ReportMode";
 }

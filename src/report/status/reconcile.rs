@@ -2,8 +2,8 @@
 //! counts and digest), merged with the previous status, and the change detection that lets a
 //! no-op run write nothing.
 
-use super::conditions::{Verdict, degraded, reconciled, rolling_update};
-use super::{DEGRADED, READY, RECONCILED, ROLLING_UPDATE};
+use super::conditions::{Verdict, degraded, drifted, reconciled, rolling_update};
+use super::{DEGRADED, DRIFTED, READY, RECONCILED, ROLLING_UPDATE};
 use crate::api::status::{
     AppliedCounts, PostgreSQLConfigStatus, PostgresqlStatus, ReconcileStatus,
 };
@@ -23,42 +23,28 @@ pub(super) fn reconcile(
         .generation
         .or_else(|| previous.and_then(|p| p.observed_generation));
     let transition = transition_time(now);
-    let mut conditions: Vec<Condition> = [
-        (READY, ready),
-        (RECONCILED, reconciled(outcome)),
-        (DEGRADED, degraded(outcome)),
-    ]
-    .into_iter()
-    .map(|(type_, v)| {
-        let before = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == type_));
-        let last_transition_time = match before {
+    let previous_condition =
+        |type_: &str| previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == type_));
+    // The transition time moves only when the status does.
+    let condition = |type_: &str, v: Verdict| Condition {
+        type_: type_.to_string(),
+        status: v.status.to_string(),
+        reason: v.reason.to_string(),
+        message: v.message,
+        observed_generation: generation,
+        last_transition_time: match previous_condition(type_) {
             Some(c) if c.status == v.status => c.last_transition_time.clone(),
             _ => transition.clone(),
-        };
-        Condition {
-            type_: type_.to_string(),
-            status: v.status.to_string(),
-            reason: v.reason.to_string(),
-            message: v.message,
-            observed_generation: generation,
-            last_transition_time,
-        }
-    })
-    .collect();
-    let rolling = rolling_update(outcome).map(|v| {
-        let before = previous.and_then(|p| p.conditions.iter().find(|c| c.type_ == ROLLING_UPDATE));
-        Condition {
-            type_: ROLLING_UPDATE.to_string(),
-            status: v.status.to_string(),
-            reason: v.reason.to_string(),
-            message: v.message,
-            observed_generation: generation,
-            last_transition_time: match before {
-                Some(c) if c.status == v.status => c.last_transition_time.clone(),
-                _ => transition.clone(),
-            },
-        }
-    });
+        },
+    };
+    let mut conditions: Vec<Condition> = vec![
+        condition(READY, ready),
+        condition(RECONCILED, reconciled(outcome)),
+        condition(DEGRADED, degraded(outcome)),
+    ];
+    let rolling = rolling_update(outcome).map(|v| condition(ROLLING_UPDATE, v));
+    let drift =
+        drifted(outcome, previous_condition(DRIFTED).is_some()).map(|v| condition(DRIFTED, v));
     // Conditions of other types are someone else's: kept as they are. `RollingUpdate` is kept
     // when this run did not observe the rollout.
     conditions.extend(
@@ -67,9 +53,11 @@ pub(super) fn reconcile(
             .flat_map(|p| p.conditions.iter())
             .filter(|c| ![READY, RECONCILED, DEGRADED].contains(&c.type_.as_str()))
             .filter(|c| rolling.is_none() || c.type_ != ROLLING_UPDATE)
+            .filter(|c| drift.is_none() || c.type_ != DRIFTED)
             .cloned(),
     );
     conditions.extend(rolling);
+    conditions.extend(drift);
     // A run that planned nothing keeps the counts and digest of the last plan that did.
     let (applied, plan_digest) = match previous {
         Some(p) if outcome.actions.is_empty() && p.applied.is_some() => {

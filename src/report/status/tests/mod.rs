@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 mod conditions;
 mod digest;
+mod drift;
 mod event;
 mod postgresql;
 mod postgresqlconfig;
@@ -42,6 +43,8 @@ fn outcome(kind: &str) -> ManifestOutcome {
         },
         deleting: false,
         plan_digest: plan_digest(&[]),
+        report_mode: false,
+        drift: Vec::new(),
     }
 }
 
