@@ -8,10 +8,11 @@ use super::passwords::Passwords;
 use crate::config::{Config, Mode};
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::Planned;
+use crate::plan::approval::{APPROVED_PLAN_ANNOTATION, needs_approval};
 use crate::plan::finalizer::finalizer_change;
-use crate::plan::{Action, ObjectRef, Risk, Target};
+use crate::plan::{Action, ObjectRef, Target};
 use crate::render::{DesiredManifest, DesiredObject, Manifest, ManifestRef};
-use crate::report::outcome::{ActionOutcome, ActionResult, ManifestOutcome};
+use crate::report::outcome::{ActionOutcome, ActionResult, HELD_FOR_APPROVAL, ManifestOutcome};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
@@ -121,8 +122,20 @@ impl Execution<'_> {
         if live_manifest.is_some_and(|m| m.mode(self.config) == Mode::Report) {
             return report_only(manifest, actions, desired, self.planned);
         }
-        let allow =
+        // Approval-gated actions run only with the manifest's approval of exactly this plan
+        // (or with destructive actions allowed); everything else runs either way.
+        let approval = self
+            .planned
+            .plan
+            .approvals
+            .iter()
+            .find(|a| key(&a.manifest) == key(&manifest));
+        let allowed =
             self.allow_destructive || live_manifest.is_some_and(Manifest::allows_destructive);
+        let approved_digest = live_manifest.and_then(Manifest::approved_plan);
+        let held = approval
+            .filter(|a| !allowed && approved_digest != Some(a.digest.as_str()))
+            .map(|a| held_for_approval(&a.digest, approved_digest));
         let mut outcomes = Vec::new();
         let mut sql_clients = SqlClients::new();
         for action in actions {
@@ -143,10 +156,22 @@ impl Execution<'_> {
                 ));
                 continue;
             }
+            if let Some(why) = held
+                .as_ref()
+                .filter(|_| needs_approval(action, &self.config.require_approval))
+            {
+                let why = format!(
+                    "{HELD_FOR_APPROVAL} ({}): {why}",
+                    crate::report::one_line(&action.reason)
+                );
+                outcomes.push(outcome_of(action, ActionResult::Skipped(why)));
+                continue;
+            }
             let result = match &action.target {
                 Target::Object(r) => {
                     self.executor
-                        .execute(action, self.desired_objects.get(r).copied(), allow)
+                        // Past the approval gate: a replace runs.
+                        .execute(action, self.desired_objects.get(r).copied(), true)
                         .await
                 }
                 Target::Sql {
@@ -165,18 +190,26 @@ impl Execution<'_> {
                     )
                     .await
                 }
-                Target::Patroni { .. } if action.risk == Risk::Destructive && !allow => {
-                    ActionResult::Skipped(format!(
-                        "{}; allow it with --allow-destructive or the manifest annotation {}=true",
-                        action.reason,
-                        crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
-                    ))
-                }
                 Target::Patroni { .. } => super::patroni::execute(action).await,
             };
             outcomes.push(outcome_of(action, result));
         }
         manifest_outcome(manifest, desired, outcomes, self.planned)
+    }
+}
+
+/// Why gated actions wait: no approval, or the approval of another plan.
+fn held_for_approval(digest: &str, approved: Option<&str>) -> String {
+    match approved {
+        None => format!(
+            "this plan's digest is {digest}; annotate the manifest \
+             {APPROVED_PLAN_ANNOTATION}: {digest} to apply it (or {}: \"true\" for any)",
+            crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
+        ),
+        Some(other) => format!(
+            "the approved digest is {other}, this plan's is {digest} \
+             (the manifest or what it owns changed since the review)"
+        ),
     }
 }
 

@@ -124,6 +124,11 @@ pub struct Config {
     /// lists what differs in each manifest's `Drifted` condition. A manifest's annotation
     /// `postgres-reconciler.io/mode` overrides it.
     pub mode: Mode,
+    /// The kinds of action a manifest's `postgres-reconciler.io/approved-plan` annotation must
+    /// approve (its digest equal to that of what the run would do): `replace`, `drop`,
+    /// `restart`, `nologin`. `--allow-destructive` and the `allow-destructive` annotation
+    /// approve them all.
+    pub require_approval: Vec<crate::plan::approval::ApprovalClass>,
 
     // --- Spilo pod settings with Zalando's keys and v1.15.1 defaults (its manifests/configmap.yaml) ---
     /// Patroni keeps its leader lock and configuration in ConfigMaps (`true`, Zalando v2's
@@ -331,6 +336,10 @@ impl Default for Config {
             enable_lazy_spilo_upgrade: false,
             removed_roles: RemovedRoles::Keep,
             mode: Mode::Apply,
+            require_approval: vec![
+                crate::plan::approval::ApprovalClass::Replace,
+                crate::plan::approval::ApprovalClass::Drop,
+            ],
             kubernetes_use_configmaps: false,
             etcd_host: String::new(),
             enable_readiness_probe: false,

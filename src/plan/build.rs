@@ -179,11 +179,17 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
 
     // Stable: within a phase, the order of each manifest's own actions is kept.
     actions.sort_by_key(|a| (phase(a), a.manifest.clone()));
+    let approvals = super::approval::approvals(
+        &actions,
+        super::approval::reviewable_in(desired),
+        &config.require_approval,
+    );
     Plan {
         actions,
         invalid: desired.invalid.iter().map(InvalidManifest::from).collect(),
         unknown,
         held,
+        approvals,
     }
 }
 

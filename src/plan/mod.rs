@@ -1,6 +1,7 @@
 //! Pure planning: (Desired, Observed) → Plan, an ordered list of actions, each with its target,
 //! reason and risk. The same plan is printed by `plan` and executed by `apply`. No I/O here.
 
+pub mod approval;
 pub mod bootstrap_sources;
 pub mod build;
 pub mod diff;
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of the JSON plan format: the minor number grows with additive changes.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 /// An ordered plan. `actions` is in execution order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +44,9 @@ pub struct Plan {
     /// Rollouts that wait: outdated pods that are not restarted in this run, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<Held>,
+    /// Per manifest, the actions that run only with its approval, and the digest to approve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<approval::Approval>,
 }
 
 /// A cluster with outdated pods whose next restart waits for a condition.

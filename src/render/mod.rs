@@ -79,6 +79,13 @@ impl Manifest {
             .is_some_and(|v| v == "true")
     }
 
+    /// The digest its `postgres-reconciler.io/approved-plan` annotation approves, if any.
+    pub fn approved_plan(&self) -> Option<&str> {
+        self.annotations()
+            .and_then(|a| a.get(crate::plan::approval::APPROVED_PLAN_ANNOTATION))
+            .map(|v| v.trim())
+    }
+
     /// Apply or only report: its annotation, else the configuration's `mode`. (An annotation
     /// that names no mode makes the manifest invalid: it is never applied.)
     pub fn mode(&self, config: &Config) -> crate::config::Mode {

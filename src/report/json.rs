@@ -39,6 +39,17 @@ impl Serialize for Document<'_> {
         let summary = plan.summary();
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("actions", &Actions(&plan.actions))?;
+        if !plan.approvals.is_empty() {
+            let approvals: Value = plan
+                .approvals
+                .iter()
+                .map(|a| {
+                    json!({"manifest": to_value(&a.manifest), "annotation": crate::plan::approval::APPROVED_PLAN_ANNOTATION,
+                           "digest": a.digest, "classes": a.classes, "actions": a.actions})
+                })
+                .collect();
+            map.serialize_entry("approvals", &Ordered::plain(&approvals))?;
+        }
         map.serialize_entry("format_version", FORMAT_VERSION)?;
         if !plan.held.is_empty() {
             let held: Value = plan

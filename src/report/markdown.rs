@@ -162,6 +162,27 @@ fn notices(plan: &Plan, budget: usize) -> String {
         );
         out.push_str(&list(&title, &disruptive, budget.saturating_sub(out.len())));
     }
+    let approvals: Vec<String> = plan
+        .approvals
+        .iter()
+        .map(|a| {
+            format!(
+                "- {} {} — {}: `{}` ({})\n",
+                escape(&a.manifest.kind),
+                code(&format!("{}/{}", a.manifest.namespace, a.manifest.name)),
+                crate::plan::approval::APPROVED_PLAN_ANNOTATION,
+                a.digest,
+                escape(&a.actions.join(", "))
+            )
+        })
+        .collect();
+    if !approvals.is_empty() {
+        let title = format!(
+            ":lock: **Approval required ({}):** add the annotation to the manifest in this pull request",
+            approvals.len()
+        );
+        out.push_str(&list(&title, &approvals, budget.saturating_sub(out.len())));
+    }
     let invalid: Vec<String> = plan
         .invalid
         .iter()

@@ -5,6 +5,9 @@ use crate::plan::{Summary, Unknown, UnknownCause};
 use crate::render::ManifestRef;
 use serde::{Deserialize, Serialize};
 
+/// How a skipped action's message starts when it waits for the manifest's approval.
+pub const HELD_FOR_APPROVAL: &str = "held for approval";
+
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

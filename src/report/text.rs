@@ -65,6 +65,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
         blocks.push(called_out.join("\n"));
     }
 
+    if !plan.approvals.is_empty() {
+        blocks.push(approvals(plan, &p));
+    }
+
     blocks.extend(plan.actions.iter().map(|a| section(a, &p)));
 
     if !plan.invalid.is_empty() {
@@ -112,6 +116,24 @@ pub fn text(plan: &Plan, color: bool) -> String {
     let mut out = blocks.join("\n\n");
     out.push('\n');
     out
+}
+
+/// Per manifest, what waits for approval and the annotation that approves it.
+fn approvals(plan: &Plan, p: &Paint) -> String {
+    let mut lines = vec![p.paint(
+        YELLOW,
+        &format!("Approval required ({}):", plan.approvals.len()),
+    )];
+    for a in &plan.approvals {
+        lines.push(format!(
+            "  {} — {}: {}",
+            one_line(&a.manifest.to_string()),
+            crate::plan::approval::APPROVED_PLAN_ANNOTATION,
+            a.digest
+        ));
+        lines.extend(a.actions.iter().map(|x| format!("    - {}", one_line(x))));
+    }
+    lines.join("\n")
 }
 
 fn summary(plan: &Plan, p: &Paint) -> String {

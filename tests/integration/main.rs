@@ -15,6 +15,7 @@ mod apply_passwords;
 mod apply_removed_roles;
 mod apply_unreachable;
 mod apply_volume;
+mod approved_plans;
 mod chart_deletion_protection;
 mod chart_install;
 mod chart_rbac;

@@ -66,11 +66,15 @@ pub(super) fn reconciled(outcome: &ManifestOutcome) -> Verdict {
         );
     }
     if outcome.skipped().next().is_some() {
-        return verdict(
-            "False",
-            reason::DESTRUCTIVE_CHANGE_BLOCKED,
-            summarize(outcome.skipped()),
-        );
+        let waits_for_approval = outcome
+            .skipped()
+            .any(|m| m.starts_with(crate::report::outcome::HELD_FOR_APPROVAL));
+        let why = if waits_for_approval {
+            reason::APPROVAL_REQUIRED
+        } else {
+            reason::DESTRUCTIVE_CHANGE_BLOCKED
+        };
+        return verdict("False", why, summarize(outcome.skipped()));
     }
     verdict(
         "True",

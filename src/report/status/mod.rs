@@ -79,6 +79,8 @@ pub mod reason {
         }
     }
     pub const DESTRUCTIVE_CHANGE_BLOCKED: &str = "DestructiveChangeBlocked";
+    /// `Reconciled=False`: actions wait for the manifest's approval of this plan.
+    pub const APPROVAL_REQUIRED: &str = "ApprovalRequired";
     /// `Reconciled=False`: report mode left what differs as it is.
     pub const REPORT_MODE: &str = "ReportMode";
 }

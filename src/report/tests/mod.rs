@@ -191,6 +191,7 @@ fn full_plan() -> Plan {
             cause: crate::plan::UnknownCause::NotReachable,
         }],
         held: Vec::new(),
+        approvals: Vec::new(),
     }
 }
 

@@ -136,7 +136,7 @@ async fn a_destructive_change_waits_for_the_opt_in() {
     let status = h.status("postgresql", cluster).await;
     assert_eq!(
         condition(&status, "Reconciled")["reason"],
-        "DestructiveChangeBlocked",
+        "ApprovalRequired",
         "{status}"
     );
 
