@@ -38,8 +38,10 @@ pub struct PostgreSQLConfigSpec {
     #[schemars(length(min = 1, max = 63))]
     pub owner: String,
 
-    /// The server the database lives on. Immutable.
+    /// The server the database lives on; absent: the operator configuration's
+    /// `default_database_server` (the workshop's manifests name none). Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("server is immutable"))]
+    #[serde(default, skip_serializing_if = "ServerRef::is_unset")]
     pub server: ServerRef,
 
     /// What deleting this manifest does to the database: `Retain` (default) keeps it, `Delete` drops it.
@@ -49,7 +51,7 @@ pub struct PostgreSQLConfigSpec {
 
 /// Exactly one of: a `postgresql` cluster in the same namespace, or a Secret describing an
 /// external server (keys `host`, `port`, `user`, `password`, optional `sslmode`, `dbname`).
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[x_kube(validation = Rule::new("has(self.cluster) != has(self.secretName)").message("set exactly one of server.cluster and server.secretName"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerRef {
@@ -57,6 +59,13 @@ pub struct ServerRef {
     pub cluster: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+}
+
+impl ServerRef {
+    /// Neither a cluster nor a Secret: the configuration's default applies.
+    pub fn is_unset(&self) -> bool {
+        self.cluster.is_none() && self.secret_name.is_none()
+    }
 }
 
 #[derive(

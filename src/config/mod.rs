@@ -129,6 +129,9 @@ pub struct Config {
     /// `restart`, `nologin`. `--allow-destructive` and the `allow-destructive` annotation
     /// approve them all.
     pub require_approval: Vec<crate::plan::approval::ApprovalClass>,
+    /// The server of a `PostgreSQLConfig` that names none (`spec.server` absent): `{cluster:
+    /// <postgresql in the manifest's namespace>}` or `{secretName: <external-server Secret>}`.
+    pub default_database_server: Option<crate::api::ServerRef>,
 
     // --- Spilo pod settings with Zalando's keys and v1.15.1 defaults (its manifests/configmap.yaml) ---
     /// Patroni keeps its leader lock and configuration in ConfigMaps (`true`, Zalando v2's
@@ -336,6 +339,7 @@ impl Default for Config {
             enable_lazy_spilo_upgrade: false,
             removed_roles: RemovedRoles::Keep,
             mode: Mode::Apply,
+            default_database_server: None,
             require_approval: vec![
                 crate::plan::approval::ApprovalClass::Replace,
                 crate::plan::approval::ApprovalClass::Drop,

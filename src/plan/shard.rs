@@ -139,7 +139,11 @@ pub fn manifest_key(m: &DesiredManifest) -> (String, String) {
 
 /// The key of a manifest as the API returns it (what the watcher sees): as [`manifest_key`],
 /// from the raw object. A `PostgreSQLConfig` without a server is keyed by itself.
-pub fn live_manifest_key(kind: &str, object: &Value) -> (String, String) {
+pub fn live_manifest_key(
+    kind: &str,
+    object: &Value,
+    default_server: Option<&crate::api::ServerRef>,
+) -> (String, String) {
     let s = |p: &str| {
         object
             .pointer(p)
@@ -148,16 +152,22 @@ pub fn live_manifest_key(kind: &str, object: &Value) -> (String, String) {
     };
     let namespace = s("/metadata/namespace").to_string();
     if kind == "PostgreSQLConfig" {
-        if let Some(cluster) = object
-            .pointer("/spec/server/cluster")
-            .and_then(Value::as_str)
-        {
-            return (namespace, cluster.to_string());
+        let named = |key: &str| {
+            object
+                .pointer(&format!("/spec/server/{key}"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let (cluster, secret) = match (named("cluster"), named("secretName")) {
+            (None, None) => default_server
+                .map(|d| (d.cluster.clone(), d.secret_name.clone()))
+                .unwrap_or_default(),
+            named => named,
+        };
+        if let Some(cluster) = cluster {
+            return (namespace, cluster);
         }
-        if let Some(secret) = object
-            .pointer("/spec/server/secretName")
-            .and_then(Value::as_str)
-        {
+        if let Some(secret) = secret {
             return (namespace, format!("secret:{secret}"));
         }
     }
@@ -257,18 +267,33 @@ mod tests {
         let config = json!({"metadata": {"namespace": "ns", "name": "shop"},
             "spec": {"server": {"cluster": "acid-a"}}});
         assert_eq!(
-            live_manifest_key("PostgreSQLConfig", &config),
+            live_manifest_key("PostgreSQLConfig", &config, None),
             ("ns".into(), "acid-a".into())
         );
         let external = json!({"metadata": {"namespace": "ns", "name": "shop"},
             "spec": {"server": {"secretName": "db"}}});
         assert_eq!(
-            live_manifest_key("PostgreSQLConfig", &external),
+            live_manifest_key("PostgreSQLConfig", &external, None),
             ("ns".into(), "secret:db".into())
+        );
+        // A workshop manifest without a server goes with the configured default.
+        let workshop = json!({"metadata": {"namespace": "ns", "name": "shop"},
+            "spec": {"database": "shop", "owner": "shop"}});
+        let default = crate::api::ServerRef {
+            cluster: Some("acid-default".into()),
+            secret_name: None,
+        };
+        assert_eq!(
+            live_manifest_key("PostgreSQLConfig", &workshop, Some(&default)),
+            ("ns".into(), "acid-default".into())
+        );
+        assert_eq!(
+            live_manifest_key("PostgreSQLConfig", &workshop, None),
+            ("ns".into(), "shop".into())
         );
         let cluster = json!({"metadata": {"namespace": "ns", "name": "acid-a"}});
         assert_eq!(
-            live_manifest_key("postgresql", &cluster),
+            live_manifest_key("postgresql", &cluster, None),
             ("ns".into(), "acid-a".into())
         );
     }

@@ -256,24 +256,28 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                     Err(invalid) => desired.invalid.push(invalid),
                 }
             }
-            Manifest::Config(c) => match validate::validate_postgresqlconfig(c) {
-                Ok(()) => desired.manifests.push(DesiredManifest {
-                    manifest: manifest.reference(),
-                    objects: Vec::new(),
-                    database: database::postgresqlconfig_database_state(c),
-                    pod_template_hash: None,
-                    deleting: c.metadata.deletion_timestamp.is_some(),
-                    drop_database_on_delete: c.spec.reclaim_policy
-                        == crate::api::ReclaimPolicy::Delete,
-                    maintenance_windows: Vec::new(),
-                    allow_restart: false,
-                    patroni_dynamic: None,
-                    standby: false,
-                    clone_from: None,
-                    standby_of: None,
-                }),
-                Err(invalid) => desired.invalid.push(invalid),
-            },
+            Manifest::Config(c) => {
+                match validate::validate_postgresqlconfig(&with_default_server(c, config)) {
+                    Ok(()) => desired.manifests.push(DesiredManifest {
+                        manifest: manifest.reference(),
+                        objects: Vec::new(),
+                        database: database::postgresqlconfig_database_state(&with_default_server(
+                            c, config,
+                        )),
+                        pod_template_hash: None,
+                        deleting: c.metadata.deletion_timestamp.is_some(),
+                        drop_database_on_delete: c.spec.reclaim_policy
+                            == crate::api::ReclaimPolicy::Delete,
+                        maintenance_windows: Vec::new(),
+                        allow_restart: false,
+                        patroni_dynamic: None,
+                        standby: false,
+                        clone_from: None,
+                        standby_of: None,
+                    }),
+                    Err(invalid) => desired.invalid.push(invalid),
+                }
+            }
         }
     }
     for (namespace, clusters) in &clusters_by_namespace {
@@ -287,6 +291,21 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
         ));
     }
     desired
+}
+
+/// A `PostgreSQLConfig` that names no server, on the configuration's `default_database_server`.
+pub fn with_default_server<'a>(
+    c: &'a PostgreSQLConfig,
+    config: &Config,
+) -> std::borrow::Cow<'a, PostgreSQLConfig> {
+    match &config.default_database_server {
+        Some(server) if c.spec.server.is_unset() => {
+            let mut defaulted = c.clone();
+            defaulted.spec.server = server.clone();
+            std::borrow::Cow::Owned(defaulted)
+        }
+        _ => std::borrow::Cow::Borrowed(c),
+    }
 }
 
 /// The operator configuration's bounds on one manifest.

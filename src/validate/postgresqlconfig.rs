@@ -36,7 +36,8 @@ pub(super) fn check(c: &PostgreSQLConfig, errs: &mut Errors) {
         (None, None) => errs.add(
             "spec.server",
             "set exactly one of cluster (a postgresql in this namespace) and secretName \
-             (a Secret describing an external server)",
+             (a Secret describing an external server), or the operator configuration's \
+             default_database_server",
         ),
         (Some(cluster), None) => {
             for problem in cluster_name_problems(cluster) {

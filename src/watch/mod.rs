@@ -63,7 +63,12 @@ enum Signal {
 
 type Signals = Pin<Box<dyn Stream<Item = Signal> + Send>>;
 
-fn manifest_signals(client: &kube::Client, namespaces: &[String], shards: u32) -> Vec<Signals> {
+fn manifest_signals(
+    client: &kube::Client,
+    namespaces: &[String],
+    shards: u32,
+    default_server: Option<&crate::api::ServerRef>,
+) -> Vec<Signals> {
     let mut streams = Vec::new();
     for &(api_version, kind, plural) in MANIFEST_KINDS {
         let resource = api_resource(api_version, kind, plural);
@@ -76,6 +81,7 @@ fn manifest_signals(client: &kube::Client, namespaces: &[String], shards: u32) -
                 .collect()
         };
         for api in apis {
+            let default_server = default_server.cloned();
             let mut seen = Manifests::default();
             let mut syncing = true;
             let stream = watcher::watcher(api, watcher::Config::default())
@@ -97,14 +103,17 @@ fn manifest_signals(client: &kube::Client, namespaces: &[String], shards: u32) -
                             let value = to_value(&o);
                             let changed = seen.changed(&uid(&o), Fingerprint::of(&value));
                             (changed && !syncing).then(|| {
-                                Signal::Manifest(describe(kind, &o), owner_of(kind, &value, shards))
+                                Signal::Manifest(
+                                    describe(kind, &o),
+                                    owner_of(kind, &value, shards, default_server.as_ref()),
+                                )
                             })
                         }
                         Ok(Event::Delete(o)) => {
                             seen.forget(&uid(&o));
                             Some(Signal::Manifest(
                                 format!("{} (deleted)", describe(kind, &o)),
-                                owner_of(kind, &to_value(&o), shards),
+                                owner_of(kind, &to_value(&o), shards, default_server.as_ref()),
                             ))
                         }
                         Err(e) => {
@@ -122,8 +131,13 @@ fn manifest_signals(client: &kube::Client, namespaces: &[String], shards: u32) -
 }
 
 /// The shard that owns a manifest (0 without shards).
-fn owner_of(kind: &str, manifest: &Value, shards: u32) -> u32 {
-    let (namespace, name) = shard::live_manifest_key(kind, manifest);
+fn owner_of(
+    kind: &str,
+    manifest: &Value,
+    shards: u32,
+    default_server: Option<&crate::api::ServerRef>,
+) -> u32 {
+    let (namespace, name) = shard::live_manifest_key(kind, manifest, default_server);
     shard::owner(&namespace, &name, shards.max(1))
 }
 
@@ -364,7 +378,12 @@ pub async fn run(
         .collect::<Vec<_>>()
         .join(",");
     let shards = options.shards.max(1);
-    let mut streams = manifest_signals(&client, &namespaces, shards);
+    let mut streams = manifest_signals(
+        &client,
+        &namespaces,
+        shards,
+        config.default_database_server.as_ref(),
+    );
     let manifest_streams = streams.len();
     streams.extend(pod_signals(
         &client,

@@ -261,3 +261,70 @@ async fn postgresqlconfig_on_an_external_server() {
     })
     .await;
 }
+
+/// The workshop's manifest as it was written: only `database` and `owner` (and here the reclaim
+/// policy), on the configuration's `default_database_server`.
+#[tokio::test]
+async fn a_workshop_manifest_without_a_server_uses_the_configured_default() {
+    let mut h = Harness::new("apply-config-default").await;
+    let cluster = "acid-cfg-default";
+    h.cluster_secrets(cluster).await;
+    h.apply(h.cluster_manifest(cluster, 1, json!({}), json!({}), json!({})))
+        .await;
+    let (db, owner, new_owner) = (h.name("shop"), h.name("owner"), h.name("owner2"));
+    let workshop = |owner: &str| {
+        json!({
+            "apiVersion": "containerconf.de/v1",
+            "kind": "PostgreSQLConfig",
+            "metadata": {"name": "shop", "namespace": h.ns.name},
+            "spec": {"database": db, "owner": owner, "reclaimPolicy": "Delete"}
+        })
+    };
+    h.apply(workshop(&owner)).await;
+
+    // Without the key: invalid, naming the missing field and the key.
+    let report = h.run().await;
+    let shop = report
+        .manifests
+        .iter()
+        .find(|m| m.manifest.name == "shop")
+        .expect("shop in the report");
+    assert!(
+        shop.invalid
+            .iter()
+            .any(|e| e.contains("spec.server") && e.contains("default_database_server")),
+        "{}",
+        text(&report)
+    );
+    assert_eq!(database_owner(&db).await, None);
+
+    // With it: created, re-owned, dropped when the manifest goes.
+    h.config.default_database_server = Some(postgres_reconciler::api::ServerRef {
+        cluster: Some(cluster.into()),
+        secret_name: None,
+    });
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    assert_eq!(database_owner(&db).await.as_deref(), Some(owner.as_str()));
+    h.apply(workshop(&new_owner)).await;
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    assert_eq!(
+        database_owner(&db).await.as_deref(),
+        Some(new_owner.as_str())
+    );
+    h.api("PostgreSQLConfig")
+        .delete("shop", &DeleteParams::default())
+        .await
+        .expect("delete shop");
+    let report = h.run().await;
+    assert_eq!(report.exit_code, 0, "{}", text(&report));
+    assert_eq!(database_owner(&db).await, None, "dropped");
+    eventually(Duration::from_secs(30), "shop to be gone", || async {
+        h.get("PostgreSQLConfig", "shop")
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
