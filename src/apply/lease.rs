@@ -190,10 +190,12 @@ impl LeaseGuard {
 
     /// Frees the Lease. A Lease that is gone or was taken over meanwhile is left alone with a
     /// warning: the run's work is done either way.
-    pub async fn release(&mut self) -> Result<(), kube::Error> {
-        let written = match self.write_release().await {
+    pub async fn release(&mut self, summary: Option<&str>) -> Result<(), kube::Error> {
+        let written = match self.write_release(summary).await {
             // As for renewals: a release of ours that went through unanswered.
-            Err(e) if is_conflict(&e) && self.still_ours().await => self.write_release().await,
+            Err(e) if is_conflict(&e) && self.still_ours().await => {
+                self.write_release(summary).await
+            }
             other => other,
         };
         match written {
@@ -214,10 +216,21 @@ impl LeaseGuard {
         }
     }
 
-    async fn write_release(&mut self) -> Result<(), kube::Error> {
+    /// Frees the Lease; the run's summary (for the watcher's metrics) rides on the same write.
+    async fn write_release(&mut self, summary: Option<&str>) -> Result<(), kube::Error> {
         let mut lease = (*self.lease).clone();
         if let Some(spec) = lease.spec.as_mut() {
             spec.holder_identity = None;
+        }
+        if let Some(summary) = summary {
+            lease
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(
+                    crate::report::metrics::LAST_RUN_ANNOTATION.to_string(),
+                    summary.to_string(),
+                );
         }
         *self.lease = self
             .api
@@ -252,12 +265,12 @@ impl Renewed {
     }
 
     /// Stops renewing and frees the Lease, retrying a failed release a few times.
-    pub async fn release(self) -> Result<(), kube::Error> {
+    pub async fn release(self, summary: Option<&str>) -> Result<(), kube::Error> {
         self.task.abort();
         let mut guard = self.guard.lock().await;
         let mut attempt = 0;
         loop {
-            match guard.release().await {
+            match guard.release(summary).await {
                 Ok(()) => return Ok(()),
                 Err(e) if attempt + 1 < RELEASE_ATTEMPTS => {
                     attempt += 1;

@@ -101,13 +101,39 @@ pub async fn run(
     };
     let renewed = lease::Renewed::start(guard, options.lease_duration);
     let result = run_held(config, cluster, source, options, &renewed.lost()).await;
-    if let Err(e) = renewed.release().await {
+    let report = result.map(|(manifests, shared, statuses)| {
+        report_of(started, clock, cluster, manifests, shared, statuses)
+    });
+    let summary = report.as_ref().ok().map(|r| {
+        let summary = crate::report::metrics::RunSummary {
+            started: r.started.clone(),
+            duration_ms: r.duration_ms,
+            result: r.result.clone(),
+            exit_code: r.exit_code,
+            writes: r.writes,
+            requests: r.requests.values().sum(),
+        };
+        // Plain data: serializing cannot fail.
+        serde_json::to_string(&summary).unwrap_or_default()
+    });
+    if let Err(e) = renewed.release(summary.as_deref()).await {
         tracing::warn!(
             "releasing the Lease: {}",
             crate::observe::describe_kube_error(&e)
         );
     }
-    let (manifests, shared, statuses) = result?;
+    report
+}
+
+/// The run report of a run that held the Lease.
+fn report_of(
+    started: String,
+    clock: Instant,
+    cluster: &ClusterClient,
+    manifests: Vec<ManifestOutcome>,
+    shared: Vec<ActionOutcome>,
+    statuses: StatusWrites,
+) -> RunReport {
     let mut totals = Summary::default();
     for a in shared.iter().filter(|a| a.result == ActionResult::Applied) {
         // Shared objects are only ever created, updated or deleted.
@@ -140,7 +166,7 @@ pub async fn run(
                 // A new cluster's server not answering yet is expected; anything else is not.
                 || (!m.unknown.is_empty() && !m.deleting && (!m.new_cluster || m.unknown_needs_action()))
         });
-    Ok(RunReport {
+    RunReport {
         started,
         duration_ms: clock.elapsed().as_millis() as u64,
         result: if failed {
@@ -156,7 +182,7 @@ pub async fn run(
         shared,
         statuses_written: statuses.written,
         notes: statuses.failed,
-    })
+    }
 }
 
 /// The manifests' outcomes, the shared objects' outcomes, and the status writes.

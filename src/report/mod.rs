@@ -8,6 +8,7 @@
 mod json;
 mod markdown;
 mod mask;
+pub mod metrics;
 pub mod outcome;
 pub mod run;
 pub mod status;

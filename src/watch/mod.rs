@@ -8,6 +8,7 @@
 
 pub mod health;
 pub mod job;
+pub mod metrics;
 pub mod trigger;
 
 use crate::config::Config;
@@ -368,7 +369,19 @@ pub async fn run(
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| WatchError::Health(addr, e))?;
-        tokio::spawn(health::serve(listener, ready.clone()));
+        let metrics = metrics::MetricsSource {
+            client: client.clone(),
+            namespaces: config.watched_namespaces.clone(),
+            lease_namespace: options.lease_namespace.clone(),
+            leases: (0..options.shards.max(1))
+                .map(|i| shard_names(&options, i).1)
+                .collect(),
+        };
+        tokio::spawn(health::serve(
+            listener,
+            ready.clone(),
+            Some(Arc::new(metrics)),
+        ));
     }
     let namespaces = config.watched_namespaces.clone();
     let selector = config

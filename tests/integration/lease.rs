@@ -81,7 +81,7 @@ async fn after_release_the_next_run_takes_it() {
         matches!(&second, Acquired::HeldByOther { holder, .. } if holder == "run-1"),
         "{second:?}"
     );
-    first.release().await.expect("release");
+    first.release(None).await.expect("release");
     assert_eq!(holder(&ns).await, None);
     let third = acquire(&ns.client, &ns.name, "run-3", FIVE_MINUTES)
         .await
@@ -107,7 +107,7 @@ async fn an_expired_lease_is_taken_over() {
     assert_eq!(spec.lease_duration_seconds, Some(300));
     assert_eq!(spec.lease_transitions, Some(1));
     assert!(spec.renew_time.expect("renewTime").0 > long_ago);
-    guard.release().await.expect("release");
+    guard.release(None).await.expect("release");
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn releasing_a_lease_taken_over_meanwhile_leaves_it_alone() {
         .await
         .expect("take over");
     guard
-        .release()
+        .release(None)
         .await
         .expect("a conflict on release is not an error");
     assert_eq!(holder(&ns).await.as_deref(), Some("next-run"));
@@ -174,7 +174,7 @@ async fn a_held_lease_is_renewed_while_the_run_works() {
         Acquired::Held(_) => panic!("took a Lease that is being renewed"),
     }
     assert!(!renewed.lost().load(Ordering::SeqCst));
-    renewed.release().await.expect("release");
+    renewed.release(None).await.expect("release");
     assert_eq!(holder(&ns).await, None);
 }
 
@@ -234,5 +234,5 @@ async fn a_lease_that_cannot_be_renewed_is_lost_before_it_expires() {
         Timestamp::now() < expires,
         "lost only after the Lease expired at {expires}"
     );
-    renewed.release().await.ok();
+    renewed.release(None).await.ok();
 }

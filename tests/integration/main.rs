@@ -29,6 +29,7 @@ mod foundation_workloads;
 mod golden_capture;
 mod image_oci;
 mod lease;
+mod metrics;
 mod observe_postgres;
 mod patroni_bootstrap;
 mod patroni_corpus;
