@@ -3,16 +3,16 @@
 
 use super::manifest_sql::{SqlClients, run_sql};
 use super::objects::ObjectExecutor;
-use super::outcome::{GroupKey, action_label, key, manifest_outcome, outcome_of};
+use super::outcome::{GroupKey, key, manifest_outcome, outcome_of};
 use super::passwords::Passwords;
 use crate::config::{Config, Mode};
 use crate::observe::cluster::ClusterClient;
 use crate::pipeline::Planned;
-use crate::plan::approval::{APPROVED_PLAN_ANNOTATION, needs_approval};
+use crate::plan::approval::{held_action, held_for_approval, needs_approval};
 use crate::plan::finalizer::finalizer_change;
 use crate::plan::{Action, ObjectRef, Target};
 use crate::render::{DesiredManifest, DesiredObject, Manifest, ManifestRef};
-use crate::report::outcome::{ActionOutcome, ActionResult, HELD_FOR_APPROVAL, ManifestOutcome};
+use crate::report::outcome::{ActionOutcome, ActionResult, ManifestOutcome};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
@@ -132,10 +132,11 @@ impl Execution<'_> {
             .find(|a| key(&a.manifest) == key(&manifest));
         let allowed =
             self.allow_destructive || live_manifest.is_some_and(Manifest::allows_destructive);
-        let approved_digest = live_manifest.and_then(Manifest::approved_plan);
-        let held = approval
-            .filter(|a| !allowed && approved_digest != Some(a.digest.as_str()))
-            .map(|a| held_for_approval(&a.digest, approved_digest));
+        let held = held_for_approval(
+            approval,
+            live_manifest.and_then(Manifest::approved_plan),
+            allowed,
+        );
         let mut outcomes = Vec::new();
         let mut sql_clients = SqlClients::new();
         for action in actions {
@@ -160,10 +161,7 @@ impl Execution<'_> {
                 .as_ref()
                 .filter(|_| needs_approval(action, &self.config.require_approval))
             {
-                let why = format!(
-                    "{HELD_FOR_APPROVAL} ({}): {why}",
-                    crate::report::one_line(&action.reason)
-                );
+                let why = held_action(action, why);
                 outcomes.push(outcome_of(action, ActionResult::Skipped(why)));
                 continue;
             }
@@ -198,21 +196,6 @@ impl Execution<'_> {
     }
 }
 
-/// Why gated actions wait: no approval, or the approval of another plan.
-fn held_for_approval(digest: &str, approved: Option<&str>) -> String {
-    match approved {
-        None => format!(
-            "this plan's digest is {digest}; annotate the manifest \
-             {APPROVED_PLAN_ANNOTATION}: {digest} to apply it (or {}: \"true\" for any)",
-            crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
-        ),
-        Some(other) => format!(
-            "the approved digest is {other}, this plan's is {digest} \
-             (the manifest or what it owns changed since the review)"
-        ),
-    }
-}
-
 /// Report mode: nothing is attempted; every planned action is drift, said as the plan says it.
 fn report_only(
     manifest: ManifestRef,
@@ -224,7 +207,7 @@ fn report_only(
     outcome.report_mode = true;
     outcome.drift = actions
         .iter()
-        .map(|a| format!("{}: {}", action_label(a), a.reason))
+        .map(|a| format!("{}: {}", crate::report::action_label(a), a.reason))
         .collect();
     outcome
 }

@@ -18,14 +18,9 @@ pub(super) fn key(m: &ManifestRef) -> GroupKey {
     (m.kind.clone(), m.namespace.clone(), m.name.clone())
 }
 
-/// "update StatefulSet ns/x": how outcomes and drift name an action.
-pub(super) fn action_label(action: &Action) -> String {
-    format!("{} {}", crate::report::op_name(action.op), action.target)
-}
-
 pub(super) fn outcome_of(action: &Action, result: ActionResult) -> ActionOutcome {
     ActionOutcome {
-        action: action_label(action),
+        action: crate::report::action_label(action),
         result,
     }
 }

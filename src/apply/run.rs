@@ -104,18 +104,10 @@ pub async fn run(
     let report = result.map(|(manifests, shared, statuses)| {
         report_of(started, clock, cluster, manifests, shared, statuses)
     });
-    let summary = report.as_ref().ok().map(|r| {
-        let summary = crate::report::metrics::RunSummary {
-            started: r.started.clone(),
-            duration_ms: r.duration_ms,
-            result: r.result.clone(),
-            exit_code: r.exit_code,
-            writes: r.writes,
-            requests: r.requests.values().sum(),
-        };
-        // Plain data: serializing cannot fail.
-        serde_json::to_string(&summary).unwrap_or_default()
-    });
+    let summary = report
+        .as_ref()
+        .ok()
+        .map(|r| crate::report::metrics::RunSummary::of(r).annotation());
     if let Err(e) = renewed.release(summary.as_deref()).await {
         tracing::warn!(
             "releasing the Lease: {}",

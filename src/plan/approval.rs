@@ -110,12 +110,46 @@ pub fn approvals(
                 classes,
                 actions: gated
                     .iter()
-                    .map(|a| format!("{} {}", crate::report::op_name(a.op), a.target))
+                    .map(|a| crate::report::action_label(a))
                     .collect(),
                 manifest,
             }
         })
         .collect()
+}
+
+/// Why a manifest's gated actions wait, or None when they may run: approved with exactly this
+/// digest, allowed wholesale (`allowed`: `--allow-destructive` or its annotation), or none to
+/// approve.
+pub fn held_for_approval(
+    approval: Option<&Approval>,
+    approved: Option<&str>,
+    allowed: bool,
+) -> Option<String> {
+    let digest = approval?.digest.as_str();
+    if allowed || approved == Some(digest) {
+        return None;
+    }
+    Some(match approved {
+        None => format!(
+            "this plan's digest is {digest}; annotate the manifest \
+             {APPROVED_PLAN_ANNOTATION}: {digest} to apply it (or {}: \"true\" for any)",
+            crate::render::ALLOW_DESTRUCTIVE_ANNOTATION
+        ),
+        Some(other) => format!(
+            "the approved digest is {other}, this plan's is {digest} \
+             (the manifest or what it owns changed since the review)"
+        ),
+    })
+}
+
+/// The skip message of one held action: its reason, then why it waits.
+pub fn held_action(action: &Action, why: &str) -> String {
+    format!(
+        "{} ({}): {why}",
+        crate::report::outcome::HELD_FOR_APPROVAL,
+        crate::report::one_line(&action.reason)
+    )
 }
 
 pub fn needs_approval(action: &Action, required: &[ApprovalClass]) -> bool {
@@ -246,5 +280,37 @@ mod tests {
             with_restarts[0].classes,
             BTreeMap::from([("restart".to_string(), 1)])
         );
+    }
+
+    #[test]
+    fn held_unless_approved_with_exactly_this_digest_or_allowed() {
+        let a = action("acid-a", Op::Replace, Risk::Destructive, "u1");
+        let needed = approvals(
+            std::slice::from_ref(&a),
+            |_| true,
+            &[ApprovalClass::Replace],
+        );
+        let approval = needed.first();
+        let digest = needed[0].digest.clone();
+        assert_eq!(held_for_approval(approval, Some(&digest), false), None);
+        assert_eq!(held_for_approval(approval, None, true), None);
+        assert_eq!(
+            held_for_approval(None, None, false),
+            None,
+            "nothing to approve"
+        );
+        let none = held_for_approval(approval, None, false).expect("held");
+        assert!(
+            none.contains(&format!("{APPROVED_PLAN_ANNOTATION}: {digest}")),
+            "{none}"
+        );
+        let stale = held_for_approval(approval, Some("sha256:old"), false).expect("held");
+        assert!(
+            stale.contains(&format!(
+                "the approved digest is sha256:old, this plan's is {digest}"
+            )),
+            "{stale}"
+        );
+        assert!(held_action(&a, &stale).starts_with("held for approval (immutable field changed"));
     }
 }

@@ -257,13 +257,12 @@ pub fn render_with(manifests: &[Manifest], config: &Config, facts: &live::LiveFa
                 }
             }
             Manifest::Config(c) => {
-                match validate::validate_postgresqlconfig(&with_default_server(c, config)) {
+                let c = with_default_server(c, config);
+                match validate::validate_postgresqlconfig(&c) {
                     Ok(()) => desired.manifests.push(DesiredManifest {
                         manifest: manifest.reference(),
                         objects: Vec::new(),
-                        database: database::postgresqlconfig_database_state(&with_default_server(
-                            c, config,
-                        )),
+                        database: database::postgresqlconfig_database_state(&c),
                         pod_template_hash: None,
                         deleting: c.metadata.deletion_timestamp.is_some(),
                         drop_database_on_delete: c.spec.reclaim_policy

@@ -26,6 +26,25 @@ pub struct RunSummary {
     pub requests: u64,
 }
 
+impl RunSummary {
+    pub fn of(report: &super::run::RunReport) -> RunSummary {
+        RunSummary {
+            started: report.started.clone(),
+            duration_ms: report.duration_ms,
+            result: report.result.clone(),
+            exit_code: report.exit_code,
+            writes: report.writes,
+            requests: report.requests.values().sum(),
+        }
+    }
+
+    /// The value of [`LAST_RUN_ANNOTATION`].
+    pub fn annotation(&self) -> String {
+        // Plain data: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ManifestLabels {
     kind: String,

@@ -31,6 +31,11 @@ use similar::{ChangeTag, TextDiff};
 const CONTEXT_LINES: usize = 3;
 
 /// The verb of an operation, as printed and as in JSON.
+/// "update StatefulSet ns/x": how outcomes, drift and approvals name an action.
+pub fn action_label(action: &crate::plan::Action) -> String {
+    format!("{} {}", op_name(action.op), action.target)
+}
+
 pub fn op_name(op: Op) -> &'static str {
     match op {
         Op::Create => "create",

@@ -12,43 +12,10 @@ use postgres_reconciler::report::run::text;
 use postgres_reconciler::watch::{self, WatchOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The parser's wheel, cached like the other components (pure Python: importable from the zip).
-const PROMETHEUS_CLIENT: &str = "prometheus_client-0.26.0-py3-none-any.whl";
-
-fn parser_wheel() -> PathBuf {
-    let cache = std::env::var_os("PGRENV_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var("HOME").expect("HOME")).join(".cache/postgres-reconciler")
-        })
-        .join("wheels");
-    let wheel = cache.join(PROMETHEUS_CLIENT);
-    if !wheel.exists() {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                "prometheus-client==0.26.0",
-                "-d",
-            ])
-            .arg(&cache)
-            .status()
-            .expect("pip download prometheus-client");
-        assert!(
-            status.success() && wheel.exists(),
-            "pip download prometheus-client==0.26.0"
-        );
-    }
-    wheel
-}
 
 /// Every sample of the scrape as [name, labels, value], parsed by prometheus_client.
 fn parse(exposition: &str) -> Vec<(String, Value, f64)> {
@@ -64,7 +31,11 @@ print(json.dumps(out))
     let mut child = Command::new("python3")
         .arg("-c")
         .arg(script)
-        .env("PYTHONPATH", parser_wheel())
+        // A pure-Python wheel, importable from the zip (tests/cluster/build downloads it).
+        .env(
+            "PYTHONPATH",
+            TestEnv::get().var("PGRENV_PROMETHEUS_CLIENT_WHEEL"),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
