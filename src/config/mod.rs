@@ -96,8 +96,9 @@ pub struct Config {
     pub shard: Option<crate::plan::shard::Shard>,
     /// Server-side apply field manager.
     pub field_manager: String,
-    /// Take over fields another field manager owns (server-side apply `force`); by default such
-    /// conflicts are reported and left alone.
+    /// Take over fields another declarative field manager (its own server-side apply) sets at
+    /// another value; by default such conflicts are reported and left alone. Imperative edits
+    /// (`kubectl edit`/`patch`) of our fields are taken back either way (`plan::edits`).
     pub force_conflicts: bool,
     /// Pod management policy of the StatefulSets: OrderedReady or Parallel.
     pub pod_management_policy: PodManagementPolicy,

@@ -95,22 +95,61 @@ fn parse_element(key: &str) -> Option<PathElement> {
 /// The fields `manager` owns through server-side apply in a live object (empty when none).
 pub fn owned_by(live: &Value, manager: &str) -> FieldSet {
     let mut owned = FieldSet::default();
-    let entries = live
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for entry in entries {
-        let is_ours = entry.get("manager").and_then(Value::as_str) == Some(manager)
-            && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-            && entry
-                .get("subresource")
-                .is_none_or(|s| s.as_str() == Some(""));
-        if is_ours && let Some(fields) = entry.get("fieldsV1") {
+    for entry in entries(live) {
+        if is_apply_of(entry, manager)
+            && let Some(fields) = entry.get("fieldsV1")
+        {
             merge(&mut owned, FieldSet::parse(fields));
         }
     }
     owned
+}
+
+/// The fields other managers set imperatively (`Update`: `kubectl edit`, `patch`, `scale`, a
+/// script, an operator that does not use server-side apply), per manager, in the object itself
+/// (any subresource but `status`, which we never set).
+pub fn edited_by_others(live: &Value, manager: &str) -> Vec<(String, FieldSet)> {
+    let mut out: Vec<(String, FieldSet)> = Vec::new();
+    for entry in entries(live) {
+        if !is_imperative_edit(entry, manager) {
+            continue;
+        }
+        let (Some(name), Some(fields)) = (
+            entry.get("manager").and_then(Value::as_str),
+            entry.get("fieldsV1"),
+        ) else {
+            continue;
+        };
+        let set = FieldSet::parse(fields);
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some((_, into)) => merge(into, set),
+            None => out.push((name.to_string(), set)),
+        }
+    }
+    out
+}
+
+fn entries(live: &Value) -> &[Value] {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+/// `manager`'s server-side apply of the object itself (not a subresource).
+pub fn is_apply_of(entry: &Value, manager: &str) -> bool {
+    entry.get("manager").and_then(Value::as_str) == Some(manager)
+        && entry.get("operation").and_then(Value::as_str) == Some("Apply")
+        && entry
+            .get("subresource")
+            .is_none_or(|s| s.as_str() == Some(""))
+}
+
+/// Another manager's `Update` of the object's own fields.
+pub fn is_imperative_edit(entry: &Value, manager: &str) -> bool {
+    entry.get("manager").and_then(Value::as_str) != Some(manager)
+        && entry.get("operation").and_then(Value::as_str) == Some("Update")
+        && entry.get("subresource").and_then(Value::as_str) != Some("status")
 }
 
 fn merge(into: &mut FieldSet, from: FieldSet) {

@@ -6,6 +6,7 @@ pub mod bootstrap_sources;
 pub mod build;
 pub mod diff;
 pub mod dynamic_only;
+pub mod edits;
 pub mod fieldset;
 pub mod finalizer;
 pub mod objects;
@@ -203,8 +204,9 @@ pub enum Change {
         /// StatefulSet keeps the claim sizes it has: its claim template cannot change).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         apply_body: Option<serde_json::Value>,
-        /// Adopting another operator's object: its fields become ours (server-side apply with
-        /// `force`), as that operator no longer runs.
+        /// Fields another manager holds become ours (server-side apply with `force`): an
+        /// adopted object's, as its operator no longer runs, and imperative edits of fields the
+        /// manifest sets (`plan::edits`).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         take_over: bool,
     },

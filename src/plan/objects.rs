@@ -2,6 +2,7 @@
 //! objects that are ours by label but no longer wanted.
 
 use super::diff::{changed_paths, equivalent, project};
+use super::edits::editors_to_take_back;
 use super::fieldset::owned_by;
 use super::{Action, Change, ObjectRef, Op, Risk, Target};
 use crate::render::{ApplyPolicy, DesiredObject, ManifestRef};
@@ -163,14 +164,17 @@ pub fn plan_object(
     let paths = changed_paths(&patch);
     let immutable = immutable_paths(&desired.kind, &paths);
     let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let sent = kept_sizes.as_ref().unwrap_or(&desired.body);
+    let editors = editors_to_take_back(&without_identity(sent), live, field_manager);
     let (op, risk, reason) = if immutable.is_empty() {
         (
             Op::Update,
             Risk::Safe,
             format!(
-                "changed: {}{}",
+                "changed: {}{}{}",
                 describe(&paths),
-                pod_template_words(&before, &after)
+                pod_template_words(&before, &after),
+                taken_back_words(&editors)
             ),
         )
     } else if desired.kind == "RoleBinding" {
@@ -196,10 +200,19 @@ pub fn plan_object(
             patch: Some(patch),
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
+            take_over: op == Op::Update && !editors.is_empty(),
             apply_body: kept_sizes,
-            take_over: false,
         },
     })
+}
+
+/// "; taken back from kubectl-edit's edit", when imperative edits hold fields the manifest sets.
+fn taken_back_words(editors: &[String]) -> String {
+    match editors {
+        [] => String::new(),
+        [one] => format!("; taken back from {one}'s edit"),
+        many => format!("; taken back from the edits of {}", many.join(", ")),
+    }
 }
 
 /// `body` (a StatefulSet) with each claim template's storage request as the live StatefulSet's

@@ -1,9 +1,11 @@
 //! What of a live object the plan reads, so that `observe` can drop the rest as each list page
-//! arrives: other managers' `managedFields` entries (the plan reads only the fields our own
-//! server-side apply owns) and the `status` of every kind but StatefulSets and Pods (rollouts
-//! read theirs; no other status is compared). A live cluster holds thousands of objects, and the
+//! arrives: the `managedFields` entries it does not read (it reads our own server-side apply and
+//! other managers' imperative edits, which it takes back; of Pods, which we never render, only
+//! ours) and the `status` of every kind but StatefulSets and Pods (rollouts read theirs; no other
+//! status is compared). A live cluster holds thousands of objects, and the
 //! controller-manager's status entries are often most of a StatefulSet's bytes.
 
+use crate::plan::fieldset::{is_apply_of, is_imperative_edit};
 use serde_json::Value;
 
 /// The kinds whose status the plan reads.
@@ -22,7 +24,8 @@ pub fn keep_what_the_plan_reads(object: &mut Value, kind: &str, manager: &str) {
     };
     let keep_entries = match meta.get_mut("managedFields").and_then(Value::as_array_mut) {
         Some(entries) => {
-            entries.retain(|e| is_our_apply(e, manager));
+            let edits_read = kind != "Pod";
+            entries.retain(|e| is_apply_of(e, manager) || edits_read && is_imperative_edit(e, manager));
             !entries.is_empty()
         }
         None => true,
@@ -32,20 +35,10 @@ pub fn keep_what_the_plan_reads(object: &mut Value, kind: &str, manager: &str) {
     }
 }
 
-/// An entry of ours that [`crate::plan::fieldset::owned_by`] reads: our manager's Apply of the
-/// main resource.
-fn is_our_apply(entry: &Value, manager: &str) -> bool {
-    entry.get("manager").and_then(Value::as_str) == Some(manager)
-        && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-        && entry
-            .get("subresource")
-            .is_none_or(|s| s.as_str() == Some(""))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::fieldset::owned_by;
+    use crate::plan::fieldset::{edited_by_others, owned_by};
     use serde_json::json;
 
     fn live() -> Value {
@@ -56,16 +49,29 @@ mod tests {
                  "fieldsV1": {"f:spec": {"f:ports": {}}}},
                 {"manager": "postgres-reconciler", "operation": "Apply", "subresource": "status",
                  "fieldsV1": {"f:status": {}}},
-                {"manager": "kube-controller-manager", "operation": "Update",
-                 "fieldsV1": {"f:spec": {"f:clusterIP": {}}}},
+                {"manager": "kubectl-edit", "operation": "Update",
+                 "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}},
+                {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+                 "fieldsV1": {"f:status": {"f:loadBalancer": {}}}},
+                {"manager": "argocd", "operation": "Apply",
+                 "fieldsV1": {"f:spec": {"f:type": {}}}},
             ]},
             "spec": {"ports": [], "clusterIP": "10.0.0.1"},
             "status": {"loadBalancer": {}},
         })
     }
 
+    fn managers(object: &Value) -> Vec<&str> {
+        object["metadata"]["managedFields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["manager"].as_str())
+            .collect()
+    }
+
     #[test]
-    fn keeps_our_fields_and_drops_the_rest() {
+    fn keeps_our_fields_and_imperative_edits_and_drops_the_rest() {
         let before = live();
         let mut after = before.clone();
         keep_what_the_plan_reads(&mut after, "Service", "postgres-reconciler");
@@ -75,9 +81,10 @@ mod tests {
             owned_by(&before, "postgres-reconciler")
         );
         assert_eq!(
-            after["metadata"]["managedFields"].as_array().map(Vec::len),
-            Some(1)
+            edited_by_others(&after, "postgres-reconciler"),
+            edited_by_others(&before, "postgres-reconciler")
         );
+        assert_eq!(managers(&after), ["postgres-reconciler", "kubectl-edit"]);
         assert!(after.get("status").is_none());
         assert_eq!(after["spec"], before["spec"]);
     }
@@ -89,9 +96,13 @@ mod tests {
             keep_what_the_plan_reads(&mut object, kind, "postgres-reconciler");
             assert!(object.get("status").is_some(), "{kind}");
         }
-        // Another manager's object keeps no managedFields at all.
+        // Pods are never rendered: nobody's edit of them is taken back.
+        let mut pod = live();
+        keep_what_the_plan_reads(&mut pod, "Pod", "postgres-reconciler");
+        assert_eq!(managers(&pod), ["postgres-reconciler"]);
+        // Another manager's object keeps only the imperative edits.
         let mut theirs = live();
         keep_what_the_plan_reads(&mut theirs, "Secret", "someone-else");
-        assert!(theirs["metadata"].get("managedFields").is_none());
+        assert_eq!(managers(&theirs), ["kubectl-edit"]);
     }
 }

@@ -4,6 +4,8 @@
 
 use crate::support::reconciler::{Harness, role, superuser};
 use kube::api::{Patch, PatchParams};
+use postgres_reconciler::pipeline;
+use postgres_reconciler::plan::Target;
 use postgres_reconciler::render::MODE_ANNOTATION;
 use postgres_reconciler::report::run::text;
 use serde_json::{Value, json};
@@ -24,7 +26,7 @@ async fn team_label(h: &Harness, service: &str) -> Value {
 
 #[tokio::test]
 async fn report_mode_names_a_hand_edited_service_and_a_role_and_changes_neither_back() {
-    let mut h = Harness::new("drift").await;
+    let h = Harness::new("drift").await;
     let cluster = "acid-drift";
     h.cluster_secrets(cluster).await;
     let admin = h.name("admin");
@@ -89,20 +91,22 @@ async fn report_mode_names_a_hand_edited_service_and_a_role_and_changes_neither_
     assert_eq!(h.resource_versions().await, versions, "{}", text(&again));
 
     // Apply mode: both corrected, the condition cleared. The hand edit made its editor the
-    // label's manager: taking it back is a conflict, reported unless forced (force_conflicts).
+    // label's manager; the plan takes the field back from that edit and says so.
     h.apply(manifest(None)).await;
-    let conflict = h.run().await;
-    assert_eq!(conflict.exit_code, 2, "{}", text(&conflict));
+    let planned = pipeline::plan_live(&h.config, &h.cluster_client().await, &h.source)
+        .await
+        .expect("plan");
+    let service = planned
+        .plan
+        .actions
+        .iter()
+        .find(|a| matches!(&a.target, Target::Object(r) if r.kind == "Service" && r.name == cluster))
+        .unwrap_or_else(|| panic!("a Service action: {:#?}", planned.plan.actions));
     assert!(
-        text(&conflict).contains("conflict with another field manager"),
+        service.reason.contains("taken back from") && service.reason.contains("'s edit"),
         "{}",
-        text(&conflict)
+        service.reason
     );
-    assert!(
-        role(&admin).await.expect("the role").superuser,
-        "the role is corrected"
-    );
-    h.config.force_conflicts = true;
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
     assert!(role(&admin).await.expect("the role").superuser);

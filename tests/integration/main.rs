@@ -23,6 +23,7 @@ mod chart_rbac_rules;
 mod chart_render;
 mod chart_watch;
 mod drift_report;
+mod field_managers;
 mod foundation_api;
 mod foundation_postgres;
 mod foundation_workloads;
