@@ -228,6 +228,18 @@ pub struct PostgresqlSpec {
     /// When disruptive work (pod restarts) may happen, in UTC: `HH:MM-HH:MM` or `Ddd:HH:MM-HH:MM`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance_windows: Vec<String>,
+
+    /// A CronJob `logical-backup-<cluster>` dumps the databases to object storage (Zalando's
+    /// logical backup image and `logical_backup_*` keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_logical_backup: Option<bool>,
+    /// Its schedule, in cron format (over `logical_backup_schedule`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(\d+|\*)(/\d+)?(\s+(\d+|\*)(/\d+)?){4}$"))]
+    pub logical_backup_schedule: Option<String>,
+    /// How long dumps are kept, e.g. `3 months` (over `logical_backup_s3_retention_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logical_backup_retention: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

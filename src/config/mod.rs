@@ -209,6 +209,37 @@ pub struct Config {
     /// `iam.amazonaws.com/role` on the Spilo pods (kube2iam).
     pub kube_iam_role: String,
 
+    // --- Logical backups (manifests with `enableLogicalBackup`), with Zalando's keys ---
+    /// Cron schedule of the backup CronJobs (a manifest's `logicalBackupSchedule` wins).
+    pub logical_backup_schedule: String,
+    pub logical_backup_docker_image: String,
+    /// Where dumps go: `s3`, `gcs` or `az`.
+    pub logical_backup_provider: String,
+    pub logical_backup_s3_bucket: String,
+    pub logical_backup_s3_bucket_prefix: String,
+    pub logical_backup_s3_region: String,
+    pub logical_backup_s3_endpoint: String,
+    /// Plain environment values of the backup pods, as Zalando sets them (a Secret through
+    /// `logical_backup_cronjob_environment_secret` keeps them out of the CronJob).
+    pub logical_backup_s3_access_key_id: String,
+    pub logical_backup_s3_secret_access_key: String,
+    pub logical_backup_s3_sse: String,
+    /// How long dumps are kept (a manifest's `logicalBackupRetention` wins).
+    pub logical_backup_s3_retention_time: String,
+    pub logical_backup_google_application_credentials: String,
+    pub logical_backup_azure_storage_account_name: String,
+    pub logical_backup_azure_storage_container: String,
+    pub logical_backup_azure_storage_account_key: String,
+    /// The CronJob is `<prefix><cluster>`, cut to 52 characters.
+    pub logical_backup_job_prefix: String,
+    /// A Secret in the cluster's namespace whose keys the backup pods get as environment.
+    pub logical_backup_cronjob_environment_secret: String,
+    /// The backup container's resources; empty: the `default_*` resources.
+    pub logical_backup_cpu_request: String,
+    pub logical_backup_memory_request: String,
+    pub logical_backup_cpu_limit: String,
+    pub logical_backup_memory_limit: String,
+
     // --- Sidecars, with Zalando's keys ---
     /// Containers added to every Spilo pod, after the manifest's own (a manifest's sidecar of
     /// the same name wins).
@@ -387,6 +418,28 @@ impl Default for Config {
             pod_environment_configmap: String::new(),
             pod_environment_secret: String::new(),
             kube_iam_role: String::new(),
+            logical_backup_schedule: "30 00 * * *".into(),
+            logical_backup_docker_image: "ghcr.io/zalando/postgres-operator/logical-backup:v1.15.1"
+                .into(),
+            logical_backup_provider: "s3".into(),
+            logical_backup_s3_bucket: String::new(),
+            logical_backup_s3_bucket_prefix: "spilo".into(),
+            logical_backup_s3_region: String::new(),
+            logical_backup_s3_endpoint: String::new(),
+            logical_backup_s3_access_key_id: String::new(),
+            logical_backup_s3_secret_access_key: String::new(),
+            logical_backup_s3_sse: String::new(),
+            logical_backup_s3_retention_time: String::new(),
+            logical_backup_google_application_credentials: String::new(),
+            logical_backup_azure_storage_account_name: String::new(),
+            logical_backup_azure_storage_container: String::new(),
+            logical_backup_azure_storage_account_key: String::new(),
+            logical_backup_job_prefix: "logical-backup-".into(),
+            logical_backup_cronjob_environment_secret: String::new(),
+            logical_backup_cpu_request: String::new(),
+            logical_backup_memory_request: String::new(),
+            logical_backup_cpu_limit: String::new(),
+            logical_backup_memory_limit: String::new(),
             sidecars: Vec::new(),
             sidecar_docker_images: BTreeMap::new(),
             enable_sidecars: true,
@@ -492,6 +545,18 @@ impl Config {
     /// Rules serde cannot express.
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !crate::validate::is_schedule(&self.logical_backup_schedule) {
+            return bad(format!(
+                "logical_backup_schedule ({:?}) is not a schedule: five fields (minute hour day month weekday), each a number or *, optionally /step",
+                self.logical_backup_schedule
+            ));
+        }
+        if !["s3", "gcs", "az"].contains(&self.logical_backup_provider.as_str()) {
+            return bad(format!(
+                "logical_backup_provider ({:?}) must be s3, gcs or az",
+                self.logical_backup_provider
+            ));
+        }
         if self.min_instances < 0 || self.max_instances < self.min_instances {
             return bad(format!(
                 "min_instances ({}) and max_instances ({}) must satisfy 0 <= min <= max",

@@ -113,6 +113,7 @@ pub const OWNED_KINDS: &[(&str, &str, &str)] = &[
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ("apps/v1", "StatefulSet", "statefulsets"),
     ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("batch/v1", "CronJob", "cronjobs"),
 ];
 
 pub const MANIFEST_KINDS: &[(&str, &str, &str)] = &[
@@ -396,12 +397,13 @@ const SHARED_KINDS: [(&str, &str, &str); 2] = [
 
 /// The kinds of a cluster's own objects that may be adopted (volume claims belong to their
 /// StatefulSet).
-const ADOPTABLE_KINDS: [(&str, &str, &str); 5] = [
+const ADOPTABLE_KINDS: [(&str, &str, &str); 6] = [
     ("v1", "Secret", "secrets"),
     ("v1", "Endpoints", "endpoints"),
     ("v1", "Service", "services"),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ("apps/v1", "StatefulSet", "statefulsets"),
+    ("batch/v1", "CronJob", "cronjobs"),
 ];
 
 /// The cluster labels and the presence of the cluster-name label, as a label selector.

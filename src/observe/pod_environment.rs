@@ -45,25 +45,43 @@ pub async fn observe_pod_environment(
         }
     }
     if !config.pod_environment_secret.is_empty() {
-        let name = &config.pod_environment_secret;
-        for ns in namespaces {
-            let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-            let keys = match api.get_opt(name).await {
-                Ok(Some(secret)) => Ok(secret
-                    .data
-                    .unwrap_or_default()
-                    .into_keys()
-                    .collect::<Vec<_>>()),
-                Ok(None) => Err(format!("not found in namespace {ns}")),
-                Err(e) => Err(format!(
-                    "cannot be read: {}",
-                    super::describe_kube_error(&e)
-                )),
-            };
-            sources.secret_keys.insert(ns.clone(), keys);
-        }
+        sources.secret_keys = secret_keys(client, &config.pod_environment_secret, namespaces).await;
+    }
+    if !config.logical_backup_cronjob_environment_secret.is_empty() {
+        sources.backup_secret_keys = secret_keys(
+            client,
+            &config.logical_backup_cronjob_environment_secret,
+            namespaces,
+        )
+        .await;
     }
     sources
+}
+
+/// The key names of the Secret `name` in each namespace, or why they could not be read.
+async fn secret_keys(
+    client: &kube::Client,
+    name: &str,
+    namespaces: &BTreeSet<String>,
+) -> BTreeMap<String, Result<Vec<String>, String>> {
+    let mut out = BTreeMap::new();
+    for ns in namespaces {
+        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let keys = match api.get_opt(name).await {
+            Ok(Some(secret)) => Ok(secret
+                .data
+                .unwrap_or_default()
+                .into_keys()
+                .collect::<Vec<_>>()),
+            Ok(None) => Err(format!("not found in namespace {ns}")),
+            Err(e) => Err(format!(
+                "cannot be read: {}",
+                super::describe_kube_error(&e)
+            )),
+        };
+        out.insert(ns.clone(), keys);
+    }
+    out
 }
 
 /// A ConfigMap's data; `None` when it does not exist.

@@ -2,7 +2,9 @@
 //! in the order `apply` executes them.
 
 use super::finalizer::{finalizer_change, plan_finalizer};
-use super::objects::{adopted, live_ref, object_ref, plan_adopt, plan_delete, plan_object};
+use super::objects::{
+    live_ref, object_ref, plan_adopt, plan_adopted_object, plan_delete, plan_object,
+};
 use super::sql::{
     PasswordState, plan_database, plan_drop_database, plan_removed_roles, server_label,
 };
@@ -155,9 +157,7 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         wanted.insert(r.clone());
         let theirs = adoptable.get(&r).filter(|_| !live.contains_key(&r));
         actions.extend(match theirs {
-            Some(theirs) => {
-                plan_object(None, object, Some(theirs), &config.field_manager).and_then(adopted)
-            }
+            Some(theirs) => plan_adopted_object(None, object, theirs, &config.field_manager),
             None => plan_object(None, object, live.get(&r).copied(), &config.field_manager),
         });
     }
@@ -268,7 +268,12 @@ fn orphans(
                 if r.kind == "PersistentVolumeClaim" && rendered.contains(&key) {
                     continue;
                 }
-                if rendered.contains(&key) {
+                if rendered.contains(&key) && r.kind == "CronJob" {
+                    format!(
+                        "no logical backup job of this name for postgresql {}/{cluster} (enableLogicalBackup is off, or logical_backup_job_prefix changed); dumps already taken stay in their bucket",
+                        r.namespace
+                    )
+                } else if rendered.contains(&key) {
                     format!(
                         "no longer rendered for postgresql {}/{cluster}",
                         r.namespace

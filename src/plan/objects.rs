@@ -110,6 +110,25 @@ pub fn plan_object(
     live: Option<&Value>,
     field_manager: &str,
 ) -> Option<Action> {
+    plan_object_as(manifest, desired, live, field_manager, Edits::TakeBack)
+}
+
+/// Whether other managers' imperative edits are named and taken back: not in an object another
+/// operator made (all its fields are that operator's; the adoption takes them all) nor in a
+/// claim (its size is the StatefulSet controller's, from our template).
+#[derive(Clone, Copy, PartialEq)]
+enum Edits {
+    TakeBack,
+    Adopting,
+}
+
+fn plan_object_as(
+    manifest: Option<&ManifestRef>,
+    desired: &DesiredObject,
+    live: Option<&Value>,
+    field_manager: &str,
+    edits: Edits,
+) -> Option<Action> {
     let target = Target::Object(object_ref(desired));
     let after = mask(
         &desired.kind,
@@ -165,7 +184,11 @@ pub fn plan_object(
     let immutable = immutable_paths(&desired.kind, &paths);
     let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
     let sent = kept_sizes.as_ref().unwrap_or(&desired.body);
-    let editors = editors_to_take_back(&without_identity(sent), live, field_manager);
+    let editors = if edits == Edits::TakeBack && desired.policy == ApplyPolicy::Apply {
+        editors_to_take_back(&without_identity(sent), live, field_manager)
+    } else {
+        Vec::new()
+    };
     let (op, risk, reason) = if immutable.is_empty() {
         (
             Op::Update,
@@ -264,12 +287,7 @@ pub fn plan_adopt(
     field_manager: &str,
 ) -> Option<Action> {
     if desired.policy == ApplyPolicy::Apply {
-        return adopted(plan_object(
-            Some(manifest),
-            desired,
-            Some(live),
-            field_manager,
-        )?);
+        return plan_adopted_object(Some(manifest), desired, live, field_manager);
     }
     let after = ownership_metadata(&desired.body);
     let before = project(&without_identity(live), Some(&after), None).unwrap_or(Value::Null);
@@ -294,8 +312,24 @@ pub fn plan_adopt(
 
 const ADOPTED: &str = "made by another operator (no managed-by label): adopted";
 
+/// Taking over another operator's object that is not a credential Secret.
+pub fn plan_adopted_object(
+    manifest: Option<&ManifestRef>,
+    desired: &DesiredObject,
+    live: &Value,
+    field_manager: &str,
+) -> Option<Action> {
+    adopted(plan_object_as(
+        manifest,
+        desired,
+        Some(live),
+        field_manager,
+        Edits::Adopting,
+    )?)
+}
+
 /// An update of another operator's object: said so, and its fields taken over.
-pub fn adopted(mut action: Action) -> Option<Action> {
+fn adopted(mut action: Action) -> Option<Action> {
     action.reason = format!("{ADOPTED}; {}", action.reason);
     if let Change::Object { take_over, .. } = &mut action.change {
         *take_over = true;

@@ -6,21 +6,24 @@
 use serde_json::Value;
 
 /// Names that hold credentials (any case): `…PASSWORD…`, `…SECRET…`, `…TOKEN…`, `…ACCESS_KEY…`,
-/// `…PRIVATE_KEY…`.
+/// `…PRIVATE_KEY…`, `…ACCOUNT_KEY…` (Azure's).
 pub fn is_sensitive(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "PRIVATE_KEY"]
+    ["PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "PRIVATE_KEY", "ACCOUNT_KEY"]
         .iter()
         .any(|word| name.contains(word))
 }
 
-/// Masks the literal values of sensitive variables in a StatefulSet's containers.
+/// Masks the literal values of sensitive variables in the containers of a StatefulSet's or a
+/// CronJob's pods.
 pub fn mask(kind: &str, object: &mut Value) {
-    if kind != "StatefulSet" {
-        return;
-    }
+    let template = match kind {
+        "StatefulSet" => "/spec/template/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => return,
+    };
     for list in ["containers", "initContainers"] {
-        let pointer = format!("/spec/template/spec/{list}");
+        let pointer = format!("{template}/{list}");
         let Some(containers) = object.pointer_mut(&pointer).and_then(Value::as_array_mut) else {
             continue;
         };

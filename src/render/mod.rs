@@ -5,6 +5,7 @@ pub mod bootstrap_source;
 pub mod database;
 pub mod endpoints;
 pub mod live;
+pub mod logical_backup;
 pub mod meta;
 pub mod output;
 pub mod pdb;
@@ -341,20 +342,32 @@ fn pod_environment_of(
     facts: &live::LiveFacts,
 ) -> Result<pod_environment::SourcedEnv, Invalid> {
     let namespace = pg.metadata.namespace.as_deref().unwrap_or("default");
-    pod_environment::sourced_env(config, &facts.pod_environment, namespace).map_err(|unread| {
+    let logical_backup = logical_backup::enabled(pg);
+    pod_environment::sourced_env(config, &facts.pod_environment, namespace, logical_backup).map_err(|unread| {
         let errors = unread
             .into_iter()
             .map(|(key, why)| {
-                let what = match key {
-                    "pod_environment_secret" => {
-                        format!("Secret {namespace}/{}", config.pod_environment_secret)
-                    }
-                    _ => format!("ConfigMap {}", config.pod_environment_configmap),
+                let (what, whose) = match key {
+                    "pod_environment_secret" => (
+                        format!("Secret {namespace}/{}", config.pod_environment_secret),
+                        "its variables (often the WAL archive's) would be missing from the pods",
+                    ),
+                    "logical_backup_cronjob_environment_secret" => (
+                        format!(
+                            "Secret {namespace}/{}",
+                            config.logical_backup_cronjob_environment_secret
+                        ),
+                        "its variables would be missing from the logical backup pods",
+                    ),
+                    _ => (
+                        format!("ConfigMap {}", config.pod_environment_configmap),
+                        "its variables (often the WAL archive's) would be missing from the pods",
+                    ),
                 };
                 validate::FieldError {
                     path: format!("(operator configuration) {key}"),
                     message: format!(
-                        "{what}: {why}; its variables (often the WAL archive's) would be missing from the pods, so nothing of this cluster is changed"
+                        "{what}: {why}; {whose}, so nothing of this cluster is changed"
                     ),
                 }
             })
@@ -413,6 +426,12 @@ fn render_cluster(
     objects.push(DesiredObject::new(&sts, ApplyPolicy::Apply));
     for claim in statefulset::claim_sizes(&pg) {
         objects.push(DesiredObject::new(&claim, ApplyPolicy::UpdateOnly));
+    }
+    if logical_backup::enabled(&pg) {
+        objects.push(DesiredObject::new(
+            &logical_backup::cronjob(config, &pg, &secret_of, sourced),
+            ApplyPolicy::Apply,
+        ));
     }
 
     let deleting = pg.metadata.deletion_timestamp.is_some();

@@ -16,6 +16,8 @@ pub struct PodEnvironmentSources {
     pub configmap: BTreeMap<String, Result<BTreeMap<String, String>, String>>,
     /// Cluster namespace → the Secret's key names (never its values), or why not.
     pub secret_keys: BTreeMap<String, Result<Vec<String>, String>>,
+    /// The same of `logical_backup_cronjob_environment_secret`, for the backup pods.
+    pub backup_secret_keys: BTreeMap<String, Result<Vec<String>, String>>,
 }
 
 /// The variables the sources give one cluster's pods, each list sorted by name as Zalando sorts.
@@ -23,34 +25,63 @@ pub struct PodEnvironmentSources {
 pub struct SourcedEnv {
     pub from_secret: Vec<EnvVar>,
     pub from_configmap: Vec<EnvVar>,
+    /// The logical backup pods' variables from `logical_backup_cronjob_environment_secret`.
+    pub backup_from_secret: Vec<EnvVar>,
 }
 
 /// A source that is configured and could not be read: (configuration key, why).
 pub type Unreadable = (&'static str, String);
 
-/// The sources' variables for a cluster in `namespace`. A configured source that was not read
-/// refuses the cluster: rendering it without them would drop its WAL settings.
+/// The sources' variables for a cluster in `namespace` (with `logical_backup`, its backup pods'
+/// too). A configured source that was not read refuses the cluster: rendering it without them
+/// would drop its WAL settings or the backup's credentials.
 pub fn sourced_env(
     config: &Config,
     sources: &PodEnvironmentSources,
     namespace: &str,
+    logical_backup: bool,
 ) -> Result<SourcedEnv, Vec<Unreadable>> {
     let mut env = SourcedEnv::default();
     let mut unreadable = Vec::new();
     let not_read = || "not read (a render without a cluster cannot see it)".to_string();
-    if !config.pod_environment_secret.is_empty() {
-        match sources.secret_keys.get(namespace) {
+    // Sorted by name: Zalando sorts the pod's; its backup pods' follow Go's map order.
+    let secret_env = |key: &'static str,
+                      secret: &str,
+                      keys: &BTreeMap<String, Result<Vec<String>, String>>,
+                      unreadable: &mut Vec<Unreadable>| {
+        match keys.get(namespace) {
             Some(Ok(keys)) => {
                 let mut keys = keys.clone();
                 keys.sort();
-                env.from_secret = keys
-                    .into_iter()
-                    .map(|key| secret_key(&key, &config.pod_environment_secret, &key))
-                    .collect();
+                keys.into_iter()
+                    .map(|k| secret_key(&k, secret, &k))
+                    .collect()
             }
-            Some(Err(why)) => unreadable.push(("pod_environment_secret", why.clone())),
-            None => unreadable.push(("pod_environment_secret", not_read())),
+            Some(Err(why)) => {
+                unreadable.push((key, why.clone()));
+                Vec::new()
+            }
+            None => {
+                unreadable.push((key, not_read()));
+                Vec::new()
+            }
         }
+    };
+    if !config.pod_environment_secret.is_empty() {
+        env.from_secret = secret_env(
+            "pod_environment_secret",
+            &config.pod_environment_secret,
+            &sources.secret_keys,
+            &mut unreadable,
+        );
+    }
+    if logical_backup && !config.logical_backup_cronjob_environment_secret.is_empty() {
+        env.backup_from_secret = secret_env(
+            "logical_backup_cronjob_environment_secret",
+            &config.logical_backup_cronjob_environment_secret,
+            &sources.backup_secret_keys,
+            &mut unreadable,
+        );
     }
     if !config.pod_environment_configmap.is_empty() {
         match sources.configmap.get(namespace) {
@@ -170,8 +201,9 @@ mod tests {
                     "AWS_ACCESS_KEY_ID".into(),
                 ]),
             )]),
+            ..Default::default()
         };
-        let env = sourced_env(&config, &sources, "ns").expect("read");
+        let env = sourced_env(&config, &sources, "ns", false).expect("read");
         assert_eq!(
             names(&env.from_secret),
             ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
@@ -186,7 +218,7 @@ mod tests {
             Some(("pod-secrets", "AWS_ACCESS_KEY_ID"))
         );
         assert_eq!(names(&env.from_configmap), ["AWS_REGION", "WALG_S3_PREFIX"]);
-        let missing = sourced_env(&config, &sources, "elsewhere").expect_err("not read");
+        let missing = sourced_env(&config, &sources, "elsewhere", false).expect_err("not read");
         assert_eq!(
             missing.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
             ["pod_environment_secret", "pod_environment_configmap"]

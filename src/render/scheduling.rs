@@ -56,6 +56,11 @@ pub fn affinity(
     })
 }
 
+/// Only the readiness labels' required term (the logical backup pods'), if any are configured.
+pub fn readiness_affinity(config: &Config) -> Option<NodeAffinity> {
+    node_affinity(config, None)
+}
+
 /// The manifest's node affinity, and the readiness labels as one more required term (`OR`) or
 /// added to every term (`AND`). Zalando's map order is Go's (random); ours is by label.
 fn node_affinity(config: &Config, manifest: Option<&NodeAffinity>) -> Option<NodeAffinity> {

@@ -28,9 +28,6 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
         "enableReplicaPoolerLoadBalancer",
         "the connection pooler (PgBouncer)",
     ),
-    ("enableLogicalBackup", "logical backups"),
-    ("logicalBackupSchedule", "logical backups"),
-    ("logicalBackupRetention", "logical backups"),
     (
         "init_containers",
         "init containers under their old name (write initContainers)",
@@ -56,7 +53,6 @@ fn switches_nothing_on(field: &str, spec: &Value) -> bool {
         "connectionPooler"
         | "enableMasterPoolerLoadBalancer"
         | "enableReplicaPoolerLoadBalancer" => !pooler,
-        "logicalBackupSchedule" | "logicalBackupRetention" => !on("enableLogicalBackup"),
         _ => match value {
             Value::Null => true,
             Value::Bool(b) => !b,
@@ -157,8 +153,6 @@ mod tests {
             "enableReplicaConnectionPooler": false,
             "enableMasterPoolerLoadBalancer": false,
             "connectionPooler": {"numberOfInstances": 2},
-            "enableLogicalBackup": false,
-            "logicalBackupSchedule": "30 00 * * *",
             "sidecars": [],
             "initContainers": [],
             "tls": {"secretName": "", "certificateFile": "tls.crt"},
@@ -168,17 +162,12 @@ mod tests {
         let errors = parse(cluster(json!({
             "enableConnectionPooler": true,
             "connectionPooler": {"numberOfInstances": 2},
-            "enableLogicalBackup": true,
         })))
         .expect_err("switched on");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            [
-                "spec.connectionPooler",
-                "spec.enableConnectionPooler",
-                "spec.enableLogicalBackup"
-            ]
+            ["spec.connectionPooler", "spec.enableConnectionPooler"]
         );
     }
 

@@ -14,6 +14,8 @@ mod databases;
 pub mod fields;
 mod initdb;
 pub mod limits;
+mod logical_backup;
+pub use logical_backup::is_schedule;
 pub mod names;
 mod network;
 mod pg_hba;

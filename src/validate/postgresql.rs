@@ -4,6 +4,7 @@ use super::clone::check_clone;
 use super::databases::{check_databases, check_prepared, effective_prepared, prepared_roles};
 use super::initdb::check_initdb;
 use super::limits::{check_bytes, check_count};
+use super::logical_backup::check_logical_backup_schedule;
 use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
 use super::pg_hba::check_pg_hba;
@@ -106,6 +107,7 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     check_source_ranges(&spec.allowed_source_ranges, errs);
     check_node_ports(spec, errs);
     check_windows(&spec.maintenance_windows, errs);
+    check_logical_backup_schedule(spec.logical_backup_schedule.as_deref(), errs);
     if let Some(standby) = &spec.standby {
         check_standby(standby, errs);
     }

@@ -30,6 +30,7 @@ mod foundation_workloads;
 mod golden_capture;
 mod image_oci;
 mod lease;
+mod logical_backup;
 mod metrics;
 mod observe_postgres;
 mod patroni_bootstrap;

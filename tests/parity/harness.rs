@@ -66,6 +66,9 @@ impl Mode {
 pub const POD_ENVIRONMENT_CONFIGMAP: &str = "pod-env";
 pub const POD_ENVIRONMENT_SECRET: &str = "pod-env-secret";
 pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
+/// `logical_backup_cronjob_environment_secret`: one key, as Zalando lists a Secret's keys in
+/// Go's map order (random) and the apiserver keeps the order it is given.
+pub const BACKUP_ENVIRONMENT_SECRET: &str = "backup-env";
 
 /// Every operator key of WAL archiving, each where it overlaps another (S3 and GCS both give
 /// the scope suffix; the ConfigMap sets WAL_S3_BUCKET too and wins over the key), the
@@ -73,7 +76,7 @@ pub const WAL_CREDENTIALS_SECRET: &str = "wal-credentials";
 /// scheduling (the fake nodes are `type: kwok`, one per zone; anti-affinity preferred, as
 /// small clusters set it), the container's security keys, annotations, and resource bounds
 /// other than the defaults (`dshm` only where a manifest asks for it).
-const PRODUCTION_POD_SETTINGS: [(&str, &str); 33] = [
+const PRODUCTION_POD_SETTINGS: [(&str, &str); 39] = [
     ("wal_s3_bucket", "parity-wal"),
     ("wal_gs_bucket", "parity-wal-gs"),
     ("wal_az_storage_account", "paritywal"),
@@ -121,6 +124,16 @@ const PRODUCTION_POD_SETTINGS: [(&str, &str); 33] = [
     (
         "persistent_volume_claim_retention_policy",
         "when_deleted:delete,when_scaled:retain",
+    ),
+    // Logical backups (the corpus's manifests that enable them).
+    ("logical_backup_s3_bucket", "parity-dumps"),
+    ("logical_backup_s3_retention_time", "1 week"),
+    ("logical_backup_s3_access_key_id", "parity-dump-key-id"),
+    ("logical_backup_cpu_request", "50m"),
+    ("logical_backup_memory_limit", "300Mi"),
+    (
+        "logical_backup_cronjob_environment_secret",
+        BACKUP_ENVIRONMENT_SECRET,
     ),
 ];
 
@@ -177,6 +190,10 @@ pub async fn create_pod_environment(client: &kube::Client, namespace: &str) {
             ],
         ),
         secret(WAL_CREDENTIALS_SECRET, &[("gcs.json", "{}")]),
+        secret(
+            BACKUP_ENVIRONMENT_SECRET,
+            &[("LOGICAL_BACKUP_S3_SSE_KMS_KEY", "parity-kms")],
+        ),
     ] {
         secrets
             .create(&PostParams::default(), &s)
@@ -252,7 +269,11 @@ fn made_by_someone_else(kind: &str, o: &Value) -> bool {
                 || name == crate::support::zalando::CONFIGMAP_NAME
                 || name == POD_ENVIRONMENT_CONFIGMAP
         }
-        "Secret" => name == POD_ENVIRONMENT_SECRET || name == WAL_CREDENTIALS_SECRET,
+        "Secret" => {
+            name == POD_ENVIRONMENT_SECRET
+                || name == WAL_CREDENTIALS_SECRET
+                || name == BACKUP_ENVIRONMENT_SECRET
+        }
         "Endpoints" => labels.get("endpoints.kubernetes.io/managed-by").is_some(),
         _ => false,
     }
