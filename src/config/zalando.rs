@@ -965,27 +965,90 @@ const KEYS: &[(&str, Key)] = &[
         "connection_pooler_default_memory_limit",
         unsupported("the connection pooler", true, When::Never),
     ),
-    ("logical_backup_schedule", ours("logical_backup_schedule", C::Str)),
-    ("logical_backup_docker_image", ours("logical_backup_docker_image", C::Str)),
-    ("logical_backup_provider", ours("logical_backup_provider", C::Str)),
-    ("logical_backup_azure_storage_account_name", ours("logical_backup_azure_storage_account_name", C::Str)),
-    ("logical_backup_azure_storage_container", ours("logical_backup_azure_storage_container", C::Str)),
-    ("logical_backup_azure_storage_account_key", ours("logical_backup_azure_storage_account_key", C::Str)),
-    ("logical_backup_s3_bucket", ours("logical_backup_s3_bucket", C::Str)),
-    ("logical_backup_s3_bucket_prefix", ours("logical_backup_s3_bucket_prefix", C::Str)),
-    ("logical_backup_s3_region", ours("logical_backup_s3_region", C::Str)),
-    ("logical_backup_s3_endpoint", ours("logical_backup_s3_endpoint", C::Str)),
-    ("logical_backup_s3_access_key_id", ours("logical_backup_s3_access_key_id", C::Str)),
-    ("logical_backup_s3_secret_access_key", ours("logical_backup_s3_secret_access_key", C::Str)),
-    ("logical_backup_s3_sse", ours("logical_backup_s3_sse", C::Str)),
-    ("logical_backup_s3_retention_time", ours("logical_backup_s3_retention_time", C::Str)),
-    ("logical_backup_google_application_credentials", ours("logical_backup_google_application_credentials", C::Str)),
-    ("logical_backup_job_prefix", ours("logical_backup_job_prefix", C::Str)),
-    ("logical_backup_cronjob_environment_secret", ours("logical_backup_cronjob_environment_secret", C::Str)),
-    ("logical_backup_cpu_request", ours("logical_backup_cpu_request", C::Str)),
-    ("logical_backup_memory_request", ours("logical_backup_memory_request", C::Str)),
-    ("logical_backup_cpu_limit", ours("logical_backup_cpu_limit", C::Str)),
-    ("logical_backup_memory_limit", ours("logical_backup_memory_limit", C::Str)),
+    (
+        "logical_backup_schedule",
+        ours("logical_backup_schedule", C::Str),
+    ),
+    (
+        "logical_backup_docker_image",
+        ours("logical_backup_docker_image", C::Str),
+    ),
+    (
+        "logical_backup_provider",
+        ours("logical_backup_provider", C::Str),
+    ),
+    (
+        "logical_backup_azure_storage_account_name",
+        ours("logical_backup_azure_storage_account_name", C::Str),
+    ),
+    (
+        "logical_backup_azure_storage_container",
+        ours("logical_backup_azure_storage_container", C::Str),
+    ),
+    (
+        "logical_backup_azure_storage_account_key",
+        ours("logical_backup_azure_storage_account_key", C::Str),
+    ),
+    (
+        "logical_backup_s3_bucket",
+        ours("logical_backup_s3_bucket", C::Str),
+    ),
+    (
+        "logical_backup_s3_bucket_prefix",
+        ours("logical_backup_s3_bucket_prefix", C::Str),
+    ),
+    (
+        "logical_backup_s3_region",
+        ours("logical_backup_s3_region", C::Str),
+    ),
+    (
+        "logical_backup_s3_endpoint",
+        ours("logical_backup_s3_endpoint", C::Str),
+    ),
+    (
+        "logical_backup_s3_access_key_id",
+        ours("logical_backup_s3_access_key_id", C::Str),
+    ),
+    (
+        "logical_backup_s3_secret_access_key",
+        ours("logical_backup_s3_secret_access_key", C::Str),
+    ),
+    (
+        "logical_backup_s3_sse",
+        ours("logical_backup_s3_sse", C::Str),
+    ),
+    (
+        "logical_backup_s3_retention_time",
+        ours("logical_backup_s3_retention_time", C::Str),
+    ),
+    (
+        "logical_backup_google_application_credentials",
+        ours("logical_backup_google_application_credentials", C::Str),
+    ),
+    (
+        "logical_backup_job_prefix",
+        ours("logical_backup_job_prefix", C::Str),
+    ),
+    (
+        "logical_backup_cronjob_environment_secret",
+        ours("logical_backup_cronjob_environment_secret", C::Str),
+    ),
+    (
+        "logical_backup_cpu_request",
+        ours("logical_backup_cpu_request", C::Str),
+    ),
+    (
+        "logical_backup_memory_request",
+        ours("logical_backup_memory_request", C::Str),
+    ),
+    (
+        "logical_backup_cpu_limit",
+        ours("logical_backup_cpu_limit", C::Str),
+    ),
+    (
+        "logical_backup_memory_limit",
+        ours("logical_backup_memory_limit", C::Str),
+    ),
 ];
 
 #[cfg(test)]

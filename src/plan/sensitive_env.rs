@@ -9,9 +9,16 @@ use serde_json::Value;
 /// `…PRIVATE_KEY…`, `…ACCOUNT_KEY…` (Azure's).
 pub fn is_sensitive(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY", "PRIVATE_KEY", "ACCOUNT_KEY"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "PASSWORD",
+        "SECRET",
+        "TOKEN",
+        "ACCESS_KEY",
+        "PRIVATE_KEY",
+        "ACCOUNT_KEY",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 /// Masks the literal values of sensitive variables in the containers of a StatefulSet's or a
@@ -60,5 +67,19 @@ mod tests {
         assert_eq!(env[1]["value"], "(sensitive)");
         assert_eq!(env[2]["valueFrom"]["secretKeyRef"]["name"], "s");
         assert_eq!(env[3]["value"], "acid-source");
+    }
+
+    #[test]
+    fn a_backup_cronjobs_keys_are_masked() {
+        let mut job = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"env": [
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "key"},
+            {"name": "LOGICAL_BACKUP_AZURE_STORAGE_ACCOUNT_KEY", "value": "az"},
+            {"name": "LOGICAL_BACKUP_S3_BUCKET", "value": "dumps"},
+        ]}]}}}}}});
+        mask("CronJob", &mut job);
+        let env = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert_eq!(env[0]["value"], "(sensitive)");
+        assert_eq!(env[1]["value"], "(sensitive)");
+        assert_eq!(env[2]["value"], "dumps");
     }
 }

@@ -229,8 +229,14 @@ fn env(config: &Config, pg: &Postgresql, secret_of: &dyn Fn(&str) -> String) -> 
         value("PGDATABASE", SUPERUSER),
         value("PGSSLMODE", "require"),
         secret_key("PGPASSWORD", &secret_of(SUPERUSER), "password"),
-        value("LOGICAL_BACKUP_PROVIDER", config.logical_backup_provider.as_str()),
-        value("LOGICAL_BACKUP_S3_BUCKET", config.logical_backup_s3_bucket.as_str()),
+        value(
+            "LOGICAL_BACKUP_PROVIDER",
+            config.logical_backup_provider.as_str(),
+        ),
+        value(
+            "LOGICAL_BACKUP_S3_BUCKET",
+            config.logical_backup_s3_bucket.as_str(),
+        ),
         value(
             "LOGICAL_BACKUP_S3_BUCKET_PREFIX",
             config.logical_backup_s3_bucket_prefix.as_str(),
@@ -241,12 +247,24 @@ fn env(config: &Config, pg: &Postgresql, secret_of: &dyn Fn(&str) -> String) -> 
     match config.logical_backup_provider.as_str() {
         "s3" => {
             env.extend([
-                value("LOGICAL_BACKUP_S3_REGION", config.logical_backup_s3_region.as_str()),
-                value("LOGICAL_BACKUP_S3_ENDPOINT", config.logical_backup_s3_endpoint.as_str()),
-                value("LOGICAL_BACKUP_S3_SSE", config.logical_backup_s3_sse.as_str()),
+                value(
+                    "LOGICAL_BACKUP_S3_REGION",
+                    config.logical_backup_s3_region.as_str(),
+                ),
+                value(
+                    "LOGICAL_BACKUP_S3_ENDPOINT",
+                    config.logical_backup_s3_endpoint.as_str(),
+                ),
+                value(
+                    "LOGICAL_BACKUP_S3_SSE",
+                    config.logical_backup_s3_sse.as_str(),
+                ),
                 value("LOGICAL_BACKUP_S3_RETENTION_TIME", retention),
             ]);
-            env.extend(set("AWS_ACCESS_KEY_ID", &config.logical_backup_s3_access_key_id));
+            env.extend(set(
+                "AWS_ACCESS_KEY_ID",
+                &config.logical_backup_s3_access_key_id,
+            ));
             env.extend(set(
                 "AWS_SECRET_ACCESS_KEY",
                 &config.logical_backup_s3_secret_access_key,
@@ -284,7 +302,10 @@ mod tests {
     #[test]
     fn long_names_are_cut_to_52_without_a_trailing_dash() {
         let config = Config::default();
-        assert_eq!(job_name(&config, "acid-minimal"), "logical-backup-acid-minimal");
+        assert_eq!(
+            job_name(&config, "acid-minimal"),
+            "logical-backup-acid-minimal"
+        );
         let cluster = format!("{}-x", "a".repeat(36)); // the cut falls on the dash
         let name = job_name(&config, &cluster);
         assert_eq!(name, format!("logical-backup-{}", "a".repeat(36)));

@@ -343,8 +343,9 @@ fn pod_environment_of(
 ) -> Result<pod_environment::SourcedEnv, Invalid> {
     let namespace = pg.metadata.namespace.as_deref().unwrap_or("default");
     let logical_backup = logical_backup::enabled(pg);
-    pod_environment::sourced_env(config, &facts.pod_environment, namespace, logical_backup).map_err(|unread| {
-        let errors = unread
+    pod_environment::sourced_env(config, &facts.pod_environment, namespace, logical_backup).map_err(
+        |unread| {
+            let errors = unread
             .into_iter()
             .map(|(key, why)| {
                 let (what, whose) = match key {
@@ -372,8 +373,9 @@ fn pod_environment_of(
                 }
             })
             .collect();
-        validate::invalid_postgresql(pg, errors)
-    })
+            validate::invalid_postgresql(pg, errors)
+        },
+    )
 }
 
 fn render_cluster(

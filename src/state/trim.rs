@@ -25,7 +25,9 @@ pub fn keep_what_the_plan_reads(object: &mut Value, kind: &str, manager: &str) {
     let keep_entries = match meta.get_mut("managedFields").and_then(Value::as_array_mut) {
         Some(entries) => {
             let edits_read = kind != "Pod";
-            entries.retain(|e| is_apply_of(e, manager) || edits_read && is_imperative_edit(e, manager));
+            entries.retain(|e| {
+                is_apply_of(e, manager) || edits_read && is_imperative_edit(e, manager)
+            });
             !entries.is_empty()
         }
         None => true,

@@ -34,7 +34,13 @@ mod tests {
         for ok in ["30 00 * * *", "*/15 * * * *", "0 3 * * 0", "5\t4 1 1 1"] {
             assert!(is_schedule(ok), "{ok}");
         }
-        for bad in ["@daily", "30 00 * *", "0-5 * * * *", "30 00 * * * *", "* * * * MON"] {
+        for bad in [
+            "@daily",
+            "30 00 * *",
+            "0-5 * * * *",
+            "30 00 * * * *",
+            "* * * * MON",
+        ] {
             assert!(!is_schedule(bad), "{bad}");
         }
     }

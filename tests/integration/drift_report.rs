@@ -100,7 +100,9 @@ async fn report_mode_names_a_hand_edited_service_and_a_role_and_changes_neither_
         .plan
         .actions
         .iter()
-        .find(|a| matches!(&a.target, Target::Object(r) if r.kind == "Service" && r.name == cluster))
+        .find(
+            |a| matches!(&a.target, Target::Object(r) if r.kind == "Service" && r.name == cluster),
+        )
         .unwrap_or_else(|| panic!("a Service action: {:#?}", planned.plan.actions));
     assert!(
         service.reason.contains("taken back from") && service.reason.contains("'s edit"),

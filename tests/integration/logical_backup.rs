@@ -47,7 +47,10 @@ async fn a_cluster_with_logical_backups_gets_its_cronjob_until_they_are_turned_o
         cronjob["metadata"]["ownerReferences"][0]["uid"],
         pg["metadata"]["uid"]
     );
-    assert_eq!(env_of(&cronjob, "LOGICAL_BACKUP_S3_BUCKET")["value"], "dumps");
+    assert_eq!(
+        env_of(&cronjob, "LOGICAL_BACKUP_S3_BUCKET")["value"],
+        "dumps"
+    );
     assert_eq!(
         env_of(&cronjob, "LOGICAL_BACKUP_S3_RETENTION_TIME")["value"],
         "2 weeks"
@@ -88,7 +91,10 @@ async fn a_cluster_with_logical_backups_gets_its_cronjob_until_they_are_turned_o
     let off = h.run().await;
     assert_eq!(off.exit_code, 0, "{}", text(&off));
     assert!(h.get("CronJob", &job).await.is_none(), "deleted");
-    assert!(h.get("StatefulSet", cluster).await.is_some(), "the cluster stays");
+    assert!(
+        h.get("StatefulSet", cluster).await.is_some(),
+        "the cluster stays"
+    );
     let versions = h.settled_resource_versions().await;
     let quiet = h.run().await;
     assert_eq!(quiet.writes, 0, "{}", text(&quiet));
