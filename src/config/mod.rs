@@ -77,6 +77,9 @@ pub struct Config {
     pub postgres_statement_timeout_seconds: u64,
     /// Delete credential Secrets when their cluster's manifest is deleted (default: keep them).
     pub delete_secrets: bool,
+    /// A user written `namespace.user` gets its credential Secret in that namespace (Zalando's
+    /// `enable_cross_namespace_secret`); the role keeps the whole name.
+    pub enable_cross_namespace_secret: bool,
     /// Delete the volume claims when their cluster's manifest is deleted (default: keep them).
     pub delete_pvcs: bool,
     /// Namespace of the reconciler itself: its Lease lives there (the chart sets it to the
@@ -362,6 +365,7 @@ impl Default for Config {
             shard: None,
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,
+            enable_cross_namespace_secret: false,
             pod_management_policy: PodManagementPolicy::OrderedReady,
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,

@@ -839,11 +839,7 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "enable_cross_namespace_secret",
-        unsupported(
-            "credential Secrets in other namespaces (namespace.user)",
-            false,
-            OFF,
-        ),
+        ours("enable_cross_namespace_secret", C::Bool),
     ),
     (
         "infrastructure_roles_secret_name",
@@ -1110,7 +1106,7 @@ mod tests {
         let i = import(&cm(r#"
   scalyr_api_key: "key"
   infrastructure_roles_secret_name: ""
-  enable_cross_namespace_secret: "false"
+  enable_password_rotation: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
@@ -1120,7 +1116,7 @@ mod tests {
             !find("infrastructure_roles_secret_name").matters,
             "empty turns nothing on"
         );
-        assert!(!find("enable_cross_namespace_secret").matters);
+        assert!(!find("enable_password_rotation").matters);
         assert!(!find("workers").matters);
         assert!(
             find("workers")

@@ -8,7 +8,7 @@ use super::objects::{
 use super::sql::{
     PasswordState, plan_database, plan_drop_database, plan_removed_roles, server_label,
 };
-use super::{Action, InvalidManifest, ObjectRef, Op, Plan, Target, Unknown};
+use super::{Action, InvalidManifest, ObjectRef, Op, Plan, SecretKeyRef, Target, Unknown};
 use crate::config::{Config, RemovedRoles};
 use crate::render::{Desired, ManifestRef};
 use crate::state::{DatabaseObservation, Observed};
@@ -124,13 +124,10 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                         }
                     }
                 } else {
-                    let passwords =
-                        |secret: &str| match password_of(&live, &m.manifest.namespace, secret) {
-                            PasswordState::SecretAbsent => {
-                                password_of(&adoptable, &m.manifest.namespace, secret)
-                            }
-                            known => known,
-                        };
+                    let passwords = |secret: &SecretKeyRef| match password_of(&live, secret) {
+                        PasswordState::SecretAbsent => password_of(&adoptable, secret),
+                        known => known,
+                    };
                     actions.extend(plan_database(&m.manifest, &m.database, state, &passwords));
                     if config.removed_roles == RemovedRoles::Nologin {
                         actions.extend(plan_removed_roles(&m.manifest, &m.database, state));
@@ -206,12 +203,12 @@ fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
 }
 
 /// The password in a live credential Secret, for comparing with the role's stored verifier.
-fn password_of(live: &BTreeMap<ObjectRef, &Value>, namespace: &str, secret: &str) -> PasswordState {
+fn password_of(live: &BTreeMap<ObjectRef, &Value>, secret: &SecretKeyRef) -> PasswordState {
     let r = ObjectRef {
         api_version: "v1".into(),
         kind: "Secret".into(),
-        namespace: namespace.into(),
-        name: secret.into(),
+        namespace: secret.namespace.clone(),
+        name: secret.name.clone(),
     };
     let Some(secret) = live.get(&r) else {
         return PasswordState::SecretAbsent;

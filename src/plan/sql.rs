@@ -17,7 +17,7 @@ mod tests;
 
 use super::{Action, Change, Op, Risk, SecretKeyRef, SqlStatement, Target};
 use crate::render::ManifestRef;
-use crate::render::database::{DesiredDatabaseState, ServerTarget};
+use crate::render::database::{DesiredDatabaseState, DesiredRole, ServerTarget};
 use crate::state::ObservedDatabaseState;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
@@ -46,12 +46,12 @@ pub fn server_label(server: &ServerTarget) -> String {
 }
 
 /// The SQL actions that bring `observed` to `desired` (see the module documentation for the
-/// order). `passwords` tells, per Secret name, whether the Secret exists and its password.
+/// order). `passwords` tells, per Secret, whether it exists and its password.
 pub fn plan_database(
     manifest: &ManifestRef,
     desired: &DesiredDatabaseState,
     observed: &ObservedDatabaseState,
-    passwords: &dyn Fn(&str) -> PasswordState,
+    passwords: &dyn Fn(&SecretKeyRef) -> PasswordState,
 ) -> Vec<Action> {
     let ctx = Ctx::new(manifest, &desired.server);
     let mut actions = Vec::new();
@@ -165,11 +165,15 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn secret(&self, name: &str) -> SecretKeyRef {
-        SecretKeyRef {
-            namespace: self.namespace.clone(),
-            name: name.to_string(),
-        }
+    /// A role's Secret: in the server's namespace unless the role says another.
+    fn secret_of(&self, role: &DesiredRole) -> Option<SecretKeyRef> {
+        Some(SecretKeyRef {
+            namespace: role
+                .secret_namespace
+                .clone()
+                .unwrap_or_else(|| self.namespace.clone()),
+            name: role.secret.clone()?,
+        })
     }
 
     fn action(

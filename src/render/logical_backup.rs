@@ -8,7 +8,7 @@
 
 use super::meta;
 use super::pod_environment::SourcedEnv;
-use super::spilo::{SUPERUSER, field, secret_key, value};
+use super::spilo::{SUPERUSER, field, secret_key};
 use super::statefulset::KUBE_IAM_ROLE;
 use crate::api::Postgresql;
 use crate::api::postgresql::{ResourceAmounts, Resources};
@@ -199,6 +199,17 @@ fn resources(config: &Config) -> Resources {
             &config.logical_backup_cpu_limit,
             &config.logical_backup_memory_limit,
         ),
+    }
+}
+
+/// A plain variable; an empty value is left out as the apiserver stores it (Go's `omitempty`),
+/// so the live CronJob compares equal.
+fn value(name: &str, v: impl Into<String>) -> EnvVar {
+    let v: String = v.into();
+    EnvVar {
+        name: name.into(),
+        value: (!v.is_empty()).then_some(v),
+        ..Default::default()
     }
 }
 

@@ -394,12 +394,15 @@ fn render_cluster(
     let secret_of = |user: &str| {
         database::secret_name(&config.secret_name_template, user, &cluster, &namespace)
     };
-    let database = database::postgresql_database_state(&pg, &config.secret_name_template);
+    let mut database = database::postgresql_database_state(&pg, &config.secret_name_template);
+    if config.enable_cross_namespace_secret {
+        database.place_cross_namespace_secrets(&namespace);
+    }
 
     let mut objects = Vec::new();
-    for (role, secret) in database.login_roles_with_secrets() {
+    for (role, secret, elsewhere) in database.login_roles_with_secrets() {
         objects.push(DesiredObject::new(
-            &secrets::credential_secret(config, &pg, role, secret),
+            &secrets::credential_secret(config, &pg, role, secret, elsewhere),
             ApplyPolicy::CreateOnly,
         ));
     }

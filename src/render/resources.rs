@@ -80,6 +80,16 @@ pub fn container_resources(
     let value = |r: &ResourceAmounts, cpu: bool| if cpu { r.cpu.clone() } else { r.memory.clone() };
     let mut out_requests = BTreeMap::new();
     let mut out_limits = BTreeMap::new();
+    // Zalando's operator raises the default memory request to the default limit once, when it
+    // reads its ConfigMap with `set_memory_request_to_limit`: a container with a lower limit of
+    // its own then gets the raised request, and its limit follows.
+    let default_memory_request = if config.set_memory_request_to_limit
+        && smaller(&config.default_memory_request, &config.default_memory_limit)
+    {
+        &config.default_memory_limit
+    } else {
+        &config.default_memory_request
+    };
     for (name, cpu) in [("cpu", true), ("memory", false)] {
         let (default_request, default_limit, min_limit, max_request) = if cpu {
             (
@@ -90,7 +100,7 @@ pub fn container_resources(
             )
         } else {
             (
-                &config.default_memory_request,
+                default_memory_request,
                 &config.default_memory_limit,
                 &config.min_memory_limit,
                 &config.max_memory_request,
@@ -157,5 +167,29 @@ mod tests {
     fn unset_values_fall_back_to_defaults() {
         assert_eq!(pick(Some(&"0".to_string()), "1"), s("1"));
         assert_eq!(pick(None, ""), None);
+    }
+
+    #[test]
+    fn with_request_to_limit_a_lower_limit_of_its_own_rises_to_the_raised_default_request() {
+        let config = Config {
+            set_memory_request_to_limit: true,
+            ..Config::default()
+        };
+        let spec = Resources {
+            requests: None,
+            limits: Some(ResourceAmounts {
+                cpu: None,
+                memory: Some("300Mi".into()),
+            }),
+        };
+        let r = container_resources(&config, Some(&spec), false);
+        let memory = |m: &Option<BTreeMap<String, Quantity>>| {
+            m.as_ref()
+                .and_then(|m| m.get("memory"))
+                .map(|q| q.0.clone())
+        };
+        // The default request (100Mi) was raised to the default limit (500Mi) first.
+        assert_eq!(memory(&r.requests).as_deref(), Some("500Mi"));
+        assert_eq!(memory(&r.limits).as_deref(), Some("500Mi"));
     }
 }

@@ -6,7 +6,7 @@ use crate::support::chart::{Release, WAIT, cluster_client_as, granted};
 use crate::support::reconciler::Harness;
 use crate::support::{TestNamespace, unique_name};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
@@ -99,15 +99,20 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
         leases.get_opt("postgres-reconciler").await.map(|_| ())
     })
     .await;
-    // Nothing beyond the rules: no other workloads, no other CronJob of the release namespace.
+    // Nothing beyond the rules: no other workloads; CronJobs (the clusters' logical backups)
+    // but not the Jobs they start, which only the watcher creates, and never deletes.
     assert!(forbidden(
         Api::<Deployment>::all(client.clone())
             .list(&ListParams::default())
             .await
     ));
+    Api::<CronJob>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the logical backup CronJobs are listed");
     assert!(forbidden(
-        Api::<CronJob>::namespaced(client.clone(), &release_ns.name)
-            .get("another-cronjob")
+        Api::<Job>::namespaced(client.clone(), &release_ns.name)
+            .delete("another-job", &Default::default())
             .await
     ));
 

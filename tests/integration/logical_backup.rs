@@ -64,7 +64,10 @@ async fn a_cluster_with_logical_backups_gets_its_cronjob_until_they_are_turned_o
         format!("postgres.{cluster}.credentials.postgresql.acid.zalan.do")
     );
 
-    // Steady: nothing written.
+    // Steady, once the pod is ready (the status says so once): nothing written.
+    h.wait_ready(cluster, 1).await;
+    let settling = h.run().await;
+    assert_eq!(settling.exit_code, 0, "{}", text(&settling));
     let versions = h.settled_resource_versions().await;
     let again = h.run().await;
     assert_eq!(again.exit_code, 0, "{}", text(&again));
@@ -95,6 +98,9 @@ async fn a_cluster_with_logical_backups_gets_its_cronjob_until_they_are_turned_o
         h.get("StatefulSet", cluster).await.is_some(),
         "the cluster stays"
     );
+    // The next run records that nothing changed any more (its status); then nothing is written.
+    let settling = h.run().await;
+    assert_eq!(settling.exit_code, 0, "{}", text(&settling));
     let versions = h.settled_resource_versions().await;
     let quiet = h.run().await;
     assert_eq!(quiet.writes, 0, "{}", text(&quiet));

@@ -82,7 +82,7 @@ spec:
 
         let superuser = PgTarget::superuser();
         let mut passwords = BTreeMap::new();
-        for (role, secret) in desired.login_roles_with_secrets() {
+        for (role, secret, _) in desired.login_roles_with_secrets() {
             let password = if role == "postgres" {
                 superuser.password.clone()
             } else {
@@ -129,7 +129,7 @@ spec:
 
     async fn plan(&self, conn: &PgConnection) -> Vec<Action> {
         let observed = self.observe(conn).await;
-        let passwords = |secret: &str| match self.passwords.get(secret) {
+        let passwords = |secret: &SecretKeyRef| match self.passwords.get(&secret.name) {
             Some(p) => PasswordState::Known(p.clone()),
             None => PasswordState::SecretAbsent,
         };

@@ -107,7 +107,9 @@ async fn adopt(mode: Mode) {
         h.create_zalando_secret(cluster, user, password).await;
     }
     let app = h.name("app");
-    let manifest = h.cluster_manifest(cluster, 2, json!({ app.clone(): [] }), json!({}), json!({}));
+    let mut manifest =
+        h.cluster_manifest(cluster, 2, json!({ app.clone(): [] }), json!({}), json!({}));
+    manifest["spec"]["enableLogicalBackup"] = json!(true);
     h.apply(manifest).await;
 
     // ConfigMaps mode runs with WAL archiving configured: the pod environment ConfigMap and
@@ -167,6 +169,12 @@ async fn adopt(mode: Mode) {
         }
     }
 
+    let backup_job = format!("logical-backup-{cluster}");
+    let cronjob_before = h
+        .get("CronJob", &backup_job)
+        .await
+        .expect("Zalando's logical backup CronJob");
+
     // Our first run: everything adopted in place.
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
@@ -196,6 +204,26 @@ async fn adopt(mode: Mode) {
         "the pod template is Zalando's: no revision, no restart"
     );
     assert_eq!(pod_uids(&h, cluster).await, pods_before, "the same pods");
+    let cronjob = h.get("CronJob", &backup_job).await.expect("the CronJob");
+    assert_eq!(
+        cronjob["metadata"]["uid"], cronjob_before["metadata"]["uid"],
+        "the backup CronJob adopted, not replaced"
+    );
+    assert_eq!(
+        cronjob["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "postgres-reconciler"
+    );
+    assert_eq!(
+        (
+            &cronjob["spec"]["schedule"],
+            &cronjob["spec"]["jobTemplate"]
+        ),
+        (
+            &cronjob_before["spec"]["schedule"],
+            &cronjob_before["spec"]["jobTemplate"]
+        ),
+        "the backup job is Zalando's to the letter"
+    );
 
     // Patroni's DCS is where it was, with no second writer.
     let master = h.get("Service", cluster).await.expect("master Service");

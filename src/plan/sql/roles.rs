@@ -8,7 +8,7 @@
 
 use super::{Ctx, MAINTENANCE_DB, PasswordState, ident, literal, ownership_comment};
 use crate::plan::scram::verifier_matches;
-use crate::plan::{Action, Risk, SqlStatement};
+use crate::plan::{Action, Risk, SecretKeyRef, SqlStatement};
 use crate::render::database::{DesiredDatabaseState, DesiredRole, RoleAttributes, RoleMode};
 use crate::state::ObservedDatabaseState;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +27,7 @@ pub(super) fn create_roles(
         .map(|role| {
             let name = ident(&role.name);
             let create = SqlStatement {
-                password_from: role.secret.as_deref().map(|s| ctx.secret(s)),
+                password_from: ctx.secret_of(role),
                 ..SqlStatement::plain(format!(
                     "CREATE ROLE {name} WITH {}",
                     attribute_words(&role.attributes).join(" ")
@@ -91,7 +91,7 @@ pub(super) fn alter_roles(
     ctx: &Ctx<'_>,
     desired: &DesiredDatabaseState,
     observed: &ObservedDatabaseState,
-    passwords: &dyn Fn(&str) -> PasswordState,
+    passwords: &dyn Fn(&SecretKeyRef) -> PasswordState,
 ) -> Vec<Action> {
     let mut actions = Vec::new();
     for role in desired.roles.values() {
@@ -122,8 +122,9 @@ pub(super) fn alter_roles(
             }
         }
 
-        if let Some(secret) = &role.secret {
-            let why = match passwords(secret) {
+        if let Some(key) = ctx.secret_of(role) {
+            let secret = &key.name;
+            let why = match passwords(&key) {
                 PasswordState::SecretAbsent => Some(format!(
                     "Secret {secret} is absent: the role gets the password it is created with"
                 )),
@@ -136,7 +137,7 @@ pub(super) fn alter_roles(
             };
             if let Some(why) = why {
                 statements.push(SqlStatement {
-                    password_from: Some(ctx.secret(secret)),
+                    password_from: Some(key.clone()),
                     ..SqlStatement::plain(format!("ALTER ROLE {name}"))
                 });
                 reasons.push(why);

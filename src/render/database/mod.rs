@@ -86,6 +86,10 @@ pub struct DesiredRole {
     /// server's manifest). The Secret's password is the source of truth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// The Secret's namespace when it is not the manifest's: a user written `namespace.user`
+    /// under `enable_cross_namespace_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_namespace: Option<String>,
     /// How the role is reconciled.
     pub mode: RoleMode,
     /// Which part of which manifest asked for the role.
@@ -257,11 +261,30 @@ pub struct DefaultPrivilege {
 }
 
 impl DesiredDatabaseState {
-    /// `(role, secret)` for every role that has a Secret, sorted by role name.
-    pub fn login_roles_with_secrets(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.roles
-            .values()
-            .filter_map(|r| r.secret.as_deref().map(|s| (r.name.as_str(), s)))
+    /// `(role, secret, its namespace when not the manifest's)` for every role that has a
+    /// Secret, sorted by role name.
+    pub fn login_roles_with_secrets(&self) -> impl Iterator<Item = (&str, &str, Option<&str>)> {
+        self.roles.values().filter_map(|r| {
+            r.secret
+                .as_deref()
+                .map(|s| (r.name.as_str(), s, r.secret_namespace.as_deref()))
+        })
+    }
+
+    /// Zalando's `enable_cross_namespace_secret`: a manifest user written `namespace.user` keeps
+    /// that whole name as its role, and its Secret goes to `namespace` (the part before the
+    /// first dot) when that is not the manifest's own.
+    pub fn place_cross_namespace_secrets(&mut self, manifest_namespace: &str) {
+        for role in self.roles.values_mut() {
+            if role.origin != RoleOrigin::Manifest || role.secret.is_none() {
+                continue;
+            }
+            if let Some((namespace, _)) = role.name.split_once('.')
+                && namespace != manifest_namespace
+            {
+                role.secret_namespace = Some(namespace.to_string());
+            }
+        }
     }
 }
 
@@ -353,6 +376,7 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
         admins: BTreeSet::new(),
         parameters: BTreeMap::new(),
         secret: None,
+        secret_namespace: None,
         mode: RoleMode::EnsureExists,
         origin: RoleOrigin::ConfigOwner,
     };

@@ -222,6 +222,7 @@ impl RoleSet<'_> {
                 admins: BTreeSet::from([admin.to_string()]),
                 parameters: BTreeMap::from([("search_path".to_string(), search_path.to_string())]),
                 secret: login.then(|| (self.secret_for)(name)),
+                secret_namespace: None,
                 mode: RoleMode::Managed,
                 origin: RoleOrigin::PreparedDatabase {
                     database: self.database.to_string(),

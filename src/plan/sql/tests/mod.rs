@@ -54,11 +54,11 @@ fn password(secret: &str) -> String {
     format!("pw-{secret}")
 }
 
-fn known(secret: &str) -> PasswordState {
-    PasswordState::Known(password(secret))
+fn known(secret: &SecretKeyRef) -> PasswordState {
+    PasswordState::Known(password(&secret.name))
 }
 
-fn absent(_: &str) -> PasswordState {
+fn absent(_: &SecretKeyRef) -> PasswordState {
     PasswordState::SecretAbsent
 }
 

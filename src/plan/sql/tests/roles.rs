@@ -138,8 +138,8 @@ fn password_drift_is_detected_through_the_verifier() {
 fn an_existing_role_gets_the_password_of_a_secret_about_to_be_created() {
     let desired = desired();
     let observed = applied(&desired);
-    let only_app = |s: &str| {
-        if s.starts_with("app.") {
+    let only_app = |s: &SecretKeyRef| {
+        if s.name.starts_with("app.") {
             PasswordState::SecretAbsent
         } else {
             known(s)

@@ -106,12 +106,13 @@ fn minimal_cluster() {
 
     let secrets: Vec<_> = state.login_roles_with_secrets().collect();
     assert_eq!(
-        secrets.iter().map(|(r, _)| *r).collect::<Vec<_>>(),
+        secrets.iter().map(|(r, _, _)| *r).collect::<Vec<_>>(),
         ["foo_user", "nullflags", "postgres", "standby", "zalando"]
     );
     assert!(secrets.contains(&(
         "zalando",
-        "zalando.acid-minimal-cluster.credentials.postgresql.acid.zalan.do"
+        "zalando.acid-minimal-cluster.credentials.postgresql.acid.zalan.do",
+        None
     )));
 }
 

@@ -268,7 +268,7 @@ spec:
     assert_eq!(
         state
             .login_roles_with_secrets()
-            .map(|(r, _)| r)
+            .map(|(r, _, _)| r)
             .collect::<Vec<_>>(),
         ["postgres", "standby"]
     );
