@@ -331,6 +331,7 @@ pub fn limits(config: &Config) -> Limits {
             .map(|c| c.name.clone())
             .chain(config.sidecar_docker_images.keys().cloned())
             .collect(),
+        cross_namespace_secrets: config.enable_cross_namespace_secret,
     }
 }
 

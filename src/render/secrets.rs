@@ -43,3 +43,72 @@ pub fn credential_secret(
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::Postgresql;
+    use crate::config::Config;
+    use crate::render::{Manifest, render};
+    use serde_json::{Value, json};
+
+    fn cluster() -> Manifest {
+        let pg: Postgresql = serde_json::from_value(json!({
+            "apiVersion": "acid.zalan.do/v1", "kind": "postgresql",
+            "metadata": {"name": "acid-a", "namespace": "ns", "uid": "u-1"},
+            "spec": {"teamId": "acid", "numberOfInstances": 1, "volume": {"size": "1Gi"},
+                "postgresql": {"version": "17"},
+                "users": {"apps.writer": [], "app": [], "ns.local": []}}
+        }))
+        .expect("manifest");
+        Manifest::Postgresql(Box::new(pg))
+    }
+
+    /// (namespace, name, has owner references) of each credential Secret.
+    fn secrets(config: &Config) -> Vec<(String, String, bool)> {
+        let desired = render(&[cluster()], config);
+        assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+        desired.manifests[0]
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Secret")
+            .map(|o| {
+                (
+                    o.namespace.clone(),
+                    o.name.clone(),
+                    o.body["metadata"]["ownerReferences"] != Value::Null,
+                )
+            })
+            .filter(|(_, name, _)| !name.starts_with("postgres.") && !name.starts_with("standby."))
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_user_gets_its_secret_in_that_namespace_without_an_owner() {
+        let config = Config {
+            enable_cross_namespace_secret: true,
+            delete_secrets: true,
+            ..Config::default()
+        };
+        let mut found = secrets(&config);
+        found.sort();
+        let name = |user: &str| format!("{user}.acid-a.credentials.postgresql.acid.zalan.do");
+        assert_eq!(
+            found,
+            [
+                ("apps".to_string(), name("apps.writer"), false),
+                ("ns".to_string(), name("app"), true),
+                // Its own namespace: an ordinary Secret.
+                ("ns".to_string(), name("ns.local"), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_the_switch_every_secret_stays_in_the_manifests_namespace() {
+        assert!(
+            secrets(&Config::default())
+                .iter()
+                .all(|(namespace, _, _)| namespace == "ns")
+        );
+    }
+}

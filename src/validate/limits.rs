@@ -34,6 +34,8 @@ pub struct Limits {
     /// Containers the operator adds to every pod (`sidecars`, `sidecar_docker_images`), by name:
     /// `additionalVolumes` may name them.
     pub operator_sidecars: Vec<String>,
+    /// `enable_cross_namespace_secret`: a user written `namespace.user` names a namespace.
+    pub cross_namespace_secrets: bool,
 }
 
 impl Default for Limits {
@@ -52,6 +54,7 @@ impl Default for Limits {
             operator_wal_archive: false,
             sidecars_enabled: true,
             operator_sidecars: Vec::new(),
+            cross_namespace_secrets: false,
         }
     }
 }

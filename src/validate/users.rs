@@ -37,6 +37,33 @@ pub(super) fn check_users(
     }
 }
 
+/// Under `enable_cross_namespace_secret`, the part of `namespace.user` before the first dot is
+/// where the Secret goes: it must be able to name a namespace (a DNS label: no `_`).
+pub(super) fn check_secret_namespaces(
+    users: &BTreeMap<String, Option<Vec<String>>>,
+    errs: &mut Errors,
+) {
+    for name in users.keys() {
+        let Some((namespace, _)) = name.split_once('.') else {
+            continue;
+        };
+        let label = namespace.len() <= 63
+            && namespace
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && !namespace.starts_with('-')
+            && !namespace.ends_with('-');
+        if !label {
+            errs.add(
+                &format!("spec.users.{name}"),
+                format!(
+                    "{namespace:?} cannot be a namespace (enable_cross_namespace_secret puts the Secret of a user written namespace.user there): lower-case letters, digits and '-', at most 63"
+                ),
+            );
+        }
+    }
+}
+
 /// `admin` is protected even when the configuration leaves it out: the renderer keeps it as
 /// Spilo's system role, so a manifest user of that name would be ignored.
 pub(super) fn is_protected(name: &str, protected: &[String]) -> bool {
@@ -171,5 +198,22 @@ mod tests {
         assert!(is_protected("dba", &protected));
         assert!(is_protected("admin", &protected));
         assert!(!is_protected("cron_admin", &protected));
+    }
+
+    #[test]
+    fn a_cross_namespace_user_must_name_a_namespace() {
+        let users: BTreeMap<String, Option<Vec<String>>> =
+            ["apps.writer", "team_a.reader", "plain"]
+                .iter()
+                .map(|n| (n.to_string(), None))
+                .collect();
+        let mut errs = Errors::default();
+        check_secret_namespaces(&users, &mut errs);
+        let errors: Vec<String> = errs.into_sorted().iter().map(|e| e.to_string()).collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("spec.users.team_a.reader: \"team_a\" cannot be a namespace"),
+            "{errors:?}"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod chart_rbac;
 mod chart_rbac_rules;
 mod chart_render;
 mod chart_watch;
+mod cross_namespace_secrets;
 mod drift_report;
 mod field_managers;
 mod foundation_api;
