@@ -55,7 +55,7 @@ pub(super) fn check_secret_namespaces(
             && !namespace.ends_with('-');
         if !label {
             errs.add(
-                &format!("spec.users.{name}"),
+                format!("spec.users.{name}"),
                 format!(
                     "{namespace:?} cannot be a namespace (enable_cross_namespace_secret puts the Secret of a user written namespace.user there): lower-case letters, digits and '-', at most 63"
                 ),

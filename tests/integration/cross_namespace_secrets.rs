@@ -42,8 +42,14 @@ async fn a_namespace_user_gets_its_secret_there_and_logs_in_with_it() {
     h.cluster_secrets(cluster).await;
     let user = format!("{}.writer", apps.name);
     let _cleanup = DropRole(user.clone());
-    h.apply(h.cluster_manifest(cluster, 1, json!({ user.as_str(): [] }), json!({}), json!({})))
-        .await;
+    h.apply(h.cluster_manifest(
+        cluster,
+        1,
+        json!({ user.as_str(): [] }),
+        json!({}),
+        json!({}),
+    ))
+    .await;
 
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
@@ -56,7 +62,10 @@ async fn a_namespace_user_gets_its_secret_there_and_logs_in_with_it() {
         .unwrap_or_else(|| panic!("Secret {secret_name} in namespace {}", apps.name));
     assert!(secret.metadata.owner_references.is_none());
     let labels = secret.metadata.labels.unwrap_or_default();
-    assert_eq!(labels.get("cluster-name").map(String::as_str), Some(cluster));
+    assert_eq!(
+        labels.get("cluster-name").map(String::as_str),
+        Some(cluster)
+    );
     let data = secret.data.unwrap_or_default();
     assert_eq!(
         data.get("username").map(|b| b.0.as_slice()),

@@ -9,6 +9,7 @@ mod support;
 mod adoption;
 mod config_file;
 mod corpus;
+mod cross_namespace;
 mod dcs_modes;
 mod diff;
 mod expectations;

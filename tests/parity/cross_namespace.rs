@@ -1,0 +1,90 @@
+//! `enable_cross_namespace_secret` against Zalando's operator: a user written
+//! `<namespace>.<user>` gets its credential Secret in that namespace. Zalando's Secret there and
+//! ours, rendered from the same stored manifest and configuration, have the same name,
+//! namespace, type, labels (ours add `app.kubernetes.io/managed-by`, as everywhere: listed in
+//! intentional.yaml), annotations, owner references (none: they cannot cross namespaces) and
+//! username.
+
+use super::harness::{Mode, our_configuration};
+use crate::support::reconciler::Harness;
+use crate::support::zalando::Zalando;
+use crate::support::{TestNamespace, eventually};
+use k8s_openapi::api::core::v1::Secret;
+use postgres_reconciler::api::Postgresql;
+use postgres_reconciler::config::Config;
+use postgres_reconciler::render::{self, Manifest, live::LiveFacts};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// What both operators decide about a credential Secret (never its password).
+fn decided(secret: &Value) -> Value {
+    let meta = &secret["metadata"];
+    let mut labels = meta["labels"].clone();
+    if let Some(l) = labels.as_object_mut() {
+        l.remove("app.kubernetes.io/managed-by");
+    }
+    json!({
+        "namespace": meta["namespace"],
+        "name": meta["name"],
+        "labels": labels,
+        "annotations": meta.get("annotations").cloned().unwrap_or(Value::Null),
+        "ownerReferences": meta.get("ownerReferences").cloned().unwrap_or(Value::Null),
+        "type": secret["type"],
+        "username": secret["data"]["username"],
+    })
+}
+
+#[tokio::test]
+async fn a_namespace_users_secret_is_zalandos() {
+    let h = Harness::new("parity-xns").await;
+    let apps = TestNamespace::new("parity-xns-apps").await;
+    let client = h.ns.client.clone();
+    let dir = h.temp_dir("xns");
+    let cluster = "acid-xns";
+    let user = format!("{}.writer", apps.name);
+    h.apply(h.cluster_manifest(
+        cluster,
+        1,
+        json!({ user.as_str(): [] }),
+        json!({}),
+        json!({}),
+    ))
+    .await;
+    let overrides = [("enable_cross_namespace_secret", "true")];
+    let mut zalando = Zalando::start(&client, &h.ns.name, &overrides, &dir).await;
+    let secret_name = format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do");
+    let secrets = apps.api::<Secret>();
+    let theirs = eventually(
+        Duration::from_secs(120),
+        "Zalando's Secret in the user's namespace",
+        || async { secrets.get_opt(&secret_name).await.ok().flatten() },
+    )
+    .await;
+    zalando.stop();
+
+    let config = Config {
+        enable_cross_namespace_secret: true,
+        ..our_configuration(&h.ns.name, Mode::Endpoints, &dir)
+    };
+    let stored = h.get("postgresql", cluster).await.expect("the manifest");
+    let pg: Postgresql =
+        postgres_reconciler::validate::deserialize_manifest(&stored).expect("reads");
+    let desired = render::render_with(
+        &[Manifest::Postgresql(Box::new(pg))],
+        &config,
+        &LiveFacts::default(),
+    );
+    assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+    let ours = desired.manifests[0]
+        .objects
+        .iter()
+        .find(|o| o.kind == "Secret" && o.name == secret_name)
+        .unwrap_or_else(|| panic!("our Secret {secret_name}"));
+    let theirs = serde_json::to_value(&theirs).expect("json");
+    assert_eq!(
+        decided(&ours.body),
+        decided(&theirs),
+        "see {}",
+        zalando.log.display()
+    );
+}
