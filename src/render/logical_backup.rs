@@ -9,15 +9,13 @@
 use super::meta;
 use super::pod_environment::SourcedEnv;
 use super::spilo::{SUPERUSER, field, secret_key};
-use super::statefulset::KUBE_IAM_ROLE;
 use crate::api::Postgresql;
 use crate::api::postgresql::{ResourceAmounts, Resources};
 use crate::config::Config;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, EnvVar, PodAffinity, PodAffinityTerm, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
-    WeightedPodAffinityTerm,
+    PodSpec, PodTemplateSpec, SecurityContext, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -89,12 +87,7 @@ fn pod_template(
     let mut labels = meta::object_labels(config, pg);
     labels.remove(meta::MANAGED_BY.0);
     labels.insert("application".into(), APPLICATION.into());
-    let mut annotations = meta::inherited_annotations(config, pg);
-    annotations.extend(config.custom_pod_annotations.clone());
-    annotations.extend(pg.spec.pod_annotations.clone());
-    if !config.kube_iam_role.is_empty() {
-        annotations.insert(KUBE_IAM_ROLE.into(), config.kube_iam_role.clone());
-    }
+    let annotations = super::statefulset::pod_annotations(config, pg);
     let port = |port: i32| ContainerPort {
         container_port: port,
         protocol: Some("TCP".into()),
@@ -123,21 +116,9 @@ fn pod_template(
         ..Default::default()
     };
     let mut volumes = Vec::new();
-    if !config.additional_secret_mount.is_empty() {
-        let name = config.additional_secret_mount.clone();
-        container.volume_mounts = Some(vec![VolumeMount {
-            name: name.clone(),
-            mount_path: config.additional_secret_mount_path.clone(),
-            ..Default::default()
-        }]);
-        volumes.push(Volume {
-            name: name.clone(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(name),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+    if let Some((volume, at)) = super::pod_volumes::secret_mount(config) {
+        container.volume_mounts = Some(vec![at]);
+        volumes.push(volume);
     }
     // Zalando's: preferably on a node where another backup pod of this cluster runs, with the
     // node readiness labels required.

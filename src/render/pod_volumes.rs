@@ -11,6 +11,28 @@ use k8s_openapi::api::core::v1::{
 /// The shared socket directory's volume (`share_pgsocket_with_sidecars`).
 pub const PGSOCKET_VOLUME: &str = "postgresql-run";
 
+/// `additional_secret_mount`: the Secret's volume and where every container mounts it.
+pub fn secret_mount(config: &Config) -> Option<(Volume, VolumeMount)> {
+    if config.additional_secret_mount.is_empty() {
+        return None;
+    }
+    let name = config.additional_secret_mount.clone();
+    let at = VolumeMount {
+        name: name.clone(),
+        mount_path: config.additional_secret_mount_path.clone(),
+        ..Default::default()
+    };
+    let volume = Volume {
+        name: name.clone(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(name),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Some((volume, at))
+}
+
 /// The pod's volumes after the data volume, in Zalando's order (`generatePodTemplate`), each
 /// mounted where Zalando mounts it: `dshm` into postgres; the socket directory and the
 /// `additional_secret_mount` into every container; the manifest's `additionalVolumes` into the
@@ -49,19 +71,13 @@ pub fn with_volumes(
             mount(c, PGSOCKET_VOLUME, "/var/run/postgresql");
         }
     }
-    if !config.additional_secret_mount.is_empty() {
-        let name = config.additional_secret_mount.clone();
+    if let Some((volume, at)) = secret_mount(config) {
         for c in &mut containers {
-            mount(c, &name, &config.additional_secret_mount_path);
+            c.volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(at.clone());
         }
-        volumes.push(Volume {
-            name: name.clone(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(name),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+        volumes.push(volume);
     }
     // The manifest's, then TLS's; validation refused the ones Zalando skips.
     let mut additional = pg.spec.additional_volumes.clone();

@@ -176,12 +176,7 @@ fn pod_template(
 ) -> PodTemplateSpec {
     let mut labels = meta::object_labels(config, pg);
     labels.remove(meta::MANAGED_BY.0);
-    let mut annotations = meta::inherited_annotations(config, pg);
-    annotations.extend(config.custom_pod_annotations.clone());
-    annotations.extend(pg.spec.pod_annotations.clone());
-    if !config.kube_iam_role.is_empty() {
-        annotations.insert(KUBE_IAM_ROLE.into(), config.kube_iam_role.clone());
-    }
+    let annotations = pod_annotations(config, pg);
     let image = pg
         .spec
         .docker_image
@@ -274,6 +269,19 @@ fn pod_template(
             ..Default::default()
         }),
     }
+}
+
+/// The annotations of every pod Zalando makes for a cluster (Spilo's and the logical backup's):
+/// the inherited ones, `custom_pod_annotations`, the manifest's `podAnnotations`, and the
+/// kube2iam role.
+pub fn pod_annotations(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
+    let mut annotations = meta::inherited_annotations(config, pg);
+    annotations.extend(config.custom_pod_annotations.clone());
+    annotations.extend(pg.spec.pod_annotations.clone());
+    if !config.kube_iam_role.is_empty() {
+        annotations.insert(KUBE_IAM_ROLE.into(), config.kube_iam_role.clone());
+    }
+    annotations
 }
 
 /// `additional_pod_capabilities`, upper-cased as Zalando writes them.
