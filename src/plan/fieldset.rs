@@ -3,6 +3,7 @@
 //! field, `k:{"name":"x"}` a list element by key, `v:<json>` a set element, `i:<n>` an index,
 //! and `.` the node itself.
 
+use crate::state::managed_fields::{is_apply_of, is_imperative_edit};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -134,22 +135,6 @@ fn entries(live: &Value) -> &[Value] {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default()
-}
-
-/// `manager`'s server-side apply of the object itself (not a subresource).
-pub fn is_apply_of(entry: &Value, manager: &str) -> bool {
-    entry.get("manager").and_then(Value::as_str) == Some(manager)
-        && entry.get("operation").and_then(Value::as_str) == Some("Apply")
-        && entry
-            .get("subresource")
-            .is_none_or(|s| s.as_str() == Some(""))
-}
-
-/// Another manager's `Update` of the object's own fields.
-pub fn is_imperative_edit(entry: &Value, manager: &str) -> bool {
-    entry.get("manager").and_then(Value::as_str) != Some(manager)
-        && entry.get("operation").and_then(Value::as_str) == Some("Update")
-        && entry.get("subresource").and_then(Value::as_str) != Some("status")
 }
 
 fn merge(into: &mut FieldSet, from: FieldSet) {

@@ -2,6 +2,7 @@
 //! `observe` and read by `plan`, so that the pure stages never import an I/O module.
 
 mod database;
+pub mod managed_fields;
 mod observed;
 mod patroni;
 pub mod trim;

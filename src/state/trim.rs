@@ -5,7 +5,7 @@
 //! status is compared). A live cluster holds thousands of objects, and the
 //! controller-manager's status entries are often most of a StatefulSet's bytes.
 
-use crate::plan::fieldset::{is_apply_of, is_imperative_edit};
+use super::managed_fields::{is_apply_of, is_imperative_edit};
 use serde_json::Value;
 
 /// The kinds whose status the plan reads.
