@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, Container, ContainerPort, EnvVar, PodAffinity, PodAffinityTerm, PodSecurityContext,
     PodSpec, PodTemplateSpec, SecurityContext, WeightedPodAffinityTerm,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 pub const CONTAINER: &str = "logical-backup";
 /// The `application` label of the backup pods (Zalando's).
@@ -87,7 +87,6 @@ fn pod_template(
     let mut labels = meta::object_labels(config, pg);
     labels.remove(meta::MANAGED_BY.0);
     labels.insert("application".into(), APPLICATION.into());
-    let annotations = super::statefulset::pod_annotations(config, pg);
     let port = |port: i32| ContainerPort {
         container_port: port,
         protocol: Some("TCP".into()),
@@ -143,12 +142,7 @@ fn pod_template(
         ..Default::default()
     };
     PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels),
-            namespace: pg.metadata.namespace.clone(),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            ..Default::default()
-        }),
+        metadata: Some(super::statefulset::pod_metadata(config, pg, labels)),
         spec: Some(PodSpec {
             service_account_name: Some(config.pod_service_account_name.clone()),
             termination_grace_period_seconds: Some(config.pod_terminate_grace_period_seconds),

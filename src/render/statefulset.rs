@@ -176,7 +176,6 @@ fn pod_template(
 ) -> PodTemplateSpec {
     let mut labels = meta::object_labels(config, pg);
     labels.remove(meta::MANAGED_BY.0);
-    let annotations = pod_annotations(config, pg);
     let image = pg
         .spec
         .docker_image
@@ -247,12 +246,7 @@ fn pod_template(
         .or_else(|| Some(config.pod_priority_class_name.clone()).filter(|p| !p.is_empty()));
     let affinity = super::scheduling::affinity(config, pg, &labels);
     PodTemplateSpec {
-        metadata: Some(ObjectMeta {
-            labels: Some(labels),
-            namespace: pg.metadata.namespace.clone(),
-            annotations: (!annotations.is_empty()).then_some(annotations),
-            ..Default::default()
-        }),
+        metadata: Some(pod_metadata(config, pg, labels)),
         spec: Some(PodSpec {
             service_account_name: Some(config.pod_service_account_name.clone()),
             // Patroni needs time to hand over the master role before the pod goes.
@@ -271,17 +265,26 @@ fn pod_template(
     }
 }
 
-/// The annotations of every pod Zalando makes for a cluster (Spilo's and the logical backup's):
-/// the inherited ones, `custom_pod_annotations`, the manifest's `podAnnotations`, and the
-/// kube2iam role.
-pub fn pod_annotations(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
+/// The metadata of every pod template Zalando makes for a cluster (Spilo's and the logical
+/// backup's): `labels`, the cluster's namespace, and the annotations: the inherited ones,
+/// `custom_pod_annotations`, the manifest's `podAnnotations`, and the kube2iam role.
+pub fn pod_metadata(
+    config: &Config,
+    pg: &Postgresql,
+    labels: BTreeMap<String, String>,
+) -> ObjectMeta {
     let mut annotations = meta::inherited_annotations(config, pg);
     annotations.extend(config.custom_pod_annotations.clone());
     annotations.extend(pg.spec.pod_annotations.clone());
     if !config.kube_iam_role.is_empty() {
         annotations.insert(KUBE_IAM_ROLE.into(), config.kube_iam_role.clone());
     }
-    annotations
+    ObjectMeta {
+        labels: Some(labels),
+        namespace: pg.metadata.namespace.clone(),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+        ..Default::default()
+    }
 }
 
 /// `additional_pod_capabilities`, upper-cased as Zalando writes them.
