@@ -105,10 +105,11 @@ mod tests {
 
     #[test]
     fn without_the_switch_every_secret_stays_in_the_manifests_namespace() {
+        let found = secrets(&Config::default());
+        assert_eq!(found.len(), 3, "{found:?}");
         assert!(
-            secrets(&Config::default())
-                .iter()
-                .all(|(namespace, _, _)| namespace == "ns")
+            found.iter().all(|(namespace, _, _)| namespace == "ns"),
+            "{found:?}"
         );
     }
 }
