@@ -60,6 +60,10 @@ async fn a_deleted_leader_pod_fails_over_and_comes_back_as_a_replica() {
         .expect("leader pod")
         .metadata
         .uid;
+    // On a node the recreated pod's Patroni starts seconds later (the image, Spilo's configure
+    // step); here it would start at once and could win the leader race on its old data. So its
+    // container waits until a replica holds the lock, as it would there.
+    c.runner.hold(&old_leader);
     pods.delete(&old_leader, &DeleteParams::default())
         .await
         .expect("delete the leader's pod");
@@ -70,6 +74,19 @@ async fn a_deleted_leader_pod_fails_over_and_comes_back_as_a_replica() {
         (back.metadata.uid != old_uid).then_some(())
     })
     .await;
+    eventually(
+        PATRONI_WAIT,
+        "a replica holding the leader lock",
+        || async {
+            let roles = c.roles().await;
+            roles
+                .iter()
+                .any(|(pod, role)| role == "master" && *pod != old_leader)
+                .then_some(())
+        },
+    )
+    .await;
+    c.runner.release(&old_leader);
     let new_leader = c.wait_for_roles("after the failover").await;
     assert_ne!(new_leader, old_leader);
     assert_eq!(

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::runtime::watcher::{self, Event};
 use member::Member;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,9 +34,20 @@ const MAX_GRACE: Duration = Duration::from_secs(30);
 
 type Members = Arc<Mutex<BTreeMap<String, Member>>>;
 
+/// Pods whose container a test keeps from starting, as a slow node would (an image pull,
+/// Spilo's configure step), and the latest of them seen while held.
+#[derive(Default)]
+struct Held {
+    names: BTreeSet<String>,
+    waiting: BTreeMap<String, Pod>,
+}
+
+type HeldPods = Arc<Mutex<Held>>;
+
 pub struct SpiloRunner {
     pub root: PathBuf,
     members: Members,
+    held: HeldPods,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,6 +58,7 @@ impl SpiloRunner {
         std::fs::create_dir_all(root).expect("runner root");
         member::give_to_postgres(root);
         let members: Members = Arc::default();
+        let held: HeldPods = Arc::default();
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let config = watcher::Config::default().labels("application=spilo");
         let task = tokio::spawn(run(
@@ -55,12 +67,24 @@ impl SpiloRunner {
             config,
             root.to_path_buf(),
             members.clone(),
+            held.clone(),
         ));
         SpiloRunner {
             root: root.to_path_buf(),
             members,
+            held,
             task,
         }
+    }
+
+    /// From now on, a new pod named `pod` gets no Patroni until [`release`](Self::release).
+    pub fn hold(&self, pod: &str) {
+        self.held.lock().unwrap().names.insert(pod.to_string());
+    }
+
+    /// Starts the held pod's Patroni (within the runner's next restart check).
+    pub fn release(&self, pod: &str) {
+        self.held.lock().unwrap().names.remove(pod);
     }
 
     /// Patroni's log of a pod (everything its member wrote so far, across restarts).
@@ -107,6 +131,7 @@ async fn run(
     config: watcher::Config,
     root: PathBuf,
     members: Members,
+    held: HeldPods,
 ) {
     let mut events = watcher::watcher(pods, config).boxed();
     let mut tick = tokio::time::interval(RESTART_CHECK);
@@ -114,13 +139,31 @@ async fn run(
         tokio::select! {
             event = events.next() => match event {
                 None => return,
-                Some(Ok(Event::Apply(pod))) | Some(Ok(Event::InitApply(pod))) => {
+                Some(Ok(Event::Apply(pod))) | Some(Ok(Event::InitApply(pod)))
+                    if !hold_back(&pod, &held) =>
+                {
                     observe(&client, &pod, &root, &members).await
                 }
-                Some(Ok(Event::Delete(pod))) => stop(&pod, &members).await,
+                Some(Ok(Event::Delete(pod))) => {
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    held.lock().unwrap().waiting.remove(&name);
+                    stop(&pod, &members).await
+                }
                 _ => {}
             },
             _ = tick.tick() => {
+                let released: Vec<Pod> = {
+                    let mut h = held.lock().unwrap();
+                    let names = h.names.clone();
+                    let (go, stay) = std::mem::take(&mut h.waiting)
+                        .into_iter()
+                        .partition(|(name, _)| !names.contains(name));
+                    h.waiting = stay;
+                    go.into_values().collect()
+                };
+                for pod in released {
+                    observe(&client, &pod, &root, &members).await;
+                }
                 for (pod, member) in members.lock().unwrap().iter_mut() {
                     if member.restart_if_exited() {
                         eprintln!("Spilo runner: Patroni of {pod} had exited; started again");
@@ -129,6 +172,19 @@ async fn run(
             }
         }
     }
+}
+
+/// Whether `pod` is a new pod a test holds back: then it waits, with its latest state.
+/// A held pod being deleted is not held back: stopping it is the kubelet's part.
+fn hold_back(pod: &Pod, held: &HeldPods) -> bool {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let mut h = held.lock().unwrap();
+    if !h.names.contains(&name) || pod.metadata.deletion_timestamp.is_some() {
+        h.waiting.remove(&name);
+        return false;
+    }
+    h.waiting.insert(name, pod.clone());
+    true
 }
 
 /// How often the runner looks for a Patroni that exited (the kubelet's restart loop).
