@@ -94,6 +94,10 @@ enum Command {
         /// Colour in text output.
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
+        /// Plan as a run at this time would (RFC 3339, e.g. 2027-03-01T00:00:00Z): which
+        /// passwords it would rotate, which rotation roles it would drop.
+        #[arg(long, value_name = "TIME")]
+        at: Option<jiff::Timestamp>,
     },
     /// The CronJob's one-shot run: apply the plan, write status, print the run report.
     ///
@@ -266,6 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 reach_databases: true,
                 scope: scope(&cli.global, &config),
                 default_namespace: default_namespace(&cli.global),
+                clock: None,
             };
             let options = postgres_reconciler::apply::run::ApplyOptions {
                 allow_destructive,
@@ -301,6 +306,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             format,
             detailed_exitcode,
             color,
+            at,
         } => {
             let config = load_config(&cli.global)?;
             let source = Source {
@@ -310,6 +316,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 reach_databases: !no_database,
                 scope: scope(&cli.global, &config),
                 default_namespace: default_namespace(&cli.global),
+                clock: at,
             };
             let planned = runtime()?.block_on(async {
                 if offline {

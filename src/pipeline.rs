@@ -27,6 +27,8 @@ pub struct Source {
     pub scope: Scope,
     /// Namespace for file manifests that name none.
     pub default_namespace: String,
+    /// The run's date, when not now: `plan --at` shows what a run then would rotate.
+    pub clock: Option<jiff::Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +183,9 @@ pub async fn plan_live(
         objects,
         adoptable,
         finalizers: live.finalizers,
-        now: jiff::Timestamp::now()
+        now: source
+            .clock
+            .unwrap_or_else(jiff::Timestamp::now)
             .round(jiff::Unit::Second)
             .ok()
             .map(|t| t.to_string()),

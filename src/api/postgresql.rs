@@ -108,6 +108,19 @@ pub struct PostgresqlSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub databases: BTreeMap<String, String>,
 
+    /// Users whose password is rotated every `password_rotation_interval` days by a new role
+    /// `<user><YYMMDD>`, a member of the user, that the Secret then names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users_with_secret_rotation: Vec<String>,
+
+    /// Users whose password is rotated in place every `password_rotation_interval` days.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users_with_in_place_secret_rotation: Vec<String>,
+
+    /// Users left out of the rotation that `enable_password_rotation` turns on for all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users_ignoring_secret_rotation: Vec<String>,
+
     /// Databases with owner/reader/writer roles, schemas and extensions prepared for them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared_databases: Option<BTreeMap<String, PreparedDatabase>>,

@@ -6,7 +6,7 @@ use crate::observe::cluster::{MANIFEST_KINDS, OWNED_KINDS, POD_KIND, api_resourc
 use crate::plan::finalizer::{DROP_DATABASE_FINALIZER, finalizer_change};
 use crate::plan::objects::ownership_metadata;
 use crate::plan::{Action, Change, ObjectRef, Op, SecretKeyRef, Target};
-use crate::render::secrets::PASSWORD_KEY;
+use crate::render::secrets::{PASSWORD_KEY, USERNAME_KEY};
 use crate::render::{ApplyPolicy, DesiredObject};
 use crate::report::outcome::ActionResult;
 use base64::Engine;
@@ -88,8 +88,15 @@ impl ObjectExecutor<'_> {
             Change::Sql { .. }
             | Change::Restart { .. }
             | Change::PatroniConfig { .. }
-            | Change::PatroniRestart { .. } => (None, None),
+            | Change::PatroniRestart { .. }
+            | Change::SecretRotation(_) => (None, None),
         };
+        if let Change::SecretRotation(rotation) = &action.change {
+            return match self.rotate_secret(&api, r, rotation).await {
+                Ok(()) => ActionResult::Applied,
+                Err(message) => ActionResult::Failed(message),
+            };
+        }
         if let Some(add) = finalizer_change(action) {
             return match self.set_finalizer(&api, r, add).await {
                 Ok(()) => ActionResult::Applied,
@@ -294,6 +301,52 @@ impl ObjectExecutor<'_> {
                 Err(describe(&e))
             }
         }
+    }
+
+    /// A Secret's rotation: its keys as planned, and a new password that this run's SQL gives
+    /// the role. Pinned to the planned version: a Secret changed since is left to the next run.
+    async fn rotate_secret(
+        &self,
+        api: &Api<DynamicObject>,
+        r: &ObjectRef,
+        rotation: &crate::plan::SecretRotation,
+    ) -> Result<(), String> {
+        let key = SecretKeyRef {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        };
+        let mut live = api.get(&r.name).await.map_err(|e| describe(&e))?;
+        let current = live.metadata.resource_version.clone();
+        if rotation.uid.is_some() && live.metadata.uid != rotation.uid
+            || rotation.resource_version.is_some() && current != rotation.resource_version
+        {
+            return Err(format!(
+                "{r} changed since it was planned; its rotation is planned again next run"
+            ));
+        }
+        let encode = |v: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(v));
+        let data = live.data["data"].as_object_mut().map(std::mem::take);
+        let mut data = data.unwrap_or_default();
+        data.insert(USERNAME_KEY.into(), encode(&rotation.after.username));
+        data.insert("nextRotation".into(), encode(&rotation.after.next_rotation));
+        let password = rotation
+            .new_password
+            .then(crate::apply::passwords::new_password);
+        if let Some(password) = &password {
+            data.insert(PASSWORD_KEY.into(), encode(password));
+        }
+        live.data["data"] = Value::Object(data);
+        let params = PostParams {
+            field_manager: Some(self.field_manager.to_string()),
+            ..Default::default()
+        };
+        api.replace(&r.name, &params, &live)
+            .await
+            .map_err(|e| describe(&e))?;
+        if let Some(password) = password {
+            self.passwords.set(&key, password);
+        }
+        Ok(())
     }
 
     async fn delete(

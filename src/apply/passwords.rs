@@ -11,6 +11,15 @@ use std::sync::{Arc, Mutex};
 /// Length of generated passwords (Zalando's is 64 too).
 pub const GENERATED_LENGTH: usize = 64;
 
+/// A new random password, remembered nowhere.
+pub fn new_password() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(GENERATED_LENGTH)
+        .map(char::from)
+        .collect()
+}
+
 #[derive(Clone, Default)]
 pub struct Passwords {
     known: Arc<Mutex<BTreeMap<SecretKeyRef, String>>>,
@@ -48,11 +57,7 @@ impl Passwords {
 
     /// A new random password for a Secret about to be created, remembered for this run.
     pub fn generate(&self, secret: &SecretKeyRef) -> String {
-        let password: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(GENERATED_LENGTH)
-            .map(char::from)
-            .collect();
+        let password = new_password();
         if let Ok(mut known) = self.known.lock() {
             known.insert(secret.clone(), password.clone());
         }

@@ -80,6 +80,15 @@ pub struct Config {
     /// A user written `namespace.user` gets its credential Secret in that namespace (Zalando's
     /// `enable_cross_namespace_secret`); the role keeps the whole name.
     pub enable_cross_namespace_secret: bool,
+    /// Rotate the passwords of the manifests' users (not database owners, not standbys) every
+    /// `password_rotation_interval` days, as Zalando's `enable_password_rotation`; manifests
+    /// also opt users in or out themselves.
+    pub enable_password_rotation: bool,
+    /// Days between two rotations of a password (Zalando's default: 90).
+    pub password_rotation_interval: u32,
+    /// Days a rotation role is kept after it was made, at least twice the interval (Zalando's
+    /// default: 180); then it is dropped, if it owns nothing.
+    pub password_rotation_user_retention: u32,
     /// Delete the volume claims when their cluster's manifest is deleted (default: keep them).
     pub delete_pvcs: bool,
     /// Namespace of the reconciler itself: its Lease lives there (the chart sets it to the
@@ -366,6 +375,9 @@ impl Default for Config {
             field_manager: "postgres-reconciler".into(),
             force_conflicts: false,
             enable_cross_namespace_secret: false,
+            enable_password_rotation: false,
+            password_rotation_interval: 90,
+            password_rotation_user_retention: 180,
             pod_management_policy: PodManagementPolicy::OrderedReady,
             enable_master_load_balancer: false,
             enable_replica_load_balancer: false,
@@ -560,6 +572,9 @@ impl Config {
                 "logical_backup_provider ({:?}) must be s3, gcs or az",
                 self.logical_backup_provider
             ));
+        }
+        if self.password_rotation_interval == 0 {
+            return bad("password_rotation_interval must be at least 1 (days)".into());
         }
         if self.min_instances < 0 || self.max_instances < self.min_instances {
             return bad(format!(

@@ -903,15 +903,15 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "enable_password_rotation",
-        unsupported("password rotation", false, OFF),
+        ours("enable_password_rotation", C::Bool),
     ),
     (
         "password_rotation_interval",
-        unsupported("password rotation", false, When::Never),
+        ours("password_rotation_interval", C::OptInt),
     ),
     (
         "password_rotation_user_retention",
-        unsupported("password rotation", false, When::Never),
+        ours("password_rotation_user_retention", C::OptInt),
     ),
     (
         "enable_master_pooler_load_balancer",
@@ -1106,7 +1106,7 @@ mod tests {
         let i = import(&cm(r#"
   scalyr_api_key: "key"
   infrastructure_roles_secret_name: ""
-  enable_password_rotation: "false"
+  enable_team_superuser: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
@@ -1116,7 +1116,7 @@ mod tests {
             !find("infrastructure_roles_secret_name").matters,
             "empty turns nothing on"
         );
-        assert!(!find("enable_password_rotation").matters);
+        assert!(!find("enable_team_superuser").matters);
         assert!(!find("workers").matters);
         assert!(
             find("workers")

@@ -191,6 +191,11 @@ fn stable_form(action: &Action) -> Value {
         }),
         Change::PatroniConfig { patch, .. } => json!({"patroniConfig": patch}),
         Change::PatroniRestart { .. } => json!({"patroniRestart": true}),
+        // Not the rotation date: it holds the time of the run.
+        Change::SecretRotation(r) => json!({"rotation": {
+            "username": r.after.username,
+            "newPassword": r.new_password,
+        }}),
     };
     json!({
         "target": action.target,

@@ -77,6 +77,10 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         .iter()
         .filter_map(|o| Some((live_ref(o)?, o)))
         .collect();
+    let now = observed
+        .now
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
     let mut actions = Vec::new();
     let mut wanted: BTreeSet<ObjectRef> = BTreeSet::new();
     let mut unknown = Vec::new();
@@ -124,13 +128,31 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                         }
                     }
                 } else {
-                    let passwords = |secret: &SecretKeyRef| match password_of(&live, secret) {
-                        PasswordState::SecretAbsent => password_of(&adoptable, secret),
-                        known => known,
+                    let secret =
+                        |key: &SecretKeyRef| live.get(&secret_ref(key)).map(|v| (*v).clone());
+                    let rotations = super::rotation::plan_rotations(
+                        &m.manifest,
+                        &m.database,
+                        &secret,
+                        state,
+                        now,
+                        config,
+                    );
+                    let database = rotations.database.as_ref().unwrap_or(&m.database);
+                    let passwords = |key: &SecretKeyRef| {
+                        if rotations.rotating.contains(key) {
+                            return PasswordState::Rotating;
+                        }
+                        match password_of(&live, key) {
+                            PasswordState::SecretAbsent => password_of(&adoptable, key),
+                            known => known,
+                        }
                     };
-                    actions.extend(plan_database(&m.manifest, &m.database, state, &passwords));
+                    actions.extend(rotations.secrets.iter().cloned());
+                    actions.extend(plan_database(&m.manifest, database, state, &passwords));
+                    actions.extend(rotations.drops.iter().cloned());
                     if config.removed_roles == RemovedRoles::Nologin {
-                        actions.extend(plan_removed_roles(&m.manifest, &m.database, state));
+                        actions.extend(plan_removed_roles(&m.manifest, database, state));
                     }
                 }
             }
@@ -202,15 +224,18 @@ fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
             .all(|(k, v)| label(k) == Some(v.as_str()))
 }
 
-/// The password in a live credential Secret, for comparing with the role's stored verifier.
-fn password_of(live: &BTreeMap<ObjectRef, &Value>, secret: &SecretKeyRef) -> PasswordState {
-    let r = ObjectRef {
+fn secret_ref(secret: &SecretKeyRef) -> ObjectRef {
+    ObjectRef {
         api_version: "v1".into(),
         kind: "Secret".into(),
         namespace: secret.namespace.clone(),
         name: secret.name.clone(),
-    };
-    let Some(secret) = live.get(&r) else {
+    }
+}
+
+/// The password in a live credential Secret, for comparing with the role's stored verifier.
+fn password_of(live: &BTreeMap<ObjectRef, &Value>, secret: &SecretKeyRef) -> PasswordState {
+    let Some(secret) = live.get(&secret_ref(secret)) else {
         return PasswordState::SecretAbsent;
     };
     secret

@@ -13,6 +13,7 @@ pub mod objects;
 pub mod offline;
 pub mod patroni;
 pub mod rollout;
+pub mod rotation;
 pub mod scram;
 pub mod sensitive_env;
 pub mod shard;
@@ -232,6 +233,53 @@ pub enum Change {
     /// `POST {url}/restart` (only if a restart is pending): the member restarts PostgreSQL for
     /// settings that need it; the pod stays.
     PatroniRestart { url: String },
+    /// A credential Secret's rotation (`plan::rotation`): its `username` and `nextRotation`
+    /// become these, and with `new_password` `apply` generates its new password, which the
+    /// SQL of the same run gives the role. Pinned to the Secret's version when planned.
+    SecretRotation(SecretRotation),
+}
+
+/// What a credential Secret holds besides its password, before and after its rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRotation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    pub before: RotationKeys,
+    pub after: RotationKeys,
+    pub new_password: bool,
+}
+
+impl SecretRotation {
+    /// The Secret's `data` before and after, as printed: the password never, only whether a
+    /// new one is generated.
+    pub fn shown(&self) -> (serde_json::Value, serde_json::Value) {
+        let data = |keys: &RotationKeys, password: &str| {
+            serde_json::json!({"data": {
+                "nextRotation": keys.next_rotation,
+                "password": password,
+                "username": keys.username,
+            }})
+        };
+        let sensitive = crate::render::output::SENSITIVE;
+        let after = if self.new_password {
+            crate::render::output::GENERATED
+        } else {
+            sensitive
+        };
+        (data(&self.before, sensitive), data(&self.after, after))
+    }
+}
+
+/// The Secret keys a rotation writes, other than the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationKeys {
+    pub username: String,
+    /// RFC 3339; empty when rotation is off.
+    pub next_rotation: String,
 }
 
 /// A Patroni switchover: `POST {url}/switchover` with the leader and the candidate.

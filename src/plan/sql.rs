@@ -32,6 +32,8 @@ pub enum PasswordState {
     /// The Secret exists but its password cannot be read here (an offline plan against a base
     /// branch): no password statement is planned.
     Unreadable,
+    /// The Secret gets a new password this run (password rotation), which the role is given.
+    Rotating,
 }
 
 /// The server as shown in targets: "cluster ns/name" or "external ns/secret".
@@ -124,6 +126,15 @@ fn ownership_comment(manifest: &ManifestRef) -> String {
         comment.push_str(&format!(" uid {uid}"));
     }
     comment
+}
+
+/// The comment of a role made by the password rotation of `user`: only a role with exactly
+/// this comment is ever dropped by the rotation's retention.
+pub(crate) fn rotation_comment(manifest: &ManifestRef, user: &str) -> String {
+    format!(
+        "{}; password rotation of {user}",
+        ownership_comment(manifest)
+    )
 }
 
 fn ident(name: &str) -> String {

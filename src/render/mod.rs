@@ -399,6 +399,7 @@ fn render_cluster(
     if config.enable_cross_namespace_secret {
         database.place_cross_namespace_secrets(&namespace);
     }
+    database.mark_rotations(&pg, config.enable_password_rotation);
 
     let mut objects = Vec::new();
     for (role, secret, elsewhere) in database.login_roles_with_secrets() {

@@ -121,6 +121,10 @@ fn action(a: &Action) -> Value {
         (Change::Restart { .. } | Change::PatroniRestart { .. }, _) => (None, None, None, None),
         // Patroni's dynamic configuration after the PATCH (it holds no secrets).
         (Change::PatroniConfig { patch, .. }, _) => (None, Some(patch.clone()), None, None),
+        (Change::SecretRotation(r), _) => {
+            let (before, after) = r.shown();
+            (Some(before), Some(after), None, None)
+        }
         (Change::Sql { statements }, _) => (
             None,
             None,

@@ -144,6 +144,12 @@ pub(crate) fn body(action: &Action) -> Body {
         }
         // A restart, or Patroni's settings: the reason says everything (old → new values).
         (Change::Restart { .. }, _) => Body::Diff(Vec::new()),
+        // Built masked: the password is only ever "(sensitive)" or "(generated)".
+        (Change::SecretRotation(r), Target::Object(obj)) => {
+            let (before, after) = r.shown();
+            Body::Diff(object_diff(obj, Some(&before), Some(&after)))
+        }
+        (Change::SecretRotation(_), _) => Body::Diff(Vec::new()),
         (Change::PatroniRestart { url }, _) => Body::Request(vec![
             format!("POST {}/restart", url.trim_end_matches('/')),
             r#"{"restart_pending": true}"#.into(),

@@ -37,9 +37,6 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
         "topologySpreadConstraints",
         "topology spread constraints (not in Zalando's operator v1.15.1 either)",
     ),
-    ("usersWithSecretRotation", "password rotation"),
-    ("usersWithInPlaceSecretRotation", "password rotation"),
-    ("usersIgnoringSecretRotation", "password rotation"),
 ];
 
 /// A Zalando feature field whose value switches nothing on (`enableConnectionPooler: false`,

@@ -13,7 +13,7 @@ use super::quantity::{check_resources, check_volume_size};
 use super::sidecars::{check_sidecars, sidecar_name};
 use super::standby::check_standby;
 use super::tls::check_tls;
-use super::users::{check_secret_namespaces, check_users};
+use super::users::{check_rotation_lists, check_secret_namespaces, check_users};
 use super::windows::check_windows;
 use super::{Errors, Limits};
 use crate::api::Postgresql;
@@ -78,6 +78,7 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
         errs,
     ) {
         check_users(&spec.users, &limits.protected_role_names, errs);
+        check_rotation_lists(spec, errs);
         if limits.cross_namespace_secrets {
             check_secret_namespaces(&spec.users, errs);
         }

@@ -92,6 +92,32 @@ fn check_flags(path: &str, flags: &[String], errs: &mut Errors) {
     }
 }
 
+/// The rotation lists: the system roles' passwords are Spilo's (its pods start with them), so
+/// rotating them would need the pods replaced; they are refused rather than left unrotated.
+pub(super) fn check_rotation_lists(
+    spec: &crate::api::postgresql::PostgresqlSpec,
+    errs: &mut Errors,
+) {
+    for (field, list) in [
+        ("usersWithSecretRotation", &spec.users_with_secret_rotation),
+        (
+            "usersWithInPlaceSecretRotation",
+            &spec.users_with_in_place_secret_rotation,
+        ),
+    ] {
+        for (i, user) in list.iter().enumerate() {
+            if ["postgres", "standby"].contains(&user.as_str()) {
+                errs.add(
+                    format!("spec.{field}[{i}]"),
+                    format!(
+                        "{user:?} is a system role: its password is in the pods' environment, so postgres-reconciler does not rotate it"
+                    ),
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

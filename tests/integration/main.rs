@@ -34,6 +34,7 @@ mod lease;
 mod logical_backup;
 mod metrics;
 mod observe_postgres;
+mod password_rotation;
 mod patroni_bootstrap;
 mod patroni_corpus;
 mod patroni_dynamic;

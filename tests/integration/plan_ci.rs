@@ -167,6 +167,7 @@ async fn the_examples_plan_command_runs_as_the_planner_and_writes_nothing() {
         reach_databases: false,
         scope: h.source.scope.clone(),
         default_namespace: h.ns.name.clone(),
+        clock: None,
     };
     let planned = pipeline::plan_live(&h.config, &as_planner, &source)
         .await
@@ -237,6 +238,7 @@ async fn the_markdown_of_1000_clusters_renders_folded_under_githubs_comment_limi
         reach_databases: false,
         scope: postgres_reconciler::observe::cluster::Scope::All,
         default_namespace: "default".into(),
+        clock: None,
     };
     let config = postgres_reconciler::config::Config::default();
     let planned = pipeline::plan_offline(&config, &source)

@@ -94,6 +94,7 @@ async fn applied_cluster(ns: &TestNamespace) -> (Config, Source, ClusterClient) 
         reach_databases: true,
         scope: Scope::Namespaces(vec![ns.name.clone()]),
         default_namespace: ns.name.clone(),
+        clock: None,
     };
     let cluster = ClusterClient::from_config(TestEnv::get().kube_config().await).expect("client");
     (config, source, cluster)

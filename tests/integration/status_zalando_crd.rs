@@ -118,6 +118,7 @@ async fn under_zalandos_crd_the_status_is_written_once_and_then_left_alone() {
         reach_databases: true,
         scope: Scope::Namespaces(vec![ns.into()]),
         default_namespace: ns.into(),
+        clock: None,
     };
     let mut config = h.config.clone();
     config.release_namespace = ns.into();

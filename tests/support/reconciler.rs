@@ -67,6 +67,7 @@ impl Harness {
             reach_databases: true,
             scope: Scope::Namespaces(vec![ns.name.clone()]),
             default_namespace: ns.name.clone(),
+            clock: None,
         };
         let prefix = unique_name(test).replace('-', "_");
         prepare_shared_roles().await;

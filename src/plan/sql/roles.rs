@@ -33,10 +33,12 @@ pub(super) fn create_roles(
                     attribute_words(&role.attributes).join(" ")
                 ))
             };
-            let comment = SqlStatement::plain(format!(
-                "COMMENT ON ROLE {name} IS {}",
-                literal(&ownership_comment(ctx.manifest))
-            ));
+            let comment = match &role.rotation_of {
+                Some(user) => super::rotation_comment(ctx.manifest, user),
+                None => ownership_comment(ctx.manifest),
+            };
+            let comment =
+                SqlStatement::plain(format!("COMMENT ON ROLE {name} IS {}", literal(&comment)));
             let mut statements = vec![create, comment];
             statements.extend(
                 role.parameters
@@ -134,6 +136,9 @@ pub(super) fn alter_roles(
                         .then(|| format!("password differs from Secret {secret}"))
                 }
                 PasswordState::Unreadable => None,
+                PasswordState::Rotating => Some(format!(
+                    "Secret {secret} gets a new password this run (password rotation)"
+                )),
             };
             if let Some(why) = why {
                 statements.push(SqlStatement {

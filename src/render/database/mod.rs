@@ -94,6 +94,24 @@ pub struct DesiredRole {
     pub mode: RoleMode,
     /// Which part of which manifest asked for the role.
     pub origin: RoleOrigin,
+    /// How its password is rotated, if it is (Zalando's password rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationMode>,
+    /// The user whose password rotation made this role (`<user><YYMMDD>`): it says so in its
+    /// comment, which is what lets its retention drop it, and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_of: Option<String>,
+}
+
+/// Zalando's two ways of rotating a password.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum RotationMode {
+    /// A new role `<user><YYMMDD>`, a member of the user, with a new password; the Secret
+    /// names it from then on, and the previous ones keep working until their retention.
+    NewRole,
+    /// The user's own password is replaced.
+    InPlace,
 }
 
 /// Role attributes as booleans; `true` means the attribute, `false` its `NO…` form.
@@ -271,6 +289,36 @@ impl DesiredDatabaseState {
         })
     }
 
+    /// Which login roles have their passwords rotated, and how: those the manifest lists
+    /// (`usersWithInPlaceSecretRotation` before `usersWithSecretRotation`), and with
+    /// `enable_password_rotation` every manifest and prepared-database user that owns no
+    /// database of `spec.databases`, outside standby clusters; never the system roles, and
+    /// never the users of `usersIgnoringSecretRotation`.
+    pub fn mark_rotations(&mut self, pg: &Postgresql, enabled_for_all: bool) {
+        let spec = &pg.spec;
+        let owners: BTreeSet<&String> = spec.databases.values().collect();
+        let listed = |list: &[String], name: &str| list.iter().any(|u| u == name);
+        for role in self.roles.values_mut() {
+            let rotatable = role.secret.is_some()
+                && matches!(
+                    role.origin,
+                    RoleOrigin::Manifest | RoleOrigin::PreparedDatabase { .. }
+                );
+            if !rotatable || listed(&spec.users_ignoring_secret_rotation, &role.name) {
+                continue;
+            }
+            role.rotation = if listed(&spec.users_with_in_place_secret_rotation, &role.name) {
+                Some(RotationMode::InPlace)
+            } else if listed(&spec.users_with_secret_rotation, &role.name)
+                || (enabled_for_all && spec.standby.is_none() && !owners.contains(&role.name))
+            {
+                Some(RotationMode::NewRole)
+            } else {
+                None
+            };
+        }
+    }
+
     /// Zalando's `enable_cross_namespace_secret`: a manifest user written `namespace.user` keeps
     /// that whole name as its role, and its Secret goes to `namespace` (the part before the
     /// first dot) when that is not the manifest's own.
@@ -377,6 +425,8 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
         parameters: BTreeMap::new(),
         secret: None,
         secret_namespace: None,
+        rotation: None,
+        rotation_of: None,
         mode: RoleMode::EnsureExists,
         origin: RoleOrigin::ConfigOwner,
     };

@@ -223,6 +223,8 @@ impl RoleSet<'_> {
                 parameters: BTreeMap::from([("search_path".to_string(), search_path.to_string())]),
                 secret: login.then(|| (self.secret_for)(name)),
                 secret_namespace: None,
+                rotation: None,
+                rotation_of: None,
                 mode: RoleMode::Managed,
                 origin: RoleOrigin::PreparedDatabase {
                     database: self.database.to_string(),
