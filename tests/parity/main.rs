@@ -15,4 +15,5 @@ mod diff;
 mod expectations;
 mod harness;
 mod normalize;
+mod rotation;
 mod zalando_crd;
