@@ -210,12 +210,22 @@ pub async fn plan_live(
             not_reached(&desired, NO_DATABASE)
         }
     };
-    let (databases, pods) = futures::future::join(
+    let teams = async {
+        use crate::observe::teams::{not_asked, observe_teams};
+        if source.reach_databases {
+            observe_teams(&cluster.client, config, &desired).await
+        } else {
+            not_asked(&desired, NO_DATABASE)
+        }
+    };
+    let (databases, pods, teams) = futures::future::join3(
         databases,
         observe_pods(&cluster.client, &source.scope, config),
+        teams,
     )
     .await;
     observed.databases = databases;
+    observed.teams = teams;
     let mut pods = pods?;
     if let Some(shard) = config.shard {
         pods.retain(|p| shard.owns_object(p, &config.cluster_name_label));

@@ -176,6 +176,29 @@ pub struct Config {
     /// `PAM_OAUTH2` and `HUMAN_ROLE` of the Spilo pods (human users log in with OAuth2 tokens).
     pub pam_configuration: String,
     pub pam_role_name: String,
+    /// Human users from the Teams API: the members of a manifest's `teamId` (and of
+    /// `postgres_superuser_teams`) become LOGIN roles, members of `pam_role_name`, that log in
+    /// through PAM with their OAuth2 tokens (Zalando's `enable_teams_api`; its default is on,
+    /// ours off: there is no Teams API to ask unless one is configured).
+    pub enable_teams_api: bool,
+    /// `GET {teams_api_url}/teams/{team}` answers the team's `member` list.
+    pub teams_api_url: String,
+    /// `[namespace/]name` of the Secret whose `read-only-token-secret` is the bearer token for
+    /// the Teams API (`read-only-token-type: Bearer`); the namespace defaults to
+    /// `release_namespace`.
+    pub oauth_token_secret_name: String,
+    /// Roles team members (not superusers) are also members of.
+    pub team_admin_role: String,
+    /// Members of the manifest's own team are superusers.
+    pub enable_team_superuser: bool,
+    /// Teams whose members are superusers in every cluster.
+    pub postgres_superuser_teams: Vec<String>,
+    /// Role settings of team members (`ALTER ROLE … SET`).
+    pub team_api_role_configuration: BTreeMap<String, String>,
+    /// A member who left the team loses LOGIN and is renamed with `role_deletion_suffix`,
+    /// never dropped; coming back renames the role back.
+    pub enable_team_member_deprecation: bool,
+    pub role_deletion_suffix: String,
     /// Patroni's `failsafe_mode` for clusters whose manifest does not say.
     pub enable_patroni_failsafe_mode: bool,
     /// Mount a memory-backed `/dev/shm` (PostgreSQL's parallel queries need more than a container's 64 MB).
@@ -410,6 +433,18 @@ impl Default for Config {
                 "https://info.example.com/oauth2/tokeninfo?access_token= uid realm=/employees"
                     .into(),
             pam_role_name: "zalandos".into(),
+            enable_teams_api: false,
+            teams_api_url: "https://teams.example.com/api/".into(),
+            oauth_token_secret_name: "postgresql-operator".into(),
+            team_admin_role: "admin".into(),
+            enable_team_superuser: false,
+            postgres_superuser_teams: Vec::new(),
+            team_api_role_configuration: BTreeMap::from([(
+                "log_statement".to_string(),
+                "all".to_string(),
+            )]),
+            enable_team_member_deprecation: false,
+            role_deletion_suffix: "_deleted".into(),
             enable_patroni_failsafe_mode: false,
             enable_shm_volume: true,
             persistent_volume_claim_retention_policy: BTreeMap::from([

@@ -857,41 +857,29 @@ const KEYS: &[(&str, Key)] = &[
             When::Set,
         ),
     ),
-    (
-        "team_admin_role",
-        unsupported("the team admin role", false, When::Never),
-    ),
-    (
-        "role_deletion_suffix",
-        unsupported("suffix of deprecated team members", false, When::Never),
-    ),
+    ("team_admin_role", ours("team_admin_role", C::Str)),
+    ("role_deletion_suffix", ours("role_deletion_suffix", C::Str)),
     (
         "enable_team_member_deprecation",
-        unsupported("deprecating removed team members", false, OFF),
+        ours("enable_team_member_deprecation", C::Bool),
     ),
-    (
-        "enable_teams_api",
-        unsupported("human users from the Teams API", false, OFF),
-    ),
-    (
-        "teams_api_url",
-        unsupported("the Teams API", false, When::Never),
-    ),
+    ("enable_teams_api", ours("enable_teams_api", C::Bool)),
+    ("teams_api_url", ours("teams_api_url", C::Str)),
     (
         "oauth_token_secret_name",
-        unsupported("the Teams API token", false, When::Never),
+        ours("oauth_token_secret_name", C::Str),
     ),
     (
         "enable_team_superuser",
-        unsupported("team members as superusers", false, OFF),
+        ours("enable_team_superuser", C::Bool),
     ),
     (
         "postgres_superuser_teams",
-        unsupported("teams whose members are superusers", false, When::Never),
+        ours("postgres_superuser_teams", C::List),
     ),
     (
         "team_api_role_configuration",
-        unsupported("settings of team member roles", false, When::Never),
+        ours("team_api_role_configuration", C::Map),
     ),
     (
         "enable_postgres_team_crd",
@@ -1106,7 +1094,7 @@ mod tests {
         let i = import(&cm(r#"
   scalyr_api_key: "key"
   infrastructure_roles_secret_name: ""
-  enable_team_superuser: "false"
+  enable_postgres_team_crd: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
@@ -1116,7 +1104,7 @@ mod tests {
             !find("infrastructure_roles_secret_name").matters,
             "empty turns nothing on"
         );
-        assert!(!find("enable_team_superuser").matters);
+        assert!(!find("enable_postgres_team_crd").matters);
         assert!(!find("workers").matters);
         assert!(
             find("workers")

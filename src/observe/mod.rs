@@ -10,5 +10,6 @@ pub mod pod_environment;
 pub mod postgres;
 pub mod requests;
 pub mod retry;
+pub mod teams;
 
 pub use errors::{describe_kube_error, error_chain};

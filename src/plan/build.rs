@@ -128,17 +128,37 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                         }
                     }
                 } else {
+                    let human = super::human_users::plan_human_users(
+                        &m.manifest,
+                        &m.database,
+                        &observed.teams,
+                        state,
+                        config,
+                    );
+                    let (with_humans, state) = match &human {
+                        Some(h) => (&h.database, &h.observed),
+                        None => (&m.database, state),
+                    };
+                    for reason in human.iter().flat_map(|h| &h.unknown) {
+                        unknown.push(Unknown {
+                            manifest: m.manifest.clone(),
+                            part: "team members".into(),
+                            reason: reason.clone(),
+                            cause: super::UnknownCause::Other,
+                        });
+                    }
+                    actions.extend(human.iter().flat_map(|h| h.actions.iter().cloned()));
                     let secret =
                         |key: &SecretKeyRef| live.get(&secret_ref(key)).map(|v| (*v).clone());
                     let rotations = super::rotation::plan_rotations(
                         &m.manifest,
-                        &m.database,
+                        with_humans,
                         &secret,
                         state,
                         now,
                         config,
                     );
-                    let database = rotations.database.as_ref().unwrap_or(&m.database);
+                    let database = rotations.database.as_ref().unwrap_or(with_humans);
                     let passwords = |key: &SecretKeyRef| {
                         if rotations.rotating.contains(key) {
                             return PasswordState::Rotating;

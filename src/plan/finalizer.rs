@@ -107,6 +107,7 @@ mod tests {
                 },
                 roles: Default::default(),
                 databases: Default::default(),
+                human_teams: Vec::new(),
             },
             pod_template_hash: None,
             deleting,

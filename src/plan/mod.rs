@@ -9,6 +9,7 @@ pub mod dynamic_only;
 pub mod edits;
 pub mod fieldset;
 pub mod finalizer;
+pub mod human_users;
 pub mod objects;
 pub mod offline;
 pub mod patroni;

@@ -137,6 +137,15 @@ pub(crate) fn rotation_comment(manifest: &ManifestRef, user: &str) -> String {
     )
 }
 
+/// The start of the comment of a role made for a member of a team (`plan::human_users`).
+pub(crate) fn team_comment_prefix(manifest: &ManifestRef) -> String {
+    format!("{}; member of team ", ownership_comment(manifest))
+}
+
+pub(crate) fn team_comment(manifest: &ManifestRef, team: &str) -> String {
+    format!("{}{team}", team_comment_prefix(manifest))
+}
+
 fn ident(name: &str) -> String {
     escape_identifier(name)
 }

@@ -5,10 +5,12 @@ mod database;
 pub mod managed_fields;
 mod observed;
 mod patroni;
+mod teams;
 pub mod trim;
 mod unknown;
 
 pub use database::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
 pub use observed::{DatabaseObservation, Observed};
 pub use patroni::{PatroniMember, PatroniObservation};
+pub use teams::TeamObservation;
 pub use unknown::UnknownCause;

@@ -36,6 +36,9 @@ pub struct Observed {
     /// When the observation was made (RFC 3339, UTC): maintenance windows are judged by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub now: Option<String>,
+    /// The Teams API's answer for each team asked about (`enable_teams_api`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub teams: BTreeMap<String, super::TeamObservation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

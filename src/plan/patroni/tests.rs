@@ -20,6 +20,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
             },
             roles: Default::default(),
             databases: Default::default(),
+            human_teams: Vec::new(),
         },
         pod_template_hash: None,
         deleting: false,

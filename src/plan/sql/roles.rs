@@ -9,7 +9,9 @@
 use super::{Ctx, MAINTENANCE_DB, PasswordState, ident, literal, ownership_comment};
 use crate::plan::scram::verifier_matches;
 use crate::plan::{Action, Risk, SecretKeyRef, SqlStatement};
-use crate::render::database::{DesiredDatabaseState, DesiredRole, RoleAttributes, RoleMode};
+use crate::render::database::{
+    DesiredDatabaseState, DesiredRole, RoleAttributes, RoleMode, RoleOrigin,
+};
 use crate::state::ObservedDatabaseState;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,9 +35,10 @@ pub(super) fn create_roles(
                     attribute_words(&role.attributes).join(" ")
                 ))
             };
-            let comment = match &role.rotation_of {
-                Some(user) => super::rotation_comment(ctx.manifest, user),
-                None => ownership_comment(ctx.manifest),
+            let comment = match (&role.rotation_of, &role.origin) {
+                (Some(user), _) => super::rotation_comment(ctx.manifest, user),
+                (None, RoleOrigin::TeamsApi { team }) => super::team_comment(ctx.manifest, team),
+                (None, _) => ownership_comment(ctx.manifest),
             };
             let comment =
                 SqlStatement::plain(format!("COMMENT ON ROLE {name} IS {}", literal(&comment)));

@@ -36,6 +36,19 @@ pub struct DesiredDatabaseState {
     /// Databases by name.
     #[serde(default)]
     pub databases: BTreeMap<String, DesiredDatabase>,
+    /// Teams whose members (from the Teams API, known only when the run asks) get login roles.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub human_teams: Vec<HumanTeam>,
+}
+
+/// A team whose members log in as humans (Zalando's Teams API roles).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HumanTeam {
+    pub team: String,
+    /// Its members are superusers (`postgres_superuser_teams`, or the manifest's own team with
+    /// `enable_team_superuser`); otherwise they are members of `team_admin_role`.
+    pub superuser: bool,
 }
 
 /// The PostgreSQL server a desired state applies to.
@@ -180,6 +193,11 @@ pub enum RoleOrigin {
     System,
     /// The owner named by a `PostgreSQLConfig`.
     ConfigOwner,
+    /// A member of a team, from the Teams API.
+    TeamsApi {
+        /// The team.
+        team: String,
+    },
 }
 
 /// One database and what it should contain.
@@ -287,6 +305,30 @@ impl DesiredDatabaseState {
                 .as_deref()
                 .map(|s| (r.name.as_str(), s, r.secret_namespace.as_deref()))
         })
+    }
+
+    /// The teams whose members become roles (Zalando's `initHumanUsers`): the superuser teams
+    /// first, then the manifest's own team unless it is one of them.
+    pub fn mark_human_teams(&mut self, team_id: &str, config: &crate::config::Config) {
+        if !config.enable_teams_api {
+            return;
+        }
+        let mut teams: Vec<HumanTeam> = Vec::new();
+        for team in &config.postgres_superuser_teams {
+            if !teams.iter().any(|t| t.team == *team) {
+                teams.push(HumanTeam {
+                    team: team.clone(),
+                    superuser: true,
+                });
+            }
+        }
+        if !team_id.is_empty() && !teams.iter().any(|t| t.team == team_id) {
+            teams.push(HumanTeam {
+                team: team_id.to_string(),
+                superuser: config.enable_team_superuser,
+            });
+        }
+        self.human_teams = teams;
     }
 
     /// Which login roles have their passwords rotated, and how: those the manifest lists
@@ -397,6 +439,7 @@ pub fn postgresql_database_state(
         server: ServerTarget::Cluster { namespace, cluster },
         roles,
         databases,
+        human_teams: Vec::new(),
     }
 }
 
@@ -442,5 +485,6 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
         server,
         roles: BTreeMap::from([(owner, role)]),
         databases: BTreeMap::from([(database, db)]),
+        human_teams: Vec::new(),
     }
 }
