@@ -51,4 +51,5 @@ mod rollout_resume;
 mod shards;
 mod status;
 mod status_zalando_crd;
+mod teams;
 mod watch;

@@ -4,7 +4,7 @@
 //! names with a new password, while the earlier credentials keep working; a rotation role past
 //! its retention is dropped, and nothing else is.
 
-use crate::support::reconciler::{Harness, login, role, superuser};
+use crate::support::reconciler::{Harness, login, memberships, role, superuser};
 use jiff::Timestamp;
 use postgres_reconciler::report::run::text;
 use serde_json::json;
@@ -45,22 +45,6 @@ async fn roles_of(prefix: &str) -> Vec<String> {
         )
         .await
         .expect("roles")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
-async fn members_of(role: &str) -> Vec<String> {
-    superuser()
-        .await
-        .query(
-            "SELECT r.rolname::text FROM pg_catalog.pg_auth_members m \
-             JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
-             JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE u.rolname = $1",
-            &[&role],
-        )
-        .await
-        .expect("memberships")
         .iter()
         .map(|r| r.get(0))
         .collect()
@@ -114,7 +98,7 @@ async fn rotation_roles_come_with_passed_dates_and_go_after_their_retention() {
     assert_eq!(next1, "2027-05-31T09:00:00Z");
     assert_ne!(password1, password0);
     assert!(!shown.contains(&password1) && !shown.contains(&password0));
-    assert_eq!(members_of(&user1).await, vec![app.clone()]);
+    assert_eq!(memberships(&user1).await, vec![app.clone()]);
     login(&user1, &password1)
         .await
         .expect("the new credentials");

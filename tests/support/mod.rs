@@ -13,6 +13,7 @@ pub mod reconciler;
 pub mod rollout;
 pub mod second_apiserver;
 pub mod spilo;
+pub mod teams_api;
 pub mod wait;
 pub mod zalando;
 

@@ -25,7 +25,7 @@ use postgres_reconciler::report::run::RunReport;
 use shared_roles::prepare_shared_roles;
 use std::time::Duration;
 
-pub use pg_queries::{RoleRow, database_owner, login, role, superuser};
+pub use pg_queries::{RoleRow, database_owner, login, memberships, role, superuser};
 pub use secrets::zalando_secret;
 
 /// The password of the shared `standby` role in every test's `standby.<cluster>…` Secret.

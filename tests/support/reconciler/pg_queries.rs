@@ -46,6 +46,23 @@ pub async fn role(name: &str) -> Option<RoleRow> {
     })
 }
 
+/// The roles `role` is a member of, by name.
+pub async fn memberships(role: &str) -> Vec<String> {
+    superuser()
+        .await
+        .query(
+            "SELECT r.rolname::text FROM pg_catalog.pg_auth_members m \
+             JOIN pg_catalog.pg_roles r ON r.oid = m.roleid \
+             JOIN pg_catalog.pg_roles u ON u.oid = m.member WHERE u.rolname = $1 ORDER BY 1",
+            &[&role],
+        )
+        .await
+        .expect("read pg_auth_members")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// The owner of a database, if it exists.
 pub async fn database_owner(name: &str) -> Option<String> {
     superuser()
