@@ -71,7 +71,7 @@ async fn team_members_log_in_leave_as_renamed_roles_and_a_401_changes_nothing() 
     }
     let r = role(&root).await.expect("the superuser team's member");
     assert!(r.login && r.superuser);
-    assert_eq!(memberships(&root).await, [pam.clone()]);
+    assert_eq!(memberships(&root).await, vec![pam.clone()]);
     assert!(api.asked().contains(&"acid".to_string()));
 
     // Bob leaves: NOLOGIN and renamed, not dropped.
