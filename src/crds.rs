@@ -1,6 +1,6 @@
 //! The CustomResourceDefinitions of both manifests, generated from the types in `api/`.
 
-use crate::api::{PostgreSQLConfig, Postgresql};
+use crate::api::{PostgreSQLConfig, PostgresTeam, Postgresql};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
@@ -13,6 +13,11 @@ pub fn postgresql_crd() -> CustomResourceDefinition {
 
 pub fn postgresqlconfig_crd() -> CustomResourceDefinition {
     with_label(keeping_unknown_spec_fields(PostgreSQLConfig::crd()))
+}
+
+/// Zalando's `PostgresTeam`, read with `enable_postgres_team_crd`.
+pub fn postgresteam_crd() -> CustomResourceDefinition {
+    with_label(PostgresTeam::crd())
 }
 
 /// Marks every object of `spec` with `x-kubernetes-preserve-unknown-fields`. Without it the
@@ -80,10 +85,14 @@ pub fn crd_documents() -> Result<Vec<(&'static str, String)>, serde_yaml::Error>
             "postgresqlconfigs.containerconf.de.yaml",
             serde_yaml::to_string(&postgresqlconfig_crd())?,
         ),
+        (
+            "postgresteams.acid.zalan.do.yaml",
+            serde_yaml::to_string(&postgresteam_crd())?,
+        ),
     ])
 }
 
-/// Both CRDs as one multi-document YAML stream.
+/// The CRDs as one multi-document YAML stream.
 pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
     Ok(crd_documents()?
         .into_iter()

@@ -210,12 +210,17 @@ pub async fn plan_live(
             not_reached(&desired, NO_DATABASE)
         }
     };
+    if config.enable_postgres_team_crd {
+        observed.postgres_teams =
+            crate::observe::teams::observe_postgres_teams(&cluster.client, &source.scope).await;
+    }
+    let map = &observed.postgres_teams;
     let teams = async {
         use crate::observe::teams::{not_asked, observe_teams};
         if source.reach_databases {
-            observe_teams(&cluster.client, config, &desired).await
+            observe_teams(&cluster.client, config, &desired, map).await
         } else {
-            not_asked(&desired, NO_DATABASE)
+            not_asked(&desired, config, map, NO_DATABASE)
         }
     };
     let (databases, pods, teams) = futures::future::join3(

@@ -5,8 +5,10 @@
 
 pub mod postgresql;
 pub mod postgresqlconfig;
+pub mod postgresteam;
 pub mod status;
 
 pub use postgresql::{Postgresql, PostgresqlSpec};
 pub use postgresqlconfig::{PostgreSQLConfig, PostgreSQLConfigSpec, ReclaimPolicy, ServerRef};
+pub use postgresteam::{PostgresTeam, PostgresTeamSpec};
 pub use status::{AppliedCounts, PostgreSQLConfigStatus, PostgresqlStatus};

@@ -199,6 +199,10 @@ pub struct Config {
     /// never dropped; coming back renames the role back.
     pub enable_team_member_deprecation: bool,
     pub role_deletion_suffix: String,
+    /// Read Zalando's `PostgresTeam` objects: additional teams and members of a team.
+    pub enable_postgres_team_crd: bool,
+    /// ... and their `additionalSuperuserTeams`.
+    pub enable_postgres_team_crd_superusers: bool,
     /// Patroni's `failsafe_mode` for clusters whose manifest does not say.
     pub enable_patroni_failsafe_mode: bool,
     /// Mount a memory-backed `/dev/shm` (PostgreSQL's parallel queries need more than a container's 64 MB).
@@ -445,6 +449,8 @@ impl Default for Config {
             )]),
             enable_team_member_deprecation: false,
             role_deletion_suffix: "_deleted".into(),
+            enable_postgres_team_crd: false,
+            enable_postgres_team_crd_superusers: false,
             enable_patroni_failsafe_mode: false,
             enable_shm_volume: true,
             persistent_volume_claim_retention_policy: BTreeMap::from([

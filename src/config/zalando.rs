@@ -883,11 +883,11 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "enable_postgres_team_crd",
-        unsupported("the PostgresTeam CRD", false, OFF),
+        ours("enable_postgres_team_crd", C::Bool),
     ),
     (
         "enable_postgres_team_crd_superusers",
-        unsupported("superusers from the PostgresTeam CRD", false, OFF),
+        ours("enable_postgres_team_crd_superusers", C::Bool),
     ),
     (
         "enable_password_rotation",
@@ -1094,7 +1094,7 @@ mod tests {
         let i = import(&cm(r#"
   scalyr_api_key: "key"
   infrastructure_roles_secret_name: ""
-  enable_postgres_team_crd: "false"
+  enable_ebs_gp3_migration: "false"
   workers: "8"
 "#));
         let find = |k: &str| i.unsupported.iter().find(|u| u.key == k).expect(k);
@@ -1104,7 +1104,7 @@ mod tests {
             !find("infrastructure_roles_secret_name").matters,
             "empty turns nothing on"
         );
-        assert!(!find("enable_postgres_team_crd").matters);
+        assert!(!find("enable_ebs_gp3_migration").matters);
         assert!(!find("workers").matters);
         assert!(
             find("workers")

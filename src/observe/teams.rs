@@ -4,9 +4,12 @@
 //! API does not know (404) has no members; any other failure leaves the team unknown, so
 //! nothing is planned for its members.
 
+use crate::api::PostgresTeam;
 use crate::config::Config;
+use crate::observe::cluster::Scope;
+use crate::plan::human_users::human_teams;
 use crate::render::Desired;
-use crate::state::TeamObservation;
+use crate::state::{TeamMap, TeamObservation};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
@@ -18,19 +21,29 @@ use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The teams `desired` needs members of.
-pub fn teams_needed(desired: &Desired) -> BTreeSet<String> {
+/// The teams `desired` needs the Teams API's members of.
+pub fn teams_needed(desired: &Desired, config: &Config, map: &TeamMap) -> BTreeSet<String> {
+    if !config.enable_teams_api {
+        return BTreeSet::new();
+    }
     desired
         .manifests
         .iter()
         .filter(|m| !m.deleting && !m.standby)
-        .flat_map(|m| m.database.human_teams.iter().map(|t| t.team.clone()))
+        .filter_map(|m| m.database.human_team.as_deref())
+        .flat_map(|team| human_teams(team, config, map))
+        .map(|t| t.team)
         .collect()
 }
 
 /// Every needed team with `reason` as its answer (`plan --no-database`).
-pub fn not_asked(desired: &Desired, reason: &str) -> BTreeMap<String, TeamObservation> {
-    teams_needed(desired)
+pub fn not_asked(
+    desired: &Desired,
+    config: &Config,
+    map: &TeamMap,
+    reason: &str,
+) -> BTreeMap<String, TeamObservation> {
+    teams_needed(desired, config, map)
         .into_iter()
         .map(|t| {
             let reason = reason.to_string();
@@ -43,8 +56,9 @@ pub async fn observe_teams(
     client: &kube::Client,
     config: &Config,
     desired: &Desired,
+    map: &TeamMap,
 ) -> BTreeMap<String, TeamObservation> {
-    let teams = teams_needed(desired);
+    let teams = teams_needed(desired, config, map);
     if teams.is_empty() {
         return BTreeMap::new();
     }
@@ -165,4 +179,42 @@ async fn get(url: &str, token: &str) -> Result<Vec<String>, String> {
         .iter()
         .filter_map(|m| m.as_str().map(str::to_string))
         .collect())
+}
+
+/// Zalando's `PostgresTeam` objects in `scope`, merged per team (`enable_postgres_team_crd`);
+/// when they cannot be listed, the map says why.
+pub async fn observe_postgres_teams(client: &kube::Client, scope: &Scope) -> TeamMap {
+    let apis: Vec<Api<PostgresTeam>> = match scope {
+        Scope::All => vec![Api::all(client.clone())],
+        Scope::Namespaces(nss) => nss
+            .iter()
+            .map(|ns| Api::namespaced(client.clone(), ns))
+            .collect(),
+    };
+    let mut map = TeamMap::default();
+    for api in apis {
+        match api.list(&Default::default()).await {
+            Ok(list) => list.items.iter().for_each(|t| merge(&mut map, &t.spec)),
+            Err(e) => {
+                map.unreadable = Some(format!("PostgresTeam objects could not be listed: {e}"));
+                return map;
+            }
+        }
+    }
+    map
+}
+
+fn merge(map: &mut TeamMap, spec: &crate::api::PostgresTeamSpec) {
+    for (team, teams) in &spec.additional_superuser_teams {
+        let entry = map.teams.entry(team.clone()).or_default();
+        entry.superuser_teams.extend(teams.iter().cloned());
+    }
+    for (team, teams) in &spec.additional_teams {
+        let entry = map.teams.entry(team.clone()).or_default();
+        entry.teams.extend(teams.iter().cloned());
+    }
+    for (team, members) in &spec.additional_members {
+        let entry = map.teams.entry(team.clone()).or_default();
+        entry.members.extend(members.iter().cloned());
+    }
 }

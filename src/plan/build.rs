@@ -132,6 +132,7 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                         &m.manifest,
                         &m.database,
                         &observed.teams,
+                        &observed.postgres_teams,
                         state,
                         config,
                     );

@@ -107,7 +107,7 @@ mod tests {
                 },
                 roles: Default::default(),
                 databases: Default::default(),
-                human_teams: Vec::new(),
+                human_team: None,
             },
             pod_template_hash: None,
             deleting,

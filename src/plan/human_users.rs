@@ -16,7 +16,7 @@ use crate::render::ManifestRef;
 use crate::render::database::{
     DesiredDatabaseState, DesiredRole, RoleAttributes, RoleMode, RoleOrigin,
 };
-use crate::state::{ObservedDatabaseState, TeamObservation};
+use crate::state::{ObservedDatabaseState, TeamMap, TeamObservation};
 use postgres_protocol::escape::escape_identifier;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,16 +34,75 @@ pub struct HumanUsers {
     pub unknown: Vec<String>,
 }
 
-/// `None` when the manifest has no human teams (`enable_teams_api` off).
+/// A team whose members log in as humans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HumanTeam {
+    pub team: String,
+    /// Its members are superusers; otherwise they are members of `team_admin_role`.
+    pub superuser: bool,
+}
+
+/// The teams whose members get roles in a cluster of `team` (Zalando's `initHumanUsers`): the
+/// superuser teams (`PostgresTeam`'s `additionalSuperuserTeams` with
+/// `enable_postgres_team_crd_superusers`, then `postgres_superuser_teams`), the teams
+/// `PostgresTeam` adds, and `team` itself unless it is a superuser team (its members are
+/// superusers with `enable_team_superuser`).
+pub fn human_teams(team: &str, config: &Config, map: &TeamMap) -> Vec<HumanTeam> {
+    let mut superusers: Vec<String> = Vec::new();
+    if config.enable_postgres_team_crd && config.enable_postgres_team_crd_superusers {
+        superusers.extend(map.additional_teams(team, true));
+    }
+    for t in &config.postgres_superuser_teams {
+        if !superusers.contains(t) {
+            superusers.push(t.clone());
+        }
+    }
+    let mut teams: Vec<HumanTeam> = superusers
+        .iter()
+        .map(|t| HumanTeam {
+            team: t.clone(),
+            superuser: true,
+        })
+        .collect();
+    if config.enable_postgres_team_crd {
+        for t in map.additional_teams(team, false) {
+            if !superusers.contains(&t) {
+                teams.push(HumanTeam {
+                    team: t,
+                    superuser: false,
+                });
+            }
+        }
+    }
+    if !superusers.iter().any(|t| t == team) {
+        teams.push(HumanTeam {
+            team: team.to_string(),
+            superuser: config.enable_team_superuser,
+        });
+    }
+    teams
+}
+
+/// `None` when the manifest's team members get no roles (`enable_teams_api` and
+/// `enable_postgres_team_crd` off).
 pub fn plan_human_users(
     manifest: &ManifestRef,
     desired: &DesiredDatabaseState,
     teams: &BTreeMap<String, TeamObservation>,
+    map: &TeamMap,
     observed: &ObservedDatabaseState,
     config: &Config,
 ) -> Option<HumanUsers> {
-    if desired.human_teams.is_empty() {
-        return None;
+    let team = desired.human_team.as_deref()?;
+    if config.enable_postgres_team_crd
+        && let Some(reason) = &map.unreadable
+    {
+        return Some(HumanUsers {
+            database: desired.clone(),
+            observed: observed.clone(),
+            actions: Vec::new(),
+            unknown: vec![format!("members of team {team}: {reason}")],
+        });
     }
     let mut database = desired.clone();
     let mut unknown = Vec::new();
@@ -52,19 +111,27 @@ pub fn plan_human_users(
         .iter()
         .map(String::as_str)
         .collect();
-    for human in &desired.human_teams {
-        let members = match teams.get(&human.team) {
-            Some(TeamObservation::Members(m)) => m,
-            Some(TeamObservation::Unknown { reason }) => {
-                unknown.push(format!("members of team {}: {reason}", human.team));
-                continue;
-            }
-            None => {
-                unknown.push(format!("members of team {}: not asked", human.team));
-                continue;
-            }
+    for human in human_teams(team, config, map) {
+        // `PostgresTeam`'s members, then the Teams API's.
+        let mut members = if config.enable_postgres_team_crd {
+            map.additional_members(&human.team)
+        } else {
+            Vec::new()
         };
-        for member in members {
+        if config.enable_teams_api {
+            match teams.get(&human.team) {
+                Some(TeamObservation::Members(m)) => members.extend(m.iter().cloned()),
+                Some(TeamObservation::Unknown { reason }) => {
+                    unknown.push(format!("members of team {}: {reason}", human.team));
+                    continue;
+                }
+                None => {
+                    unknown.push(format!("members of team {}: not asked", human.team));
+                    continue;
+                }
+            }
+        }
+        for member in &members {
             // A manifest's user or a system role keeps its own definition (and Secret).
             let taken = desired.roles.contains_key(member);
             if taken || protected.contains(member.as_str()) {

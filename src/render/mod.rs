@@ -400,7 +400,7 @@ fn render_cluster(
         database.place_cross_namespace_secrets(&namespace);
     }
     database.mark_rotations(&pg, config.enable_password_rotation);
-    database.mark_human_teams(&pg.spec.team_id, config);
+    database.mark_human_team(&pg.spec.team_id, config);
 
     let mut objects = Vec::new();
     for (role, secret, elsewhere) in database.login_roles_with_secrets() {

@@ -12,5 +12,5 @@ mod unknown;
 pub use database::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
 pub use observed::{DatabaseObservation, Observed};
 pub use patroni::{PatroniMember, PatroniObservation};
-pub use teams::TeamObservation;
+pub use teams::{TeamAdditions, TeamMap, TeamObservation};
 pub use unknown::UnknownCause;

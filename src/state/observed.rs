@@ -39,6 +39,9 @@ pub struct Observed {
     /// The Teams API's answer for each team asked about (`enable_teams_api`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub teams: BTreeMap<String, super::TeamObservation>,
+    /// Zalando's `PostgresTeam` objects, merged (`enable_postgres_team_crd`).
+    #[serde(default, skip_serializing_if = "super::TeamMap::is_empty")]
+    pub postgres_teams: super::TeamMap,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -73,6 +73,7 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
     let expectations: Vec<(Request<'_>, bool)> = vec![
         // apply in the watched namespace
         (("list", "acid.zalan.do", "postgresqls", a, ""), true),
+        (("list", "acid.zalan.do", "postgresteams", a, ""), true),
         (
             ("watch", "containerconf.de", "postgresqlconfigs", a, ""),
             true,
@@ -138,6 +139,7 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
         (("watch", "", "pods", a, ""), true),
         // never: manifests' spec rewrites, escalation, other kinds
         (("update", "acid.zalan.do", "postgresqls", a, "x"), false),
+        (("update", "acid.zalan.do", "postgresteams", a, "x"), false),
         (("delete", "acid.zalan.do", "postgresqls", a, "x"), false),
         (
             ("escalate", "rbac.authorization.k8s.io", "roles", a, "x"),

@@ -2,13 +2,15 @@
 //! a small server of its documented contract (`support::teams_api`): the members of the
 //! manifest's team and of a superuser team become LOGIN roles in the PAM role; a member who
 //! leaves, with deprecation on, loses LOGIN and is renamed, and comes back under their name; a
-//! 401 from the API is an unknown part of the plan, and nothing is revoked meanwhile.
+//! 401 from the API is an unknown part of the plan, and nothing is revoked meanwhile. Zalando's
+//! `PostgresTeam` adds a member and a team.
 
 use crate::support::reconciler::{Harness, memberships, role};
 use crate::support::teams_api::TeamsApi;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
+use postgres_reconciler::api::{PostgresTeam, PostgresTeamSpec};
 use postgres_reconciler::report::run::text;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -55,6 +57,22 @@ async fn team_members_log_in_leave_as_renamed_roles_and_a_401_changes_nothing() 
     h.config.postgres_superuser_teams = vec!["dba".into()];
     api.set_team("acid", &[&jane, &bob]);
     api.set_team("dba", &[&root]);
+    // Zalando's PostgresTeam: a member the Teams API does not list, and a team added to acid.
+    let (elephant, webby) = (h.name("elephant"), h.name("webby"));
+    h.config.enable_postgres_team_crd = true;
+    api.set_team("web", &[&webby]);
+    let pg_team = PostgresTeam::new(
+        "acid-additions",
+        PostgresTeamSpec {
+            additional_members: BTreeMap::from([("acid".into(), vec![elephant.clone()])]),
+            additional_teams: BTreeMap::from([("acid".into(), vec!["web".into()])]),
+            ..PostgresTeamSpec::default()
+        },
+    );
+    h.ns.api::<PostgresTeam>()
+        .create(&PostParams::default(), &pg_team)
+        .await
+        .expect("a PostgresTeam");
     let cluster = "acid-teams";
     h.cluster_secrets(cluster).await;
     h.apply(h.cluster_manifest(cluster, 1, json!({}), json!({}), json!({})))
@@ -68,6 +86,13 @@ async fn team_members_log_in_leave_as_renamed_roles_and_a_401_changes_nothing() 
             .unwrap_or_else(|| panic!("role {member}"));
         assert!(r.login && !r.superuser, "{member}");
         assert_eq!(memberships(member).await, [pam.clone(), admin.clone()]);
+    }
+    for added in [&elephant, &webby] {
+        let r = role(added)
+            .await
+            .unwrap_or_else(|| panic!("PostgresTeam's {added}"));
+        assert!(r.login && !r.superuser, "{added}");
+        assert_eq!(memberships(added).await, [pam.clone(), admin.clone()]);
     }
     let r = role(&root).await.expect("the superuser team's member");
     assert!(r.login && r.superuser);

@@ -273,6 +273,7 @@ fn made_by_someone_else(kind: &str, o: &Value) -> bool {
             name == POD_ENVIRONMENT_SECRET
                 || name == WAL_CREDENTIALS_SECRET
                 || name == BACKUP_ENVIRONMENT_SECRET
+                || name == TEAMS_TOKEN_SECRET
         }
         "Endpoints" => labels.get("endpoints.kubernetes.io/managed-by").is_some(),
         _ => false,
@@ -353,6 +354,52 @@ pub fn our_configuration(namespace: &str, mode: Mode, dir: &std::path::Path) -> 
     })
     .expect("our configuration from Zalando's ConfigMap")
     .0
+}
+
+/// The Teams API's token, in the Secret both operators read it from.
+const TEAMS_TOKEN: &str = "parity-teams-token";
+const TEAMS_TOKEN_SECRET: &str = "teams-token";
+
+/// A Teams API (of its documented contract) that knows the corpus's main team, its token in a
+/// Secret of `namespace`, and the operator keys that point to both.
+async fn start_teams_api(
+    client: &kube::Client,
+    namespace: &str,
+) -> (crate::support::teams_api::TeamsApi, Vec<(String, String)>) {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let api = crate::support::teams_api::TeamsApi::start(TEAMS_TOKEN).await;
+    api.set_team("acid", &["parity_member"]);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some(TEAMS_TOKEN_SECRET.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            (
+                "read-only-token-type".to_string(),
+                ByteString(b"Bearer".to_vec()),
+            ),
+            (
+                "read-only-token-secret".to_string(),
+                ByteString(TEAMS_TOKEN.as_bytes().to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the Teams API token Secret");
+    let settings = vec![
+        ("enable_teams_api".to_string(), "true".to_string()),
+        ("teams_api_url".to_string(), api.url.clone()),
+        (
+            "oauth_token_secret_name".to_string(),
+            format!("{namespace}/{TEAMS_TOKEN_SECRET}"),
+        ),
+    ];
+    (api, settings)
 }
 
 /// The `postgres-pod` ClusterRole of Zalando's installation (the oracle's RoleBindings refer to it).
@@ -607,7 +654,24 @@ pub async fn run(mode: Mode) -> Outcome {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(&oracle_ns.name);
     std::fs::create_dir_all(&dir).expect("temp dir");
 
-    let config = our_configuration(&oracle_ns.name, mode, &dir);
+    let mut config = our_configuration(&oracle_ns.name, mode, &dir);
+    // Production clusters have human users: the Teams API is on, and must not change a thing
+    // of the objects.
+    let teams = match mode {
+        Mode::ConfigMaps => Some(start_teams_api(&client, &oracle_ns.name).await),
+        Mode::Endpoints => None,
+    };
+    let mut overrides: Vec<(String, String)> = mode
+        .overrides()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if let Some((_, settings)) = &teams {
+        overrides.extend(settings.iter().cloned());
+        config.enable_teams_api = true;
+        config.teams_api_url = settings[1].1.clone();
+        config.oauth_token_secret_name = settings[2].1.clone();
+    }
     mode.prepare(&client, &oracle_ns.name).await;
     mode.prepare(&client, &twin.name).await;
     let in_oracle = live_facts(&client, &config, &oracle_ns.name).await;
@@ -664,7 +728,11 @@ pub async fn run(mode: Mode) -> Outcome {
         Mode::ConfigMaps => Vec::new(),
     };
 
-    let mut zalando = Zalando::start(&client, &oracle_ns.name, &mode.overrides(), &dir).await;
+    let overrides: Vec<(&str, &str)> = overrides
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut zalando = Zalando::start(&client, &oracle_ns.name, &overrides, &dir).await;
     let mut checkpoints = Vec::new();
     for entry in &dependents {
         let source = corpus::bootstrap_source(&entry.doc).unwrap_or_default();
@@ -686,6 +754,13 @@ pub async fn run(mode: Mode) -> Outcome {
     drop(checkpoints);
     let theirs = quiet(&client, &oracle_ns.name).await;
     zalando.stop();
+    if let Some((api, _)) = &teams {
+        assert!(
+            api.asked().iter().any(|t| t == "acid"),
+            "Zalando's operator asked the Teams API nothing; see {}",
+            zalando.log.display()
+        );
+    }
 
     // Ours, from the manifests as the apiserver stored them (uids included), rendered into the
     // twin namespace so that every namespace reference points there.

@@ -10,6 +10,7 @@ pub async fn install_crds(client: &kube::Client) {
     for crd in [
         postgres_reconciler::crds::postgresql_crd(),
         postgres_reconciler::crds::postgresqlconfig_crd(),
+        postgres_reconciler::crds::postgresteam_crd(),
     ] {
         install_crd(client, &serde_json::to_value(crd).expect("CRD as JSON")).await;
     }

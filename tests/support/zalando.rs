@@ -93,8 +93,11 @@ impl Zalando {
 
         let log = dir.join("zalando.log");
         let out = std::fs::File::create(&log).expect("log file");
+        // It asks the Teams API only when a test serves one (`support::teams_api`).
+        let teams_api = overrides.contains(&("enable_teams_api", "true"));
         let child = Command::new(env.var("PGRENV_ZALANDO"))
-            .args(["-outofcluster", "-noteamsapi", "-nodatabaseaccess"])
+            .args(["-outofcluster", "-nodatabaseaccess"])
+            .args((!teams_api).then_some("-noteamsapi"))
             .arg(format!("-kubeconfig={}", env.kubeconfig_path()))
             // Its default client rate limit (10 qps) makes a corpus of clusters crawl.
             .args(["-kubeqps=100", "-kubeburst=200"])

@@ -56,7 +56,7 @@ fn team_members_become_login_roles_in_the_pam_role_and_superuser_teams_superuser
     let config = config();
     let (manifest, db) = desired(&config);
     assert_eq!(
-        db.human_teams
+        human_teams("acid", &config, &TeamMap::default())
             .iter()
             .map(|t| (t.team.as_str(), t.superuser))
             .collect::<Vec<_>>(),
@@ -66,6 +66,7 @@ fn team_members_become_login_roles_in_the_pam_role_and_superuser_teams_superuser
         &manifest,
         &db,
         &teams(members(&["jane", "app", "admin", "bob"])),
+        &TeamMap::default(),
         &ObservedDatabaseState::default(),
         &config,
     )
@@ -112,6 +113,7 @@ fn a_member_who_left_is_renamed_and_loses_login_and_one_back_is_renamed_back() {
         &manifest,
         &db,
         &teams(members(&["back"])),
+        &TeamMap::default(),
         &observed,
         &config,
     )
@@ -160,6 +162,7 @@ fn an_unknown_team_is_reported_and_nothing_is_deprecated() {
         &teams(TeamObservation::Unknown {
             reason: "the Teams API answered 401 Unauthorized".into(),
         }),
+        &TeamMap::default(),
         &observed,
         &config,
     )
@@ -177,9 +180,99 @@ fn an_unknown_team_is_reported_and_nothing_is_deprecated() {
             &manifest,
             &db,
             &BTreeMap::new(),
+            &TeamMap::default(),
             &observed,
             &Config::default()
         )
         .is_none()
     );
+}
+
+fn team_map() -> TeamMap {
+    let additions = |superuser_teams: &[&str], teams: &[&str], members: &[&str]| {
+        let set = |l: &[&str]| l.iter().map(|s| s.to_string()).collect();
+        crate::state::TeamAdditions {
+            superuser_teams: set(superuser_teams),
+            teams: set(teams),
+            members: set(members),
+        }
+    };
+    TeamMap {
+        teams: BTreeMap::from([
+            ("acid".into(), additions(&["sre"], &["web"], &["elephant"])),
+            // Transitive, and a cycle back to acid.
+            (
+                "web".into(),
+                additions(&[], &["mobile", "acid"], &["webby"]),
+            ),
+            ("mobile".into(), additions(&[], &[], &["phone"])),
+        ]),
+        unreadable: None,
+    }
+}
+
+#[test]
+fn postgres_team_objects_add_teams_transitively_and_members_without_the_teams_api() {
+    let config = Config {
+        enable_postgres_team_crd: true,
+        enable_postgres_team_crd_superusers: true,
+        ..Config::default()
+    };
+    let map = team_map();
+    let shown: Vec<(String, bool)> = human_teams("acid", &config, &map)
+        .into_iter()
+        .map(|t| (t.team, t.superuser))
+        .collect();
+    let own = |t: &str, s: bool| (t.to_string(), s);
+    assert_eq!(
+        shown,
+        [
+            own("sre", true),
+            own("web", false),
+            own("mobile", false),
+            own("acid", false)
+        ]
+    );
+    let (manifest, db) = desired(&config);
+    assert_eq!(db.human_team.as_deref(), Some("acid"));
+    // The Teams API is off: the members are PostgresTeam's alone, and nobody is asked.
+    let h = plan_human_users(
+        &manifest,
+        &db,
+        &BTreeMap::new(),
+        &map,
+        &ObservedDatabaseState::default(),
+        &config,
+    )
+    .expect("human users");
+    assert!(h.unknown.is_empty(), "{:?}", h.unknown);
+    for member in ["elephant", "webby", "phone"] {
+        assert!(h.database.roles[member].attributes.login, "{member}");
+    }
+    // Without the superuser switch, sre is not a team of this cluster at all.
+    let config = Config {
+        enable_postgres_team_crd_superusers: false,
+        ..config
+    };
+    assert!(
+        human_teams("acid", &config, &map)
+            .iter()
+            .all(|t| t.team != "sre" && !t.superuser)
+    );
+    // Unreadable PostgresTeam objects: nothing is known, nothing is deprecated.
+    let broken = TeamMap {
+        unreadable: Some("PostgresTeam objects could not be listed: forbidden".into()),
+        ..TeamMap::default()
+    };
+    let h = plan_human_users(
+        &manifest,
+        &db,
+        &BTreeMap::new(),
+        &broken,
+        &ObservedDatabaseState::default(),
+        &config,
+    )
+    .expect("human users");
+    assert_eq!(h.unknown.len(), 1);
+    assert!(!h.database.roles.contains_key("elephant"));
 }

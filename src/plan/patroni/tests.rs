@@ -20,7 +20,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
             },
             roles: Default::default(),
             databases: Default::default(),
-            human_teams: Vec::new(),
+            human_team: None,
         },
         pod_template_hash: None,
         deleting: false,

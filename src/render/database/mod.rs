@@ -36,19 +36,10 @@ pub struct DesiredDatabaseState {
     /// Databases by name.
     #[serde(default)]
     pub databases: BTreeMap<String, DesiredDatabase>,
-    /// Teams whose members (from the Teams API, known only when the run asks) get login roles.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub human_teams: Vec<HumanTeam>,
-}
-
-/// A team whose members log in as humans (Zalando's Teams API roles).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct HumanTeam {
-    pub team: String,
-    /// Its members are superusers (`postgres_superuser_teams`, or the manifest's own team with
-    /// `enable_team_superuser`); otherwise they are members of `team_admin_role`.
-    pub superuser: bool,
+    /// The manifest's team, when its members (and the teams added to it) get login roles
+    /// (`enable_teams_api`, `enable_postgres_team_crd`): who they are is observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_team: Option<String>,
 }
 
 /// The PostgreSQL server a desired state applies to.
@@ -307,28 +298,10 @@ impl DesiredDatabaseState {
         })
     }
 
-    /// The teams whose members become roles (Zalando's `initHumanUsers`): the superuser teams
-    /// first, then the manifest's own team unless it is one of them.
-    pub fn mark_human_teams(&mut self, team_id: &str, config: &crate::config::Config) {
-        if !config.enable_teams_api {
-            return;
-        }
-        let mut teams: Vec<HumanTeam> = Vec::new();
-        for team in &config.postgres_superuser_teams {
-            if !teams.iter().any(|t| t.team == *team) {
-                teams.push(HumanTeam {
-                    team: team.clone(),
-                    superuser: true,
-                });
-            }
-        }
-        if !team_id.is_empty() && !teams.iter().any(|t| t.team == team_id) {
-            teams.push(HumanTeam {
-                team: team_id.to_string(),
-                superuser: config.enable_team_superuser,
-            });
-        }
-        self.human_teams = teams;
+    /// The team whose members become roles, if any do.
+    pub fn mark_human_team(&mut self, team_id: &str, config: &crate::config::Config) {
+        let on = config.enable_teams_api || config.enable_postgres_team_crd;
+        self.human_team = (on && !team_id.is_empty()).then(|| team_id.to_string());
     }
 
     /// Which login roles have their passwords rotated, and how: those the manifest lists
@@ -439,7 +412,7 @@ pub fn postgresql_database_state(
         server: ServerTarget::Cluster { namespace, cluster },
         roles,
         databases,
-        human_teams: Vec::new(),
+        human_team: None,
     }
 }
 
@@ -485,6 +458,6 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
         server,
         roles: BTreeMap::from([(owner, role)]),
         databases: BTreeMap::from([(database, db)]),
-        human_teams: Vec::new(),
+        human_team: None,
     }
 }
