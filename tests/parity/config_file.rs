@@ -33,7 +33,7 @@ fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
     for key in [
         "workers",
         "resync_period",
-        "enable_teams_api",
+        "api_port",
         "connection_pooler_image",
     ] {
         assert!(
@@ -41,11 +41,21 @@ fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
             "{key} not named in: {stderr}"
         );
     }
-    // Logical backups are ours.
-    assert!(
-        !stderr.contains("key not implemented: logical_backup_"),
-        "{stderr}"
-    );
+    // Logical backups, password rotation and human users are ours.
+    for ours in [
+        "logical_backup_",
+        "password_rotation_",
+        "enable_password_rotation",
+        "enable_teams_api",
+        "teams_api_url",
+        "enable_postgres_team_crd",
+        "role_deletion_suffix",
+    ] {
+        assert!(
+            !stderr.contains(&format!("key not implemented: {ours}")),
+            "{ours}: {stderr}"
+        );
+    }
     assert!(stderr.contains("(does not change the pod)"), "{stderr}");
 }
 
