@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod databases;
 pub mod errors;
 pub mod files;
+pub mod http;
 pub mod patroni;
 pub mod pod_environment;
 pub mod postgres;

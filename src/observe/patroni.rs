@@ -10,7 +10,7 @@ use crate::render::Desired;
 use crate::state::{PatroniMember, PatroniObservation};
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -25,17 +25,7 @@ pub async fn get_json(url: &str) -> Result<Value, String> {
         .body(Empty::<Bytes>::new())
         .map_err(|e| format!("{url}: {e}"))?;
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| format!("GET {url}: no answer within {} s", TIMEOUT.as_secs()))?
-        .map_err(|e| format!("GET {url}: {}", super::error_chain(&e)))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .to_bytes();
+    let (status, body) = super::http::send(&client, request, TIMEOUT).await?;
     // GET /patroni answers 503 for a member that is not running: its body still says why.
     if !status.is_success() && status != http::StatusCode::SERVICE_UNAVAILABLE {
         return Err(format!("GET {url}: {status}"));

@@ -11,7 +11,7 @@ use crate::plan::human_users::human_teams;
 use crate::render::Desired;
 use crate::state::{TeamMap, TeamObservation};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::Secret;
@@ -142,17 +142,7 @@ async fn get(url: &str, token: &str) -> Result<Vec<String>, String> {
         .enable_http1()
         .build();
     let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(https);
-    let response = tokio::time::timeout(TIMEOUT, client.request(request))
-        .await
-        .map_err(|_| format!("GET {url}: no answer within {} s", TIMEOUT.as_secs()))?
-        .map_err(|e| format!("GET {url}: {}", super::error_chain(&e)))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?
-        .to_bytes();
+    let (status, body) = super::http::send(&client, request, TIMEOUT).await?;
     if status == http::StatusCode::NOT_FOUND {
         return Ok(Vec::new());
     }

@@ -5,14 +5,12 @@
 //! intentional.yaml), annotations, owner references (none: they cannot cross namespaces) and
 //! username.
 
-use super::harness::{Mode, our_configuration};
+use super::harness::{Mode, our_configuration, render_stored};
 use crate::support::reconciler::Harness;
 use crate::support::zalando::Zalando;
 use crate::support::{TestNamespace, eventually};
 use k8s_openapi::api::core::v1::Secret;
-use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::config::Config;
-use postgres_reconciler::render::{self, Manifest, live::LiveFacts};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -66,15 +64,7 @@ async fn a_namespace_users_secret_is_zalandos() {
         enable_cross_namespace_secret: true,
         ..our_configuration(&h.ns.name, Mode::Endpoints, &dir)
     };
-    let stored = h.get("postgresql", cluster).await.expect("the manifest");
-    let pg: Postgresql =
-        postgres_reconciler::validate::deserialize_manifest(&stored).expect("reads");
-    let desired = render::render_with(
-        &[Manifest::Postgresql(Box::new(pg))],
-        &config,
-        &LiveFacts::default(),
-    );
-    assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+    let desired = render_stored(&h, cluster, &config).await;
     let ours = desired.manifests[0]
         .objects
         .iter()

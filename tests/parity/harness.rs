@@ -356,6 +356,24 @@ pub fn our_configuration(namespace: &str, mode: Mode, dir: &std::path::Path) -> 
     .0
 }
 
+/// Ours for one manifest as the apiserver stored it (its uid included), rendered with `config`.
+pub async fn render_stored(
+    h: &crate::support::reconciler::Harness,
+    cluster: &str,
+    config: &Config,
+) -> postgres_reconciler::render::Desired {
+    let stored = h.get("postgresql", cluster).await.expect("the manifest");
+    let pg: Postgresql =
+        postgres_reconciler::validate::deserialize_manifest(&stored).expect("reads");
+    let desired = render::render_with(
+        &[Manifest::Postgresql(Box::new(pg))],
+        config,
+        &LiveFacts::default(),
+    );
+    assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+    desired
+}
+
 /// The Teams API's token, in the Secret both operators read it from.
 const TEAMS_TOKEN: &str = "parity-teams-token";
 const TEAMS_TOKEN_SECRET: &str = "teams-token";

@@ -4,17 +4,15 @@
 //! each: the username the Secret names (`<user><YYMMDD>` or the user itself, in place), the
 //! next rotation date, and whether the password changes; a database owner is left alone.
 
-use super::harness::{Mode, our_configuration};
+use super::harness::{Mode, our_configuration, render_stored};
 use crate::support::eventually;
 use crate::support::reconciler::Harness;
 use crate::support::zalando::Zalando;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
-use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::config::Config;
 use postgres_reconciler::plan::{Change, SecretKeyRef, rotation::plan_rotations};
-use postgres_reconciler::render::{self, Manifest, live::LiveFacts};
 use postgres_reconciler::state::ObservedDatabaseState;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -116,15 +114,7 @@ async fn passed_rotation_dates_rotate_as_zalando_rotates_them() {
         enable_password_rotation: true,
         ..our_configuration(&h.ns.name, Mode::Endpoints, &dir)
     };
-    let stored = h.get("postgresql", cluster).await.expect("the manifest");
-    let pg: Postgresql =
-        postgres_reconciler::validate::deserialize_manifest(&stored).expect("reads");
-    let desired = render::render_with(
-        &[Manifest::Postgresql(Box::new(pg))],
-        &config,
-        &LiveFacts::default(),
-    );
-    assert!(desired.invalid.is_empty(), "{:?}", desired.invalid);
+    let desired = render_stored(&h, cluster, &config).await;
     let m = &desired.manifests[0];
     let live = |key: &SecretKeyRef| seeded.get(&key.name).cloned();
     let rotations = plan_rotations(
