@@ -171,38 +171,31 @@ fn due(
             date(latest)
         )));
     }
+    // Only the date changes: the password stays.
+    let redated = |reason: String| Decision {
+        after: RotationKeys {
+            username: before.username.clone(),
+            next_rotation: latest.to_string(),
+        },
+        new_password: false,
+        reason,
+        risk: Risk::Safe,
+    };
+    let days = interval.as_hours() / 24;
     // Zalando compares with the earlier date but never writes it, so a shorter interval
     // would only take effect after the longer one; written, it does.
-    if parsed.is_some_and(|t| t > latest) {
-        return Some(Decision {
-            after: RotationKeys {
-                username: before.username.clone(),
-                next_rotation: latest.to_string(),
-            },
-            new_password: false,
-            reason: format!(
-                "password_rotation_interval is {} days: the next rotation moves from {} to {}",
-                interval.as_hours() / 24,
-                date(parsed.unwrap_or(latest)),
-                date(latest)
-            ),
-            risk: Risk::Safe,
-        });
+    if let Some(later) = parsed.filter(|t| *t > latest) {
+        return Some(redated(format!(
+            "password_rotation_interval is {days} days: the next rotation moves from {} to {}",
+            date(later),
+            date(latest)
+        )));
     }
     if parsed.is_none() {
-        return Some(Decision {
-            after: RotationKeys {
-                username: before.username.clone(),
-                next_rotation: latest.to_string(),
-            },
-            new_password: false,
-            reason: format!(
-                "password rotation of {user} starts: the first is due {} (password_rotation_interval {} days)",
-                date(latest),
-                interval.as_hours() / 24
-            ),
-            risk: Risk::Safe,
-        });
+        return Some(redated(format!(
+            "password rotation of {user} starts: the first is due {} (password_rotation_interval {days} days)",
+            date(latest),
+        )));
     }
     None
 }
