@@ -277,10 +277,22 @@ async fn the_unpacked_image_runs_version_crds_and_a_live_plan_as_non_root_on_a_r
         stdout(&crds)
             .matches("kind: CustomResourceDefinition")
             .count(),
-        2,
+        3,
         "{}",
         described(&crds)
     );
+    // postgresql, PostgreSQLConfig and Zalando's PostgresTeam.
+    for name in [
+        "postgresqls.acid.zalan.do",
+        "postgresqlconfigs.containerconf.de",
+        "postgresteams.acid.zalan.do",
+    ] {
+        assert!(
+            stdout(&crds).contains(&format!("  name: {name}\n")),
+            "{name}: {}",
+            described(&crds)
+        );
+    }
 
     // /tmp (the chart's emptyDir) is writable; the root filesystem is not.
     let to_tmp = image.run(&[], &["crds", "--out-dir", "/tmp/crds"]);
