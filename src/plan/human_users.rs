@@ -153,7 +153,11 @@ pub fn plan_human_users(
     }
     for role in [&config.pam_role_name, &config.team_admin_role] {
         if !role.is_empty() && !database.roles.contains_key(role) {
-            database.roles.insert(role.clone(), group_role(role));
+            // Spilo makes them at bootstrap; made here when not.
+            database.roles.insert(
+                role.clone(),
+                DesiredRole::nologin_if_missing(role, RoleOrigin::System),
+            );
         }
     }
     let mut out = HumanUsers {
@@ -189,23 +193,6 @@ fn member_role(name: &str, superuser: bool, team: &str, config: &Config) -> Desi
         origin: RoleOrigin::TeamsApi {
             team: team.to_string(),
         },
-        rotation: None,
-        rotation_of: None,
-    }
-}
-
-/// `pam_role_name` and `team_admin_role`: Spilo makes them at bootstrap; made here when not.
-fn group_role(name: &str) -> DesiredRole {
-    DesiredRole {
-        name: name.to_string(),
-        attributes: RoleAttributes::NOLOGIN,
-        member_of: BTreeSet::new(),
-        admins: BTreeSet::new(),
-        parameters: BTreeMap::new(),
-        secret: None,
-        secret_namespace: None,
-        mode: RoleMode::EnsureExists,
-        origin: RoleOrigin::System,
         rotation: None,
         rotation_of: None,
     }

@@ -118,6 +118,25 @@ pub enum RotationMode {
     InPlace,
 }
 
+impl DesiredRole {
+    /// A NOLOGIN role without a Secret, created when missing and otherwise left alone.
+    pub fn nologin_if_missing(name: &str, origin: RoleOrigin) -> DesiredRole {
+        DesiredRole {
+            name: name.to_string(),
+            attributes: RoleAttributes::NOLOGIN,
+            member_of: BTreeSet::new(),
+            admins: BTreeSet::new(),
+            parameters: BTreeMap::new(),
+            secret: None,
+            secret_namespace: None,
+            mode: RoleMode::EnsureExists,
+            origin,
+            rotation: None,
+            rotation_of: None,
+        }
+    }
+}
+
 /// Role attributes as booleans; `true` means the attribute, `false` its `NO…` form.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
@@ -433,19 +452,7 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
     };
     let owner = c.spec.owner.clone();
     let database = c.spec.database.clone();
-    let role = DesiredRole {
-        name: owner.clone(),
-        attributes: RoleAttributes::NOLOGIN,
-        member_of: BTreeSet::new(),
-        admins: BTreeSet::new(),
-        parameters: BTreeMap::new(),
-        secret: None,
-        secret_namespace: None,
-        rotation: None,
-        rotation_of: None,
-        mode: RoleMode::EnsureExists,
-        origin: RoleOrigin::ConfigOwner,
-    };
+    let role = DesiredRole::nologin_if_missing(&owner, RoleOrigin::ConfigOwner);
     let db = DesiredDatabase {
         name: database.clone(),
         owner: owner.clone(),
