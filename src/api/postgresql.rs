@@ -253,6 +253,54 @@ pub struct PostgresqlSpec {
     /// How long dumps are kept, e.g. `3 months` (over `logical_backup_s3_retention_time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logical_backup_retention: Option<String>,
+
+    /// PgBouncer in front of the master: the Deployment and Service `<cluster>-pooler`. As in
+    /// Zalando, a `connectionPooler` section without this switch turns it on too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_connection_pooler: Option<bool>,
+    /// PgBouncer in front of the replicas: `<cluster>-pooler-repl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_replica_connection_pooler: Option<bool>,
+    /// The pooler's settings, over the `connection_pooler_*` keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_pooler: Option<ConnectionPooler>,
+    /// A LoadBalancer Service for the master pooler (over `enable_master_pooler_load_balancer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_master_pooler_load_balancer: Option<bool>,
+    /// A LoadBalancer Service for the replica pooler (over `enable_replica_pooler_load_balancer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_replica_pooler_load_balancer: Option<bool>,
+}
+
+/// Zalando's `connectionPooler` section; every field falls back to its `connection_pooler_*` key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionPooler {
+    /// Pods per pooler Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub number_of_instances: Option<i32>,
+    /// Schema of the `user_lookup` function (`auth_query`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// PgBouncer's login role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `session` or `transaction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["session", "transaction"]))]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image: Option<String>,
+    /// Server connections of all of a Deployment's pods together.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "maxDBConnections"
+    )]
+    pub max_db_connections: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]

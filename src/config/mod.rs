@@ -279,6 +279,27 @@ pub struct Config {
     pub logical_backup_cpu_limit: String,
     pub logical_backup_memory_limit: String,
 
+    // --- The connection pooler (manifests with `enableConnectionPooler`), with Zalando's keys ---
+    /// PgBouncer's image (a manifest's `connectionPooler.dockerImage` wins).
+    pub connection_pooler_image: String,
+    /// The schema of the `user_lookup` function PgBouncer's `auth_query` calls, in every database.
+    pub connection_pooler_schema: String,
+    /// The login role PgBouncer connects as (never the superuser).
+    pub connection_pooler_user: String,
+    /// `session` or `transaction`.
+    pub connection_pooler_mode: String,
+    /// Pods per pooler Deployment (at least 1).
+    pub connection_pooler_number_of_instances: i32,
+    /// Server connections of all of a Deployment's pods together.
+    pub connection_pooler_max_db_connections: i32,
+    pub connection_pooler_default_cpu_request: String,
+    pub connection_pooler_default_memory_request: String,
+    pub connection_pooler_default_cpu_limit: String,
+    pub connection_pooler_default_memory_limit: String,
+    /// LoadBalancer pooler Services when a manifest does not say.
+    pub enable_master_pooler_load_balancer: bool,
+    pub enable_replica_pooler_load_balancer: bool,
+
     // --- Sidecars, with Zalando's keys ---
     /// Containers added to every Spilo pod, after the manifest's own (a manifest's sidecar of
     /// the same name wins).
@@ -497,6 +518,18 @@ impl Default for Config {
             logical_backup_memory_request: String::new(),
             logical_backup_cpu_limit: String::new(),
             logical_backup_memory_limit: String::new(),
+            connection_pooler_image: "registry.opensource.zalan.do/acid/pgbouncer:master-32".into(),
+            connection_pooler_schema: "pooler".into(),
+            connection_pooler_user: "pooler".into(),
+            connection_pooler_mode: "transaction".into(),
+            connection_pooler_number_of_instances: 2,
+            connection_pooler_max_db_connections: 60,
+            connection_pooler_default_cpu_request: "500m".into(),
+            connection_pooler_default_memory_request: "100Mi".into(),
+            connection_pooler_default_cpu_limit: "1".into(),
+            connection_pooler_default_memory_limit: "100Mi".into(),
+            enable_master_pooler_load_balancer: false,
+            enable_replica_pooler_load_balancer: false,
             sidecars: Vec::new(),
             sidecar_docker_images: BTreeMap::new(),
             enable_sidecars: true,
@@ -612,6 +645,30 @@ impl Config {
             return bad(format!(
                 "logical_backup_provider ({:?}) must be s3, gcs or az",
                 self.logical_backup_provider
+            ));
+        }
+        if self.connection_pooler_number_of_instances < 1 {
+            return bad(format!(
+                "connection_pooler_number_of_instances ({}) must be at least 1",
+                self.connection_pooler_number_of_instances
+            ));
+        }
+        if self.connection_pooler_max_db_connections < 1 {
+            return bad(format!(
+                "connection_pooler_max_db_connections ({}) must be at least 1",
+                self.connection_pooler_max_db_connections
+            ));
+        }
+        if !["session", "transaction"].contains(&self.connection_pooler_mode.as_str()) {
+            return bad(format!(
+                "connection_pooler_mode ({:?}) must be session or transaction",
+                self.connection_pooler_mode
+            ));
+        }
+        if self.connection_pooler_user.is_empty() || self.connection_pooler_user == "postgres" {
+            return bad(format!(
+                "connection_pooler_user ({:?}) must name a role other than the superuser",
+                self.connection_pooler_user
             ));
         }
         if self.password_rotation_interval == 0 {

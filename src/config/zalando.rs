@@ -903,51 +903,51 @@ const KEYS: &[(&str, Key)] = &[
     ),
     (
         "enable_master_pooler_load_balancer",
-        unsupported("the connection pooler's load balancer", true, OFF),
+        ours("enable_master_pooler_load_balancer", C::Bool),
     ),
     (
         "enable_replica_pooler_load_balancer",
-        unsupported("the connection pooler's load balancer", true, OFF),
+        ours("enable_replica_pooler_load_balancer", C::Bool),
     ),
     (
         "connection_pooler_image",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_image", C::Str),
     ),
     (
         "connection_pooler_schema",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_schema", C::Str),
     ),
     (
         "connection_pooler_user",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_user", C::Str),
     ),
     (
         "connection_pooler_mode",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_mode", C::Str),
     ),
     (
         "connection_pooler_number_of_instances",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_number_of_instances", C::OptInt),
     ),
     (
         "connection_pooler_max_db_connections",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_max_db_connections", C::OptInt),
     ),
     (
         "connection_pooler_default_cpu_request",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_default_cpu_request", C::Str),
     ),
     (
         "connection_pooler_default_memory_request",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_default_memory_request", C::Str),
     ),
     (
         "connection_pooler_default_cpu_limit",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_default_cpu_limit", C::Str),
     ),
     (
         "connection_pooler_default_memory_limit",
-        unsupported("the connection pooler", true, When::Never),
+        ours("connection_pooler_default_memory_limit", C::Str),
     ),
     (
         "logical_backup_schedule",

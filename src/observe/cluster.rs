@@ -114,6 +114,7 @@ pub const OWNED_KINDS: &[(&str, &str, &str)] = &[
     ("apps/v1", "StatefulSet", "statefulsets"),
     ("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
     ("batch/v1", "CronJob", "cronjobs"),
+    ("apps/v1", "Deployment", "deployments"),
 ];
 
 pub const MANIFEST_KINDS: &[(&str, &str, &str)] = &[
@@ -329,18 +330,24 @@ pub async fn observe_objects(
         .collect())
 }
 
-/// The clusters' pods in scope: one paginated list with the cluster labels. Pods are never owned
-/// objects (no orphan deletes); rollouts read them.
+/// The clusters' Spilo pods in scope: one paginated list with the cluster labels, without the
+/// connection pooler's pods (they share the cluster name label). Pods are never owned objects
+/// (no orphan deletes); rollouts read them.
 pub async fn observe_pods(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
 ) -> Result<Vec<Value>, ClusterError> {
+    let selector = format!(
+        "{},application!={}",
+        cluster_selector(config),
+        crate::render::pooler::APPLICATION
+    );
     list_for_plan(
         client,
         scope,
         POD_KIND,
-        Some(&cluster_selector(config)),
+        Some(&selector),
         &config.field_manager,
     )
     .await
@@ -360,6 +367,11 @@ pub async fn observe_adoptable(
         ADOPTABLE_KINDS.iter().map(|&kind| {
             let selector = match kind.1 {
                 "Endpoints" => format!("{selector},!{ENDPOINTS_CONTROLLER_LABEL}"),
+                // The pooler's objects carry `application: db-connection-pooler` instead of the
+                // cluster labels' `application`; the plan adopts only those a manifest wants.
+                "Service" | "Deployment" => {
+                    format!("{},!{MANAGED_BY_LABEL}", config.cluster_name_label)
+                }
                 _ => selector.clone(),
             };
             async move {
@@ -397,13 +409,14 @@ const SHARED_KINDS: [(&str, &str, &str); 2] = [
 
 /// The kinds of a cluster's own objects that may be adopted (volume claims belong to their
 /// StatefulSet).
-const ADOPTABLE_KINDS: [(&str, &str, &str); 6] = [
+const ADOPTABLE_KINDS: [(&str, &str, &str); 7] = [
     ("v1", "Secret", "secrets"),
     ("v1", "Endpoints", "endpoints"),
     ("v1", "Service", "services"),
     ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
     ("apps/v1", "StatefulSet", "statefulsets"),
     ("batch/v1", "CronJob", "cronjobs"),
+    ("apps/v1", "Deployment", "deployments"),
 ];
 
 /// The cluster labels and the presence of the cluster-name label, as a label selector.

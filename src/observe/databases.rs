@@ -1,7 +1,7 @@
 //! Reading each PostgreSQL server the desired state targets, a few at a time. A server that
 //! cannot be reached becomes "unknown" with the reason; it never stops the run.
 
-use super::postgres::{PgConnection, observe_server};
+use super::postgres::{Inspect, PgConnection, observe_server};
 use crate::config::{Config, SslMode};
 use crate::plan::sql::server_label;
 use crate::plan::{DatabaseObservation, UnknownCause};
@@ -197,18 +197,25 @@ pub async fn observe_databases(
     desired: &Desired,
     password_of: PasswordOf<'_>,
 ) -> BTreeMap<String, DatabaseObservation> {
-    let mut servers: BTreeMap<String, (ServerTarget, Vec<String>)> = BTreeMap::new();
+    let mut servers: BTreeMap<String, (ServerTarget, Inspect)> = BTreeMap::new();
     for m in desired.manifests.iter().filter(|m| !m.standby) {
         let entry = servers
             .entry(server_label(&m.database.server))
-            .or_insert_with(|| (m.database.server.clone(), Vec::new()));
-        entry.1.extend(inspected(&m.database));
+            .or_insert_with(|| (m.database.server.clone(), Inspect::Only(Vec::new())));
+        if m.database.pooler_lookup.is_some() {
+            entry.1 = Inspect::All;
+        }
+        if let Inspect::Only(dbs) = &mut entry.1 {
+            dbs.extend(inspected(&m.database));
+        }
     }
     let jobs = servers
         .into_iter()
         .map(|(label, (target, mut dbs))| async move {
-            dbs.sort();
-            dbs.dedup();
+            if let Inspect::Only(dbs) = &mut dbs {
+                dbs.sort();
+                dbs.dedup();
+            }
             let connection = connection_for(client, config, &target, password_of).await;
             let observation = match connection {
                 // No credentials yet (a new cluster's Secret) or no server described.

@@ -26,6 +26,7 @@ const KIND_ORDER: &[&str] = &[
     "Endpoints",
     "Service",
     "PodDisruptionBudget",
+    "Deployment",
     "StatefulSet",
     "PersistentVolumeClaim",
 ];
@@ -268,6 +269,30 @@ fn password_of(live: &BTreeMap<ObjectRef, &Value>, secret: &SecretKeyRef) -> Pas
         .unwrap_or(PasswordState::Unreadable)
 }
 
+/// Which switch made a live object of the connection pooler of `cluster`: its Deployments and
+/// Services by name, and the Secret of `connection_pooler_user` (the one Zalando deletes).
+fn pooler_part(r: &ObjectRef, cluster: &str, config: &Config) -> Option<&'static str> {
+    use crate::render::{pooler, services::Role};
+    match r.kind.as_str() {
+        "Deployment" | "Service" if r.name == pooler::name(cluster, Role::Master) => {
+            Some("enableConnectionPooler")
+        }
+        "Deployment" | "Service" if r.name == pooler::name(cluster, Role::Replica) => {
+            Some("enableReplicaConnectionPooler")
+        }
+        "Secret" => {
+            let secret = crate::render::database::secret_name(
+                &config.secret_name_template,
+                &config.connection_pooler_user,
+                cluster,
+                &r.namespace,
+            );
+            (r.name == secret).then_some("neither pooler is enabled")
+        }
+        _ => None,
+    }
+}
+
 /// Live objects that are ours but wanted by no manifest. Kept: the objects of manifests that
 /// exist but were not rendered (invalid, another controller's, being deleted), volume claims and
 /// credential Secrets unless the configuration says to delete them.
@@ -311,7 +336,19 @@ fn orphans(
                 if r.kind == "PersistentVolumeClaim" && rendered.contains(&key) {
                     continue;
                 }
-                if rendered.contains(&key) && r.kind == "CronJob" {
+                let pooler_part = pooler_part(r, cluster, config);
+                if rendered.contains(&key) && pooler_part.is_some() {
+                    format!(
+                        "the connection pooler of postgresql {}/{cluster} is off ({}){}",
+                        r.namespace,
+                        pooler_part.unwrap_or_default(),
+                        if r.kind == "Secret" {
+                            "; its role stays"
+                        } else {
+                            ""
+                        }
+                    )
+                } else if rendered.contains(&key) && r.kind == "CronJob" {
                     format!(
                         "no logical backup job of this name for postgresql {}/{cluster} (enableLogicalBackup is off, or logical_backup_job_prefix changed); dumps already taken stay in their bucket",
                         r.namespace
@@ -337,9 +374,12 @@ fn orphans(
                 format!("no postgresql manifests left in namespace {}", r.namespace)
             }
         };
+        // The pooler's Secret goes with the pooler, as in Zalando: only the pooler used it.
+        let pooler_secret =
+            cluster.is_some_and(|c| r.kind == "Secret" && pooler_part(r, c, config).is_some());
         let keep = match r.kind.as_str() {
             "PersistentVolumeClaim" => !config.delete_pvcs,
-            "Secret" => !config.delete_secrets,
+            "Secret" => !config.delete_secrets && !pooler_secret,
             _ => false,
         };
         if keep {

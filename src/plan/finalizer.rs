@@ -108,6 +108,7 @@ mod tests {
                 roles: Default::default(),
                 databases: Default::default(),
                 human_team: None,
+                pooler_lookup: None,
             },
             pod_template_hash: None,
             deleting,

@@ -129,7 +129,7 @@ fn as_observed(d: &DesiredDatabaseState) -> ObservedDatabaseState {
         .databases
         .values()
         .map(|db| {
-            let schemas: BTreeMap<String, ObservedSchema> = db
+            let mut schemas: BTreeMap<String, ObservedSchema> = db
                 .schemas
                 .values()
                 .map(|s| {
@@ -142,6 +142,15 @@ fn as_observed(d: &DesiredDatabaseState) -> ObservedDatabaseState {
                     )
                 })
                 .collect();
+            // The pooler's lookup schema, as its function's installation leaves it.
+            if let Some(l) = &d.pooler_lookup {
+                schemas
+                    .entry(l.schema.clone())
+                    .or_insert_with(|| ObservedSchema {
+                        owner: crate::render::database::SUPERUSER_USERNAME.to_string(),
+                        usage: BTreeSet::from([l.user.clone()]),
+                    });
+            }
             (
                 db.name.clone(),
                 ObservedDatabase {
@@ -150,6 +159,11 @@ fn as_observed(d: &DesiredDatabaseState) -> ObservedDatabaseState {
                     schemas: Some(schemas),
                     extensions: db.extensions.clone(),
                     default_privileges: db.default_privileges.clone(),
+                    lookup_functions: d
+                        .pooler_lookup
+                        .iter()
+                        .map(|l| (l.schema.clone(), super::sql::pooler::as_installed(l)))
+                        .collect(),
                 },
             )
         })

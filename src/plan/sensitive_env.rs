@@ -21,11 +21,11 @@ pub fn is_sensitive(name: &str) -> bool {
     .any(|word| name.contains(word))
 }
 
-/// Masks the literal values of sensitive variables in the containers of a StatefulSet's or a
-/// CronJob's pods.
+/// Masks the literal values of sensitive variables in the containers of a StatefulSet's, a
+/// Deployment's or a CronJob's pods.
 pub fn mask(kind: &str, object: &mut Value) {
     let template = match kind {
-        "StatefulSet" => "/spec/template/spec",
+        "StatefulSet" | "Deployment" => "/spec/template/spec",
         "CronJob" => "/spec/jobTemplate/spec/template/spec",
         _ => return,
     };

@@ -2,7 +2,8 @@
 //! ordered list of SQL actions. Pure: no I/O, deterministic order everywhere.
 //!
 //! Order of the actions: create roles → alter roles → memberships → create databases → database
-//! owners → schemas → extensions → default privileges, one action per object, each in name order.
+//! owners → schemas → extensions → default privileges → the pooler's lookup function, one action
+//! per object, each in name order.
 //! A role or database on the server that the desired state does not name is never touched; a
 //! database is dropped only through [`plan_drop_database`].
 //!
@@ -11,6 +12,7 @@
 //! of that Secret's password appended by `apply` (and is printed with a masked password).
 
 mod databases;
+pub mod pooler;
 mod roles;
 #[cfg(test)]
 mod tests;
@@ -65,6 +67,7 @@ pub fn plan_database(
     actions.extend(databases::schemas(&ctx, desired, observed));
     actions.extend(databases::extensions(&ctx, desired, observed));
     actions.extend(databases::default_privileges(&ctx, desired, observed));
+    actions.extend(pooler::lookup_functions(&ctx, desired, observed));
     actions
 }
 

@@ -12,6 +12,7 @@ pub mod pdb;
 pub mod pod_environment;
 pub mod pod_rbac;
 pub mod pod_volumes;
+pub mod pooler;
 pub mod quantity;
 pub mod resources;
 pub mod scheduling;
@@ -399,6 +400,7 @@ fn render_cluster(
     if config.enable_cross_namespace_secret {
         database.place_cross_namespace_secrets(&namespace);
     }
+    pooler::add_to_database(config, &pg, &mut database);
     database.mark_rotations(&pg, config.enable_password_rotation);
     database.mark_human_team(&pg.spec.team_id, config);
 
@@ -440,6 +442,18 @@ fn render_cluster(
             &logical_backup::cronjob(config, &pg, &secret_of, sourced),
             ApplyPolicy::Apply,
         ));
+    }
+    for role in [services::Role::Master, services::Role::Replica] {
+        if pooler::enabled(&pg, role) {
+            objects.push(DesiredObject::new(
+                &pooler::deployment(config, &pg, role),
+                ApplyPolicy::Apply,
+            ));
+            objects.push(DesiredObject::new(
+                &pooler::service(config, &pg, role),
+                ApplyPolicy::Apply,
+            ));
+        }
     }
 
     let deleting = pg.metadata.deletion_timestamp.is_some();

@@ -76,66 +76,111 @@ fn load_balancer(config: &Config, pg: &Postgresql, role: Role) -> bool {
         .unwrap_or(default)
 }
 
+/// The external-dns name of `name` (a cluster, or its pooler) for one role, in the configured
+/// format.
+pub fn dns_name(config: &Config, pg: &Postgresql, role: Role, name: &str) -> String {
+    let namespace = pg.metadata.namespace.as_deref().unwrap_or_default();
+    let template = match role {
+        Role::Master => &config.master_dns_name_format,
+        Role::Replica => &config.replica_dns_name_format,
+    };
+    format_dns(template, name, namespace, &pg.spec.team_id, config)
+}
+
+fn format_dns(
+    template: &str,
+    cluster: &str,
+    namespace: &str,
+    team: &str,
+    config: &Config,
+) -> String {
+    template
+        .replace("{cluster}", cluster)
+        .replace("{namespace}", namespace)
+        .replace("{team}", team)
+        .replace("{hostedzone}", &config.db_hosted_zone)
+        .to_lowercase()
+}
+
 /// external-dns names of a load balancer: the configured format, and the legacy one when the
 /// cluster name starts with its team (`{team}-{name}`), as Zalando writes both.
 fn dns_names(config: &Config, pg: &Postgresql, role: Role) -> String {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
-    let namespace = pg.metadata.namespace.as_deref().unwrap_or_default();
     let team = &pg.spec.team_id;
-    let format = |template: &str, cluster: &str| {
-        template
-            .replace("{cluster}", cluster)
-            .replace("{namespace}", namespace)
-            .replace("{team}", team)
-            .replace("{hostedzone}", &config.db_hosted_zone)
-            .to_lowercase()
+    let mut names = dns_name(config, pg, role, cluster);
+    let legacy = match role {
+        Role::Master => "{cluster}.{team}.{hostedzone}",
+        Role::Replica => "{cluster}-repl.{team}.{hostedzone}",
     };
-    let (current, legacy) = match role {
-        Role::Master => (
-            &config.master_dns_name_format,
-            "{cluster}.{team}.{hostedzone}",
-        ),
-        Role::Replica => (
-            &config.replica_dns_name_format,
-            "{cluster}-repl.{team}.{hostedzone}",
-        ),
-    };
-    let mut names = format(current, cluster);
     let prefix = format!("{}-", team.to_lowercase());
     if !team.is_empty()
         && cluster.len() > prefix.len()
         && cluster.to_lowercase().starts_with(&prefix)
     {
         names.push(',');
-        names.push_str(&format(legacy, &cluster[prefix.len()..]));
+        names.push_str(&format_dns(
+            legacy,
+            &cluster[prefix.len()..],
+            "",
+            team,
+            config,
+        ));
     }
     names
+}
+
+/// `custom_service_annotations`, then the manifest's `serviceAnnotations` and those of the role.
+pub fn custom_annotations(
+    config: &Config,
+    pg: &Postgresql,
+    role: Role,
+) -> BTreeMap<String, String> {
+    let spec = &pg.spec;
+    let role_annotations = match role {
+        Role::Master => &spec.master_service_annotations,
+        Role::Replica => &spec.replica_service_annotations,
+    };
+    let mut annotations = config.custom_service_annotations.clone();
+    annotations.extend(spec.service_annotations.clone());
+    annotations.extend(role_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    annotations
+}
+
+/// A load balancer's idle timeout (unless set already) and its external-dns names.
+pub fn add_load_balancer_annotations(annotations: &mut BTreeMap<String, String>, dns: String) {
+    annotations
+        .entry(ELB_TIMEOUT_ANNOTATION.into())
+        .or_insert_with(|| ELB_TIMEOUT.into());
+    annotations.insert(DNS_NAME_ANNOTATION.into(), dns);
+}
+
+/// A load balancer's source ranges and external traffic policy.
+pub fn load_balancer_settings(config: &Config, pg: &Postgresql) -> (Vec<String>, String) {
+    let ranges = if pg.spec.allowed_source_ranges.is_empty() {
+        vec![LOCKED_SOURCE_RANGE.to_string()]
+    } else {
+        pg.spec.allowed_source_ranges.clone()
+    };
+    (ranges, config.external_traffic_policy.clone())
 }
 
 fn role_service(config: &Config, pg: &Postgresql, role: Role, use_configmaps: bool) -> Service {
     let cluster = pg.metadata.name.as_deref().unwrap_or_default();
     let spec = &pg.spec;
-    let (node_port_on, node_port, role_annotations) = match role {
+    let (node_port_on, node_port) = match role {
         Role::Master => (
             spec.enable_master_node_port.unwrap_or(false),
             spec.master_node_port,
-            &spec.master_service_annotations,
         ),
         Role::Replica => (
             spec.enable_replica_node_port.unwrap_or(false),
             spec.replica_node_port,
-            &spec.replica_service_annotations,
         ),
     };
     let load_balancer = load_balancer(config, pg, role);
-    let mut annotations = config.custom_service_annotations.clone();
-    annotations.extend(spec.service_annotations.clone());
-    annotations.extend(role_annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut annotations = custom_annotations(config, pg, role);
     if load_balancer {
-        annotations
-            .entry(ELB_TIMEOUT_ANNOTATION.into())
-            .or_insert_with(|| ELB_TIMEOUT.into());
-        annotations.insert(DNS_NAME_ANNOTATION.into(), dns_names(config, pg, role));
+        add_load_balancer_annotations(&mut annotations, dns_names(config, pg, role));
     }
 
     let selector = (role == Role::Replica || use_configmaps).then(|| {
@@ -148,16 +193,8 @@ fn role_service(config: &Config, pg: &Postgresql, role: Role, use_configmaps: bo
     let (type_, source_ranges, traffic_policy) = if node_port_on {
         ("NodePort", None, None)
     } else if load_balancer {
-        let ranges = if spec.allowed_source_ranges.is_empty() {
-            vec![LOCKED_SOURCE_RANGE.to_string()]
-        } else {
-            spec.allowed_source_ranges.clone()
-        };
-        (
-            "LoadBalancer",
-            Some(ranges),
-            Some(config.external_traffic_policy.clone()),
-        )
+        let (ranges, policy) = load_balancer_settings(config, pg);
+        ("LoadBalancer", Some(ranges), Some(policy))
     } else {
         ("ClusterIP", None, None)
     };

@@ -73,7 +73,7 @@ pub fn statefulset(
 
 /// The manifest's annotations whose name matches a `downscaler_annotations` expression (a
 /// search, as Go's `regexp.MatchString`), for the StatefulSet kube-downscaler scales.
-fn downscaler_annotations(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
+pub fn downscaler_annotations(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
     let patterns: Vec<regex::Regex> = config
         .downscaler_annotations
         .iter()

@@ -35,18 +35,31 @@ fn ca_dir(tls: &Tls) -> &'static str {
 }
 
 pub fn env(tls: &Tls) -> Vec<EnvVar> {
+    env_named(
+        tls,
+        [
+            "SSL_CERTIFICATE_FILE",
+            "SSL_PRIVATE_KEY_FILE",
+            "SSL_CA_FILE",
+        ],
+    )
+}
+
+/// Where the certificate, the key and the CA are, under the names a container reads (Spilo's,
+/// or the pooler image's).
+pub fn env_named(tls: &Tls, [certificate, key, ca_name]: [&str; 3]) -> Vec<EnvVar> {
     let mut env = vec![
         value(
-            "SSL_CERTIFICATE_FILE",
+            certificate,
             path(tls.certificate_file.as_deref(), MOUNT_PATH, "tls.crt"),
         ),
         value(
-            "SSL_PRIVATE_KEY_FILE",
+            key,
             path(tls.private_key_file.as_deref(), MOUNT_PATH, "tls.key"),
         ),
     ];
     if let Some(ca) = tls.ca_file.as_deref().filter(|f| !f.is_empty()) {
-        env.push(value("SSL_CA_FILE", path(Some(ca), ca_dir(tls), "")));
+        env.push(value(ca_name, path(Some(ca), ca_dir(tls), "")));
     }
     env
 }

@@ -57,6 +57,21 @@ pub struct ObservedDatabase {
     /// desired state's. Database-wide entries include the owner's own privileges, as stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_privileges: Vec<DefaultPrivilege>,
+    /// The `user_lookup(text)` functions (the connection pooler's `auth_query`), by schema.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lookup_functions: BTreeMap<String, ObservedLookupFunction>,
+}
+
+/// One `<schema>.user_lookup(text)` function.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedLookupFunction {
+    pub owner: String,
+    pub security_definer: bool,
+    /// Its source (`prosrc`).
+    pub body: String,
+    /// Who may execute it (`PUBLIC` for everyone), as its ACL says or as the default ACL means.
+    pub execute: BTreeSet<String>,
 }
 
 /// One schema.

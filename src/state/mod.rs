@@ -9,7 +9,9 @@ mod teams;
 pub mod trim;
 mod unknown;
 
-pub use database::{ObservedDatabase, ObservedDatabaseState, ObservedRole, ObservedSchema};
+pub use database::{
+    ObservedDatabase, ObservedDatabaseState, ObservedLookupFunction, ObservedRole, ObservedSchema,
+};
 pub use observed::{DatabaseObservation, Observed};
 pub use patroni::{PatroniMember, PatroniObservation};
 pub use teams::{TeamAdditions, TeamMap, TeamObservation};

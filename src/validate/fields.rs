@@ -12,23 +12,6 @@ use serde_json::Value;
 /// Zalando features postgres-reconciler does not provide, with what they would have done.
 const ZALANDO_FEATURES: &[(&str, &str)] = &[
     (
-        "enableConnectionPooler",
-        "the connection pooler (PgBouncer)",
-    ),
-    (
-        "enableReplicaConnectionPooler",
-        "the connection pooler (PgBouncer)",
-    ),
-    ("connectionPooler", "the connection pooler (PgBouncer)"),
-    (
-        "enableMasterPoolerLoadBalancer",
-        "the connection pooler (PgBouncer)",
-    ),
-    (
-        "enableReplicaPoolerLoadBalancer",
-        "the connection pooler (PgBouncer)",
-    ),
-    (
         "init_containers",
         "init containers under their old name (write initContainers)",
     ),
@@ -39,25 +22,17 @@ const ZALANDO_FEATURES: &[(&str, &str)] = &[
     ),
 ];
 
-/// A Zalando feature field whose value switches nothing on (`enableConnectionPooler: false`,
-/// `sidecars: []`, `tls: {secretName: ""}`, pooler settings without a pooler, …): Zalando's own
-/// example manifests carry such fields, and they mean what their absence means.
+/// A Zalando feature field whose value switches nothing on (`streams: []`, `init_containers:
+/// []`, …): Zalando's own example manifests carry such fields, and they mean what their absence
+/// means.
 fn switches_nothing_on(field: &str, spec: &Value) -> bool {
-    let value = &spec[field];
-    let on = |key: &str| spec[key].as_bool() == Some(true);
-    let pooler = on("enableConnectionPooler") || on("enableReplicaConnectionPooler");
-    match field {
-        "connectionPooler"
-        | "enableMasterPoolerLoadBalancer"
-        | "enableReplicaPoolerLoadBalancer" => !pooler,
-        _ => match value {
-            Value::Null => true,
-            Value::Bool(b) => !b,
-            Value::String(s) => s.is_empty(),
-            Value::Array(a) => a.is_empty(),
-            Value::Object(o) => o.is_empty(),
-            Value::Number(_) => false,
-        },
+    match &spec[field] {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Number(_) => false,
     }
 }
 
@@ -146,10 +121,8 @@ mod tests {
     #[test]
     fn zalando_fields_that_switch_nothing_on_are_accepted() {
         parse(cluster(json!({
-            "enableConnectionPooler": false,
-            "enableReplicaConnectionPooler": false,
-            "enableMasterPoolerLoadBalancer": false,
-            "connectionPooler": {"numberOfInstances": 2},
+            "streams": [],
+            "init_containers": [],
             "sidecars": [],
             "initContainers": [],
             "tls": {"secretName": "", "certificateFile": "tls.crt"},
@@ -157,15 +130,22 @@ mod tests {
         })))
         .expect("nothing is switched on");
         let errors = parse(cluster(json!({
-            "enableConnectionPooler": true,
-            "connectionPooler": {"numberOfInstances": 2},
+            "streams": [{"applicationId": "x"}],
+            "topologySpreadConstraints": [],
         })))
         .expect_err("switched on");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            ["spec.connectionPooler", "spec.enableConnectionPooler"]
-        );
+        assert_eq!(paths, ["spec.streams"]);
+    }
+
+    #[test]
+    fn the_connection_pooler_is_a_field_of_ours_now() {
+        parse(cluster(json!({
+            "enableConnectionPooler": true,
+            "enableReplicaPoolerLoadBalancer": false,
+            "connectionPooler": {"numberOfInstances": 2, "maxDBConnections": 30},
+        })))
+        .expect("the pooler's fields");
     }
 
     #[test]
@@ -176,16 +156,16 @@ mod tests {
     #[test]
     fn zalando_features_are_named_with_what_they_do() {
         let errors = parse(cluster(json!({
-            "enableConnectionPooler": true,
             "streams": [{"applicationId": "x"}],
+            "topologySpreadConstraints": [{"maxSkew": 1}],
         })))
         .expect_err("unsupported");
         let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["spec.enableConnectionPooler", "spec.streams"]);
+        assert_eq!(paths, ["spec.streams", "spec.topologySpreadConstraints"]);
         assert!(
             errors[0]
                 .message
-                .starts_with("the connection pooler (PgBouncer): a feature of Zalando's operator"),
+                .starts_with("change data capture streams: a feature of Zalando's operator"),
             "{}",
             errors[0].message
         );

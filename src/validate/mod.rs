@@ -20,6 +20,7 @@ pub mod names;
 mod network;
 mod pg_hba;
 mod pod;
+mod pooler;
 mod postgresql;
 mod postgresqlconfig;
 pub mod quantity;

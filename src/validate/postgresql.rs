@@ -9,6 +9,7 @@ use super::names::{cluster_name_problems, qualified_name_problem};
 use super::network::{check_node_ports, check_source_ranges};
 use super::pg_hba::check_pg_hba;
 use super::pod::{check_additional_volumes, check_init_containers};
+use super::pooler::check_connection_pooler;
 use super::quantity::{check_resources, check_volume_size};
 use super::sidecars::{check_sidecars, sidecar_name};
 use super::standby::check_standby;
@@ -112,6 +113,11 @@ pub(super) fn check(pg: &Postgresql, limits: &Limits, errs: &mut Errors) {
     check_node_ports(spec, errs);
     check_windows(&spec.maintenance_windows, errs);
     check_logical_backup_schedule(spec.logical_backup_schedule.as_deref(), errs);
+    check_connection_pooler(
+        spec.connection_pooler.as_ref(),
+        &limits.protected_role_names,
+        errs,
+    );
     if let Some(standby) = &spec.standby {
         check_standby(standby, errs);
     }

@@ -112,12 +112,17 @@ pub(super) fn check_volume_size(size: &str, errs: &mut Errors) {
 
 /// `spec.resources`: every amount a quantity; no request above its limit.
 pub(super) fn check_resources(resources: &Resources, errs: &mut Errors) {
+    check_resources_at("spec.resources", resources, errs);
+}
+
+/// Every quantity parses and no request exceeds its limit; `at` is the field's path.
+pub(super) fn check_resources_at(at: &str, resources: &Resources, errs: &mut Errors) {
     let requests = resources.requests.clone().unwrap_or_default();
     let limits = resources.limits.clone().unwrap_or_default();
     let amounts = |a: &ResourceAmounts| [("cpu", a.cpu.clone()), ("memory", a.memory.clone())];
     for ((kind, request), (_, limit)) in amounts(&requests).into_iter().zip(amounts(&limits)) {
-        let request_path = format!("spec.resources.requests.{kind}");
-        let limit_path = format!("spec.resources.limits.{kind}");
+        let request_path = format!("{at}.requests.{kind}");
+        let limit_path = format!("{at}.limits.{kind}");
         let mut parse = |path: &str, v: &Option<String>| {
             v.as_deref()
                 .and_then(|v| parse_quantity(v).map_err(|m| errs.add(path, m)).ok())

@@ -15,7 +15,7 @@ use postgres_protocol::escape::escape_identifier;
 use postgres_reconciler::api::Postgresql;
 use postgres_reconciler::apply::sql::execute;
 use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{PgConnection, connect, observe_server};
+use postgres_reconciler::observe::postgres::{Inspect, PgConnection, connect, observe_server};
 use postgres_reconciler::plan::sql::{PasswordState, plan_database};
 use postgres_reconciler::plan::{Action, Change, SecretKeyRef, SqlStatement, Target};
 use postgres_reconciler::render::ManifestRef;
@@ -122,7 +122,7 @@ spec:
     }
 
     async fn observe(&self, conn: &PgConnection) -> ObservedDatabaseState {
-        observe_server(conn, &self.databases())
+        observe_server(conn, &Inspect::Only(self.databases()))
             .await
             .expect("observe the server")
     }

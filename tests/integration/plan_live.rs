@@ -122,13 +122,13 @@ async fn applied_objects_plan_as_no_op() {
     );
     // The database cannot be reached here (no pods run PostgreSQL): unknown, not an error.
     assert_eq!(planned.plan.unknown.len(), 1, "{:?}", planned.plan.unknown);
-    // A few list calls (the manifests, each owned kind, the six kinds a cluster's objects made
+    // A few list calls (the manifests, each owned kind, the seven kinds a cluster's objects made
     // by another operator may be of and its namespace's ServiceAccount and RoleBinding by name,
     // the pods), no writes.
     let requests = planned.requests;
     assert_eq!(
         requests.get("list").copied(),
-        Some((2 + OWNED_KINDS.len() + 6 + 2 + 1) as u64),
+        Some((2 + OWNED_KINDS.len() + 7 + 2 + 1) as u64),
         "{requests:?}"
     );
     assert_eq!(cluster.requests.writes(), 0, "{requests:?}");

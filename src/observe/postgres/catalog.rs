@@ -7,7 +7,7 @@
 
 use super::connect::PgError;
 use crate::render::database::{DefaultPrivilege, ObjectType, RoleAttributes};
-use crate::state::{ObservedDatabase, ObservedRole, ObservedSchema};
+use crate::state::{ObservedDatabase, ObservedLookupFunction, ObservedRole, ObservedSchema};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
 
@@ -70,6 +70,20 @@ LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
 CROSS JOIN LATERAL pg_catalog.aclexplode(d.defaclacl) a"
     )
 }
+
+/// `user_lookup(text)` in any schema, with who may execute it: a NULL ACL is the default one
+/// (its owner and PUBLIC).
+const LOOKUP_FUNCTIONS: &str = "\
+SELECT n.nspname, pg_catalog.pg_get_userbyid(p.proowner) AS owner, p.prosecdef, p.prosrc,
+       CASE WHEN p.proacl IS NULL THEN NULL
+            ELSE COALESCE((SELECT pg_catalog.array_agg((CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                                   ELSE pg_catalog.pg_get_userbyid(a.grantee) END)::text)
+                           FROM pg_catalog.aclexplode(p.proacl) a
+                           WHERE a.privilege_type = 'EXECUTE'), '{}') END AS execute
+FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname = 'user_lookup' AND p.pronargs = 1
+  AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype";
 
 async fn query(
     client: &Client,
@@ -142,14 +156,15 @@ pub(super) async fn databases(
                 schemas: None,
                 extensions: BTreeMap::new(),
                 default_privileges: Vec::new(),
+                lookup_functions: BTreeMap::new(),
             };
             (row.get::<_, String>(0), db)
         })
         .collect())
 }
 
-/// Schemas (with USAGE grants), extensions and default privileges of the database `client` is
-/// connected to.
+/// Schemas (with USAGE grants), extensions, default privileges and the pooler's lookup functions
+/// of the database `client` is connected to.
 pub(super) async fn inspect_database(
     client: &Client,
     db: &mut ObservedDatabase,
@@ -193,6 +208,26 @@ pub(super) async fn inspect_database(
                 grantee,
             },
         )
+        .collect();
+
+    db.lookup_functions = query(client, "pg_proc", LOOKUP_FUNCTIONS)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let owner: String = row.get(1);
+            let execute: Option<Vec<String>> = row.get(4);
+            let execute = match execute {
+                Some(grantees) => grantees.into_iter().collect(),
+                None => BTreeSet::from([owner.clone(), "PUBLIC".to_string()]),
+            };
+            let function = ObservedLookupFunction {
+                owner,
+                security_definer: row.get(2),
+                body: row.get(3),
+                execute,
+            };
+            (row.get::<_, String>(0), function)
+        })
         .collect();
     Ok(())
 }

@@ -17,20 +17,32 @@ pub use connect::{PgConnection, PgError, connect};
 use crate::state::ObservedDatabaseState;
 use std::collections::BTreeSet;
 
+/// Which databases' contents are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspect {
+    /// These, if they exist.
+    Only(Vec<String>),
+    /// Every database of the server (the connection pooler's function is wanted in each).
+    All,
+}
+
 /// Reads the server's roles and databases through one connection to `postgres`, then the
-/// schemas, extensions and default privileges of each database in `databases` that exists
-/// (the others are not inspected: their `schemas` stay `None`).
+/// schemas, extensions, default privileges and lookup functions of the databases `inspect`
+/// names that exist (the others are not inspected: their `schemas` stay `None`).
 pub async fn observe_server(
     conn: &PgConnection,
-    databases: &[String],
+    inspect: &Inspect,
 ) -> Result<ObservedDatabaseState, PgError> {
     let client = connect(conn, "postgres").await?;
     let roles = catalog::roles(&client).await?;
     let mut dbs = catalog::databases(&client).await?;
     drop(client);
 
-    let wanted: BTreeSet<&String> = databases.iter().collect();
-    for name in wanted {
+    let wanted: BTreeSet<String> = match inspect {
+        Inspect::Only(names) => names.iter().cloned().collect(),
+        Inspect::All => dbs.keys().cloned().collect(),
+    };
+    for name in &wanted {
         let Some(db) = dbs.get_mut(name) else {
             continue;
         };

@@ -21,6 +21,7 @@ fn manifest(dynamic: Value) -> DesiredManifest {
             roles: Default::default(),
             databases: Default::default(),
             human_team: None,
+            pooler_lookup: None,
         },
         pod_template_hash: None,
         deleting: false,

@@ -40,6 +40,19 @@ pub struct DesiredDatabaseState {
     /// (`enable_teams_api`, `enable_postgres_team_crd`): who they are is observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub human_team: Option<String>,
+    /// The connection pooler's `user_lookup` function, wanted in every database of the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler_lookup: Option<PoolerLookup>,
+}
+
+/// PgBouncer's `auth_query` function: `<schema>.user_lookup(text)`, SECURITY DEFINER (it reads
+/// `pg_shadow`), executable by the pooler's role only.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolerLookup {
+    pub schema: String,
+    /// The pooler's login role.
+    pub user: String,
 }
 
 /// The PostgreSQL server a desired state applies to.
@@ -208,6 +221,8 @@ pub enum RoleOrigin {
         /// The team.
         team: String,
     },
+    /// The connection pooler's login role.
+    ConnectionPooler,
 }
 
 /// One database and what it should contain.
@@ -432,6 +447,7 @@ pub fn postgresql_database_state(
         roles,
         databases,
         human_team: None,
+        pooler_lookup: None,
     }
 }
 
@@ -466,5 +482,6 @@ pub fn postgresqlconfig_database_state(c: &PostgreSQLConfig) -> DesiredDatabaseS
         roles: BTreeMap::from([(owner, role)]),
         databases: BTreeMap::from([(database, db)]),
         human_team: None,
+        pooler_lookup: None,
     }
 }

@@ -4,7 +4,7 @@
 use super::connection;
 use crate::support::{PgTarget, TestEnv};
 use postgres_reconciler::config::SslMode;
-use postgres_reconciler::observe::postgres::{PgConnection, connect, observe_server};
+use postgres_reconciler::observe::postgres::{Inspect, PgConnection, connect, observe_server};
 use std::time::Duration;
 
 #[tokio::test]
@@ -17,7 +17,7 @@ async fn an_unreachable_server_is_an_error_with_a_short_reason() {
         port: closed,
         ..connection(SslMode::Require)
     };
-    let err = observe_server(&conn, &[])
+    let err = observe_server(&conn, &Inspect::Only(vec![]))
         .await
         .expect_err("nothing listens");
     assert_eq!(err.reason, "connection refused", "{err}");
@@ -31,7 +31,7 @@ async fn an_unreachable_server_is_an_error_with_a_short_reason() {
         password: "not-the-password".into(),
         ..connection(SslMode::Require)
     };
-    let err = observe_server(&wrong, &[])
+    let err = observe_server(&wrong, &Inspect::Only(vec![]))
         .await
         .expect_err("wrong password");
     assert_eq!(
@@ -42,14 +42,18 @@ async fn an_unreachable_server_is_an_error_with_a_short_reason() {
     assert!(!format!("{wrong:?}").contains("not-the-password"));
 
     let plain = connection(SslMode::Disable);
-    let err = observe_server(&plain, &[]).await.expect_err("TLS only");
+    let err = observe_server(&plain, &Inspect::Only(vec![]))
+        .await
+        .expect_err("TLS only");
     assert!(err.reason.contains("no pg_hba.conf entry"), "{err}");
 
     let no_ca = PgConnection {
         ca_file: None,
         ..connection(SslMode::VerifyCa)
     };
-    let err = observe_server(&no_ca, &[]).await.expect_err("no CA");
+    let err = observe_server(&no_ca, &Inspect::Only(vec![]))
+        .await
+        .expect_err("no CA");
     assert!(err.reason.contains("CA file"), "{err}");
 }
 
@@ -116,7 +120,9 @@ async fn a_server_that_never_answers_times_out() {
         ..connection(SslMode::Require)
     };
     let started = std::time::Instant::now();
-    let err = observe_server(&conn, &[]).await.expect_err("no answer");
+    let err = observe_server(&conn, &Inspect::Only(vec![]))
+        .await
+        .expect_err("no answer");
     assert_eq!(err.reason, "timeout", "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
     drop(listener);

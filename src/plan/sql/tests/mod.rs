@@ -2,6 +2,7 @@
 //! rules here, roles in `roles.rs`, databases and their contents in `databases.rs`.
 
 mod databases;
+mod pooler;
 mod roles;
 
 use super::roles::split_list;
@@ -147,6 +148,7 @@ fn applied(desired: &DesiredDatabaseState) -> ObservedDatabaseState {
                 schemas: Some(schemas),
                 extensions,
                 default_privileges,
+                lookup_functions: Default::default(),
             };
             (db.name.clone(), observed)
         })
