@@ -367,9 +367,10 @@ pub async fn observe_adoptable(
         ADOPTABLE_KINDS.iter().map(|&kind| {
             let selector = match kind.1 {
                 "Endpoints" => format!("{selector},!{ENDPOINTS_CONTROLLER_LABEL}"),
-                // The pooler's objects carry `application: db-connection-pooler` instead of the
-                // cluster labels' `application`; the plan adopts only those a manifest wants.
-                "Service" | "Deployment" => {
+                // The pooler's objects (and the Secret of a role named `pooler`) carry
+                // `application: db-connection-pooler` instead of the cluster labels'
+                // `application`; the plan adopts only those a manifest wants.
+                "Service" | "Deployment" | "Secret" => {
                     format!("{},!{MANAGED_BY_LABEL}", config.cluster_name_label)
                 }
                 _ => selector.clone(),

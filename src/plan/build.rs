@@ -343,7 +343,7 @@ fn orphans(
                         r.namespace,
                         pooler_part.unwrap_or_default(),
                         if r.kind == "Secret" {
-                            "; its role stays"
+                            "; only the pooler used this Secret, and its role stays"
                         } else {
                             ""
                         }
@@ -392,12 +392,18 @@ fn orphans(
             uid: None,
             generation: None,
         });
-        out.extend(plan_delete(
+        let mut delete = plan_delete(
             manifest.as_ref(),
             object,
             &reason,
             &config.field_manager,
-        ));
+        );
+        // Only the pooler logged in with it, and its role stays: a new Secret sets the role's
+        // password again if the pooler comes back. Nothing to approve.
+        if pooler_secret && let Some(d) = delete.as_mut() {
+            d.risk = crate::plan::Risk::Safe;
+        }
+        out.extend(delete);
     }
     out
 }

@@ -140,6 +140,15 @@ fn labels(config: &Config, pg: &Postgresql, role: Role, extra: bool) -> BTreeMap
     labels
 }
 
+/// Labels of the credential Secret of a role named `pooler` (Zalando's default pooler user, by
+/// name, whatever the pooler's configured user): the master pooler's selector labels.
+pub fn secret_labels(config: &Config, pg: &Postgresql) -> BTreeMap<String, String> {
+    with_managed_by(labels(config, pg, Role::Master, false))
+}
+
+/// Zalando's `constants.ConnectionPoolerUserName`.
+pub const DEFAULT_USER: &str = "pooler";
+
 fn with_managed_by(mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
     labels.insert(meta::MANAGED_BY.0.into(), meta::MANAGED_BY.1.into());
     labels

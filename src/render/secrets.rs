@@ -33,6 +33,9 @@ pub fn credential_secret(
     if let Some(namespace) = elsewhere {
         metadata.namespace = Some(namespace.to_string());
     }
+    if role == super::pooler::DEFAULT_USER {
+        metadata.labels = Some(super::pooler::secret_labels(config, pg));
+    }
     Secret {
         metadata,
         type_: Some("Opaque".into()),

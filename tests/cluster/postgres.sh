@@ -8,12 +8,19 @@ pg_bindir() {
   [ -n "$d" ] && [ -x "$d/initdb" ] && echo "$d"
 }
 
+# PgBouncer stands in for the connection pooler image (tests/support/pgbouncer.rs runs one per
+# pooler pod); Debian's package installs it here.
+PGBOUNCER=/usr/sbin/pgbouncer
+
 ensure_postgres_installed() {
-  pg_bindir >/dev/null && return 0
-  log "installing PostgreSQL from Debian's packages"
+  pg_bindir >/dev/null && [ -x "$PGBOUNCER" ] && return 0
+  log "installing PostgreSQL and PgBouncer from Debian's packages"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql pgbouncer >/dev/null
   pg_bindir >/dev/null || die "PostgreSQL server binaries not found after installing the package"
+  [ -x "$PGBOUNCER" ] || die "PgBouncer not found at $PGBOUNCER after installing the package"
+  # Where services start on install, the package's own daemon runs on :6432: not ours.
+  if [ -x /etc/init.d/pgbouncer ]; then as_root /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true; fi
 }
 
 # PostgreSQL refuses to run as root; when we are root it runs as the package's `postgres` user.

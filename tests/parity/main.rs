@@ -15,5 +15,6 @@ mod diff;
 mod expectations;
 mod harness;
 mod normalize;
+mod pooler;
 mod rotation;
 mod zalando_crd;

@@ -1,6 +1,6 @@
 //! What differs between any two live objects and says nothing about what was rendered: ids,
 //! versions, timestamps, managed fields, status, addresses the apiserver assigns, generated
-//! passwords, and (ours only) the twin namespace the dry run used.
+//! passwords, the Deployment controller's revision, and (ours only) the twin namespace the dry run used.
 
 use crate::support::json::replace_in_strings;
 use base64::Engine;
@@ -40,6 +40,20 @@ pub fn normalize(kind: &str, object: &mut Value, ctx: &Context<'_>, ours: bool) 
     match kind {
         "Service" => service(object, ctx),
         "Secret" => secret(object),
+        // The Deployment controller's count of its rollouts (a dry run has none).
+        "Deployment" => {
+            if let Some(a) = object
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                a.remove("deployment.kubernetes.io/revision");
+                if a.is_empty() {
+                    object["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("annotations"));
+                }
+            }
+        }
         "StatefulSet" => {
             if let Some(Value::Array(claims)) = object.pointer_mut("/spec/volumeClaimTemplates") {
                 for claim in claims {

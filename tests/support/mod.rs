@@ -8,6 +8,7 @@ pub mod env;
 pub mod fault_proxy;
 pub mod json;
 pub mod namespace;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod reconciler;
 pub mod rollout;

@@ -58,12 +58,35 @@ pub struct Zalando {
 }
 
 impl Zalando {
-    /// Starts the oracle on `namespace` with the module's ConfigMap, `overrides` applied on top.
+    /// Starts the oracle on `namespace` with the module's ConfigMap, `overrides` applied on top,
+    /// without database access (it makes the objects; the corpus's databases stay as Spilo made
+    /// them).
     pub async fn start(
         client: &Client,
         namespace: &str,
         overrides: &[(&str, &str)],
         dir: &Path,
+    ) -> Zalando {
+        Self::launch(client, namespace, overrides, dir, false).await
+    }
+
+    /// The same, connecting to the clusters' databases as it does in production (roles,
+    /// databases, the connection pooler's lookup function), through their master Services.
+    pub async fn start_with_database_access(
+        client: &Client,
+        namespace: &str,
+        overrides: &[(&str, &str)],
+        dir: &Path,
+    ) -> Zalando {
+        Self::launch(client, namespace, overrides, dir, true).await
+    }
+
+    async fn launch(
+        client: &Client,
+        namespace: &str,
+        overrides: &[(&str, &str)],
+        dir: &Path,
+        database_access: bool,
     ) -> Zalando {
         let env = TestEnv::get();
         let api_port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -96,7 +119,8 @@ impl Zalando {
         // It asks the Teams API only when a test serves one (`support::teams_api`).
         let teams_api = overrides.contains(&("enable_teams_api", "true"));
         let child = Command::new(env.var("PGRENV_ZALANDO"))
-            .args(["-outofcluster", "-nodatabaseaccess"])
+            .arg("-outofcluster")
+            .args((!database_access).then_some("-nodatabaseaccess"))
             .args((!teams_api).then_some("-noteamsapi"))
             .arg(format!("-kubeconfig={}", env.kubeconfig_path()))
             // Its default client rate limit (10 qps) makes a corpus of clusters crawl.

@@ -3,9 +3,9 @@
 //! address: `tests/cluster/up` routes the environment's Service range to lo) and sends each new
 //! connection to a ready endpoint of the Service's EndpointSlices as they are at that moment
 //! (maintained by the real controllers, or mirrored from the Endpoints Patroni writes), so a
-//! switchover is followed by the next connection. `<service>.<namespace>.svc` (and
-//! `<service>.<namespace>`) resolves to the
-//! ClusterIP through `/etc/hosts` (the environment has no cluster DNS), as long as the forwarder
+//! switchover is followed by the next connection. `<service>.<namespace>.svc.cluster.local`,
+//! `<service>.<namespace>.svc` and `<service>.<namespace>` resolve to the ClusterIP through
+//! `/etc/hosts` (the environment has no cluster DNS), as long as the forwarder
 //! lives; its lines are removed when it goes.
 
 use futures::StreamExt;
@@ -46,9 +46,14 @@ impl ServiceForwarder {
                 else {
                     continue;
                 };
-                // Both forms a pod resolves through its search path (a standby's
-                // `standby_host: acid-source.ns`).
-                set_host(&format!("{name}.{ns}.svc {name}.{ns}"), &ip, &ns);
+                // The forms a pod resolves through its search path (a standby's
+                // `standby_host: acid-source.ns`), and the full name Zalando's operator
+                // connects to (`cluster_domain` cluster.local).
+                set_host(
+                    &format!("{name}.{ns}.svc.cluster.local {name}.{ns}.svc {name}.{ns}"),
+                    &ip,
+                    &ns,
+                );
                 for port in svc
                     .spec
                     .as_ref()
