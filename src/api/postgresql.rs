@@ -368,6 +368,10 @@ pub struct PreparedDatabase {
     /// Schemas to create (default: `data`), each with its own owner/reader/writer roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemas: Option<BTreeMap<String, PreparedSchema>>,
+    /// The namespace of the Secrets of its login roles, with `enable_cross_namespace_secret`
+    /// (otherwise ignored, as in Zalando).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_namespace: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

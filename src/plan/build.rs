@@ -392,12 +392,7 @@ fn orphans(
             uid: None,
             generation: None,
         });
-        let mut delete = plan_delete(
-            manifest.as_ref(),
-            object,
-            &reason,
-            &config.field_manager,
-        );
+        let mut delete = plan_delete(manifest.as_ref(), object, &reason, &config.field_manager);
         // Only the pooler logged in with it, and its role stays: a new Secret sets the role's
         // password again if the pooler comes back. Nothing to approve.
         if pooler_secret && let Some(d) = delete.as_mut() {

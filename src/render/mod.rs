@@ -398,7 +398,7 @@ fn render_cluster(
     };
     let mut database = database::postgresql_database_state(&pg, &config.secret_name_template);
     if config.enable_cross_namespace_secret {
-        database.place_cross_namespace_secrets(&namespace);
+        database.place_cross_namespace_secrets(&pg, &namespace);
     }
     pooler::add_to_database(config, &pg, &mut database);
     database.mark_rotations(&pg, config.enable_password_rotation);

@@ -115,4 +115,39 @@ mod tests {
             "{found:?}"
         );
     }
+
+    #[test]
+    fn a_prepared_databases_secret_namespace_holds_its_login_roles_secrets() {
+        let pg: Postgresql = serde_json::from_value(json!({
+            "apiVersion": "acid.zalan.do/v1", "kind": "postgresql",
+            "metadata": {"name": "acid-a", "namespace": "ns", "uid": "u-1"},
+            "spec": {"teamId": "acid", "numberOfInstances": 1, "volume": {"size": "1Gi"},
+                "postgresql": {"version": "17"},
+                "preparedDatabases": {"inv": {"defaultUsers": true, "secretNamespace": "apps"}}}
+        }))
+        .expect("manifest");
+        let placed = |config: &Config| -> Vec<(String, String)> {
+            let desired = render(&[Manifest::Postgresql(Box::new(pg.clone()))], config);
+            let mut found: Vec<(String, String)> = desired.manifests[0]
+                .objects
+                .iter()
+                .filter(|o| o.kind == "Secret" && o.name.starts_with("inv-"))
+                .map(|o| (o.namespace.clone(), o.name.clone()))
+                .collect();
+            found.sort();
+            found
+        };
+        let on = Config {
+            enable_cross_namespace_secret: true,
+            ..Config::default()
+        };
+        let secrets = placed(&on);
+        assert_eq!(secrets.len(), 3, "{secrets:?}");
+        assert!(secrets.iter().all(|(ns, _)| ns == "apps"), "{secrets:?}");
+        // Ignored without the switch, as in Zalando.
+        assert!(
+            placed(&Config::default()).iter().all(|(ns, _)| ns == "ns"),
+            "in the manifest's namespace"
+        );
+    }
 }

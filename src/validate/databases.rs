@@ -128,6 +128,16 @@ pub(super) fn check_prepared(prepared: &BTreeMap<String, PreparedDatabase>, errs
             &path,
             errs,
         );
+        if let Some(ns) = spec.secret_namespace.as_deref().filter(|n| !n.is_empty())
+            && !super::names::is_dns1123_label(ns)
+        {
+            errs.add(
+                format!("{path}.secretNamespace"),
+                format!(
+                    "{ns:?} cannot be a namespace: lower-case letters, digits and '-', at most 63"
+                ),
+            );
+        }
 
         let explicit = spec.schemas.as_ref().is_some_and(|s| !s.is_empty());
         for (schema, s) in effective_schemas(spec) {

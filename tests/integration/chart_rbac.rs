@@ -5,7 +5,7 @@
 use crate::support::chart::{Release, WAIT, cluster_client_as, granted};
 use crate::support::reconciler::Harness;
 use crate::support::{TestNamespace, unique_name};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -99,13 +99,18 @@ async fn apply_as_the_charts_service_account_reconciles_a_cluster() {
         leases.get_opt("postgres-reconciler").await.map(|_| ())
     })
     .await;
-    // Nothing beyond the rules: no other workloads; CronJobs (the clusters' logical backups)
-    // but not the Jobs they start, which only the watcher creates, and never deletes.
+    // Nothing beyond the rules: no other workloads; Deployments (the connection poolers) and
+    // CronJobs (the clusters' logical backups) but not the Jobs they start, which only the
+    // watcher creates, and never deletes.
     assert!(forbidden(
-        Api::<Deployment>::all(client.clone())
+        Api::<ReplicaSet>::all(client.clone())
             .list(&ListParams::default())
             .await
     ));
+    Api::<Deployment>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .expect("the connection poolers' Deployments are listed");
     Api::<CronJob>::all(client.clone())
         .list(&ListParams::default())
         .await

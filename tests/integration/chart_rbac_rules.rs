@@ -88,6 +88,7 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
         ),
         (("create", "", "secrets", a, ""), true),
         (("patch", "apps", "statefulsets", a, "x"), true),
+        (("delete", "apps", "deployments", a, "x"), true),
         (("delete", "policy", "poddisruptionbudgets", a, "x"), true),
         (
             ("create", "rbac.authorization.k8s.io", "rolebindings", a, ""),
@@ -149,7 +150,8 @@ async fn namespaced_mode_grants_exactly_the_needed_rights() {
             ("bind", "rbac.authorization.k8s.io", "roles", a, "x"),
             false,
         ),
-        (("create", "apps", "deployments", a, ""), false),
+        (("create", "apps", "daemonsets", a, ""), false),
+        (("create", "apps", "replicasets", a, ""), false),
         (("create", "", "pods", a, ""), false),
         (("create", "", "pods/exec", a, "x"), false),
         // the release namespace: the Lease, the watcher's Jobs and its own CronJob

@@ -30,18 +30,13 @@ fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
     assert!(stdout.contains("kind: Endpoints"), "{stdout}");
     assert!(!stdout.contains("KUBERNETES_USE_CONFIGMAPS"), "{stdout}");
     assert!(!stdout.contains("readinessProbe"), "{stdout}");
-    for key in [
-        "workers",
-        "resync_period",
-        "api_port",
-        "connection_pooler_image",
-    ] {
+    for key in ["workers", "resync_period", "api_port"] {
         assert!(
             stderr.contains(&format!("key not implemented: {key}: ")),
             "{key} not named in: {stderr}"
         );
     }
-    // Logical backups, password rotation and human users are ours.
+    // Logical backups, password rotation, human users and the connection pooler are ours.
     for ours in [
         "logical_backup_",
         "password_rotation_",
@@ -50,6 +45,8 @@ fn zalandos_configmap_is_a_configuration_and_its_unsupported_keys_are_named() {
         "teams_api_url",
         "enable_postgres_team_crd",
         "role_deletion_suffix",
+        "connection_pooler_image",
+        "connection_pooler_max_db_connections",
     ] {
         assert!(
             !stderr.contains(&format!("key not implemented: {ours}")),

@@ -242,3 +242,14 @@ pub fn runs_here(doc: &Value) -> bool {
         .is_some_and(|t| !t.is_empty());
     !(archive_standby || archive_clone)
 }
+
+/// Whether Zalando makes a connection pooler for it: `enableConnectionPooler`, or a
+/// `connectionPooler` section without that switch, or `enableReplicaConnectionPooler`.
+pub fn has_pooler(doc: &Value) -> bool {
+    let spec = &doc["spec"];
+    let master = match spec["enableConnectionPooler"].as_bool() {
+        Some(on) => on,
+        None => spec["connectionPooler"].is_object(),
+    };
+    master || spec["enableReplicaConnectionPooler"].as_bool() == Some(true)
+}

@@ -1,5 +1,6 @@
 //! `enable_cross_namespace_secret` against Zalando's operator: a user written
-//! `<namespace>.<user>` gets its credential Secret in that namespace. Zalando's Secret there and
+//! `<namespace>.<user>` gets its credential Secret in that namespace, and so do the login roles
+//! of a prepared database with `secretNamespace`. Zalando's Secret there and
 //! ours, rendered from the same stored manifest and configuration, have the same name,
 //! namespace, type, labels (ours add `app.kubernetes.io/managed-by`, as everywhere: listed in
 //! intentional.yaml), annotations, owner references (none: they cannot cross namespaces) and
@@ -40,24 +41,46 @@ async fn a_namespace_users_secret_is_zalandos() {
     let dir = h.temp_dir("xns");
     let cluster = "acid-xns";
     let user = format!("{}.writer", apps.name);
-    h.apply(h.cluster_manifest(
+    let mut manifest = h.cluster_manifest(
         cluster,
         1,
         json!({ user.as_str(): [] }),
         json!({}),
         json!({}),
-    ))
-    .await;
+    );
+    // A prepared database's login roles have their Secrets in its `secretNamespace`.
+    manifest["spec"]["preparedDatabases"] =
+        json!({"inv": {"defaultUsers": true, "secretNamespace": apps.name}});
+    h.apply(manifest).await;
     let overrides = [("enable_cross_namespace_secret", "true")];
     let mut zalando = Zalando::start(&client, &h.ns.name, &overrides, &dir).await;
-    let secret_name = format!("{user}.{cluster}.credentials.postgresql.acid.zalan.do");
+    let secret_of = |user: &str| {
+        format!(
+            "{}.{cluster}.credentials.postgresql.acid.zalan.do",
+            user.replace('_', "-")
+        )
+    };
+    let names: Vec<String> = [
+        user.as_str(),
+        "inv_owner_user",
+        "inv_reader_user",
+        "inv_writer_user",
+    ]
+    .iter()
+    .map(|u| secret_of(u))
+    .collect();
     let secrets = apps.api::<Secret>();
-    let theirs = eventually(
-        Duration::from_secs(120),
-        "Zalando's Secret in the user's namespace",
-        || async { secrets.get_opt(&secret_name).await.ok().flatten() },
-    )
-    .await;
+    let mut theirs = Vec::new();
+    for name in &names {
+        theirs.push(
+            eventually(
+                Duration::from_secs(120),
+                &format!("Zalando's Secret {name} in the other namespace"),
+                || async { secrets.get_opt(name).await.ok().flatten() },
+            )
+            .await,
+        );
+    }
     zalando.stop();
 
     let config = Config {
@@ -65,16 +88,18 @@ async fn a_namespace_users_secret_is_zalandos() {
         ..our_configuration(&h.ns.name, Mode::Endpoints, &dir)
     };
     let desired = render_stored(&h, cluster, &config).await;
-    let ours = desired.manifests[0]
-        .objects
-        .iter()
-        .find(|o| o.kind == "Secret" && o.name == secret_name)
-        .unwrap_or_else(|| panic!("our Secret {secret_name}"));
-    let theirs = serde_json::to_value(&theirs).expect("json");
-    assert_eq!(
-        decided(&ours.body),
-        decided(&theirs),
-        "see {}",
-        zalando.log.display()
-    );
+    for (name, theirs) in names.iter().zip(theirs) {
+        let ours = desired.manifests[0]
+            .objects
+            .iter()
+            .find(|o| o.kind == "Secret" && &o.name == name)
+            .unwrap_or_else(|| panic!("our Secret {name}"));
+        let theirs = serde_json::to_value(&theirs).expect("json");
+        assert_eq!(
+            decided(&ours.body),
+            decided(&theirs),
+            "see {}",
+            zalando.log.display()
+        );
+    }
 }

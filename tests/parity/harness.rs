@@ -770,7 +770,15 @@ pub async fn run(mode: Mode) -> Outcome {
         checkpoints.push(Checkpoints::start(client.clone(), ns, &source, superuser));
         create(entry).await;
     }
-    let not_running = wait_for_oracle(&client, &oracle_ns.name, &names, &zalando).await;
+    let mut not_running = wait_for_oracle(&client, &oracle_ns.name, &names, &zalando).await;
+    // Without database access the oracle cannot install a pooler's lookup function, and says so
+    // (SyncFailed); `parity::pooler` runs one with it.
+    not_running.retain(|(name, status)| {
+        let pooled = accepted
+            .iter()
+            .any(|e| e.name() == name && corpus::has_pooler(&e.doc));
+        !(pooled && status == "SyncFailed")
+    });
     for entry in &archive_only {
         create(entry).await;
     }

@@ -370,16 +370,27 @@ impl DesiredDatabaseState {
 
     /// Zalando's `enable_cross_namespace_secret`: a manifest user written `namespace.user` keeps
     /// that whole name as its role, and its Secret goes to `namespace` (the part before the
-    /// first dot) when that is not the manifest's own.
-    pub fn place_cross_namespace_secrets(&mut self, manifest_namespace: &str) {
+    /// first dot) when that is not the manifest's own; a prepared database's login roles have
+    /// theirs in its `secretNamespace`.
+    pub fn place_cross_namespace_secrets(&mut self, pg: &Postgresql, manifest_namespace: &str) {
         for role in self.roles.values_mut() {
-            if role.origin != RoleOrigin::Manifest || role.secret.is_none() {
+            if role.secret.is_none() {
                 continue;
             }
-            if let Some((namespace, _)) = role.name.split_once('.')
-                && namespace != manifest_namespace
-            {
-                role.secret_namespace = Some(namespace.to_string());
+            let namespace = match &role.origin {
+                RoleOrigin::Manifest => role.name.split_once('.').map(|(ns, _)| ns.to_string()),
+                // A prepared database's `secretNamespace` holds the Secrets of its login roles.
+                RoleOrigin::PreparedDatabase { database } => pg
+                    .spec
+                    .prepared_databases
+                    .as_ref()
+                    .and_then(|p| p.get(database))
+                    .and_then(|d| d.secret_namespace.clone())
+                    .filter(|ns| !ns.is_empty()),
+                _ => None,
+            };
+            if let Some(namespace) = namespace.filter(|ns| ns != manifest_namespace) {
+                role.secret_namespace = Some(namespace);
             }
         }
     }
