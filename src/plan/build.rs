@@ -240,10 +240,11 @@ fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
     let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
     manifest.kind == "postgresql"
         && label(&config.cluster_name_label) == Some(manifest.name.as_str())
-        && config
-            .cluster_labels
-            .iter()
-            .all(|(k, v)| label(k) == Some(v.as_str()))
+        && config.cluster_labels.iter().all(|(k, v)| {
+            // The pooler's objects say `application: db-connection-pooler` instead.
+            let pooler = k == "application" && label(k) == Some(crate::render::pooler::APPLICATION);
+            label(k) == Some(v.as_str()) || pooler
+        })
 }
 
 fn secret_ref(secret: &SecretKeyRef) -> ObjectRef {

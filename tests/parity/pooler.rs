@@ -3,7 +3,9 @@
 //! operator's keys. Zalando's Deployments, Services and pooler Secret and ours, rendered from the
 //! same stored manifest and configuration and dry-run in a twin namespace (so both carry the
 //! apiserver's defaults), differ only where `fixtures/parity/intentional.yaml` says why; and our
-//! plan, read from the database Zalando prepared, finds its lookup function as we make it.
+//! plan, read from the database Zalando prepared, finds its lookup function as we make it. Then
+//! our run adopts them in place: no pooler pod restarts, the pooler's password is kept, and the
+//! run after it has nothing to do.
 
 use super::diff::diff;
 use super::expectations;
@@ -53,7 +55,7 @@ fn compared() -> Vec<(&'static str, String)> {
 
 #[tokio::test]
 async fn the_poolers_objects_and_lookup_function_are_zalandos() {
-    let h = Harness::new("parity-pool").await;
+    let mut h = Harness::new("parity-pool").await;
     let client = h.ns.client.clone();
     let dir = h.temp_dir("pooler");
     // No users of its own: Zalando's role sync needs Spilo's `admin` role, which the Spilo
@@ -186,4 +188,69 @@ async fn the_poolers_objects_and_lookup_function_are_zalandos() {
         unexplained.join("\n"),
         zalando.log.display()
     );
+
+    // Adopted in place: our run on Zalando's cluster, reaching its database through the master
+    // Service, changes no pooler pod, keeps the pooler's password, and then has nothing to do.
+    let before = theirs_again(&h).await;
+    h.config = postgres_reconciler::config::Config {
+        postgres_host_template: "{cluster}.{namespace}.svc".into(),
+        postgres_port: 5432,
+        postgres_sslmode: postgres_reconciler::config::SslMode::Require,
+        postgres_ca_file: None,
+        release_namespace: h.config.release_namespace.clone(),
+        ..config
+    };
+    let adopted = h.run().await;
+    let said = postgres_reconciler::report::run::text(&adopted);
+    assert_eq!(adopted.exit_code, 0, "{said}");
+    let after = theirs_again(&h).await;
+    for ((kind, b), (_, a)) in before.iter().zip(&after) {
+        let name = &a["metadata"]["name"];
+        assert_eq!(
+            a["metadata"]["uid"], b["metadata"]["uid"],
+            "{kind} {name} adopted, not replaced"
+        );
+        assert_eq!(
+            a["metadata"]["labels"]["app.kubernetes.io/managed-by"], "postgres-reconciler",
+            "{kind} {name}"
+        );
+        match kind.as_str() {
+            "Deployment" => assert_eq!(
+                a["metadata"]["generation"], b["metadata"]["generation"],
+                "{kind} {name}: the pod template is Zalando's, no pod restarts: {said}"
+            ),
+            "Secret" => assert_eq!(a["data"], b["data"], "the pooler's password kept"),
+            _ => assert_eq!(a["spec"], b["spec"], "{kind} {name}"),
+        }
+    }
+    let settling = h.run().await;
+    assert_eq!(
+        settling.exit_code,
+        0,
+        "{}",
+        postgres_reconciler::report::run::text(&settling)
+    );
+    let quiet = h.run().await;
+    assert_eq!(
+        quiet.writes,
+        0,
+        "{}",
+        postgres_reconciler::report::run::text(&quiet)
+    );
+}
+
+/// The compared objects as they are live now.
+async fn theirs_again(h: &Harness) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (kind, name) in compared() {
+        let object = api(&h.ns.client, &h.ns.name, kind)
+            .get(&name)
+            .await
+            .unwrap_or_else(|e| panic!("{kind} {name}: {e}"));
+        out.push((
+            kind.to_string(),
+            serde_json::to_value(object).expect("json"),
+        ));
+    }
+    out
 }
