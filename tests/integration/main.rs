@@ -44,7 +44,6 @@ mod patroni_service;
 mod plan_ci;
 mod plan_live;
 mod pooler;
-mod pooler_runner;
 mod release_pipelines;
 mod render_dry_run;
 mod rollout;

@@ -122,6 +122,12 @@ async fn an_application_logs_in_through_the_pooler_and_turning_it_off_removes_it
     assert_eq!(quiet.writes, 0, "{}", text(&quiet));
 
     // Off: the Deployment, the Service and the pooler's Secret go, planned with the reason.
+    let pids: Vec<u32> = poolers
+        .running()
+        .iter()
+        .filter_map(|p| poolers.pid(p))
+        .collect();
+    assert!(!pids.is_empty(), "PgBouncer runs for the pooler pod");
     h.apply(manifest(h, false)).await;
     let planned =
         postgres_reconciler::pipeline::plan_live(&h.config, &h.cluster_client().await, &h.source)
@@ -149,6 +155,19 @@ async fn an_application_logs_in_through_the_pooler_and_turning_it_off_removes_it
         .await;
         let _: () = gone;
     }
+    // Their pods went with the Deployment, and so did their PgBouncer.
+    eventually(
+        PATRONI_WAIT,
+        "the pooler pods' PgBouncer stopped",
+        || async {
+            let gone = poolers.running().is_empty()
+                && pids
+                    .iter()
+                    .all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+            gone.then_some(())
+        },
+    )
+    .await;
     // The next run records that nothing changed any more (its status); then nothing is written.
     let settling = h.run().await;
     assert_eq!(settling.exit_code, 0, "{}", text(&settling));

@@ -1,11 +1,11 @@
 //! The connection pooler against Zalando's operator, which makes it only with database access
 //! (its `user_lookup` function comes first): a cluster with both poolers, its settings over the
-//! operator's keys. Zalando's Deployments, Services and pooler Secret and ours, rendered from the
-//! same stored manifest and configuration and dry-run in a twin namespace (so both carry the
-//! apiserver's defaults), differ only where `fixtures/parity/intentional.yaml` says why; and our
-//! plan, read from the database Zalando prepared, finds its lookup function as we make it. Then
-//! our run adopts them in place: no pooler pod restarts, the pooler's password is kept, and the
-//! run after it has nothing to do.
+//! operator's keys, a load balancer in front of the replicas' pooler. Zalando's Deployments,
+//! Services and pooler Secret and ours, rendered from the same stored manifest and configuration
+//! and dry-run in a twin namespace (so both carry the apiserver's defaults), differ only where
+//! `fixtures/parity/intentional.yaml` says why; and our plan, read from the database Zalando
+//! prepared, finds its lookup function as we make it. Then our run adopts them in place: no
+//! pooler pod restarts, the pooler's password is kept, and the run after it has nothing to do.
 
 use super::diff::diff;
 use super::expectations;
@@ -63,6 +63,8 @@ async fn the_poolers_objects_and_lookup_function_are_zalandos() {
     let mut manifest = h.cluster_manifest(CLUSTER, 1, json!({}), json!({}), json!({}));
     manifest["spec"]["enableConnectionPooler"] = json!(true);
     manifest["spec"]["enableReplicaConnectionPooler"] = json!(true);
+    manifest["spec"]["enableReplicaPoolerLoadBalancer"] = json!(true);
+    manifest["spec"]["allowedSourceRanges"] = json!(["10.0.0.0/8"]);
     manifest["spec"]["connectionPooler"] = json!({
         "numberOfInstances": 1, "mode": "session", "maxDBConnections": 20,
         "resources": {"requests": {"cpu": "50m", "memory": "50Mi"}, "limits": {"memory": "80Mi"}},
