@@ -149,11 +149,10 @@ async fn an_application_logs_in_through_the_pooler_and_turning_it_off_removes_it
         ("Service", deployment.as_str()),
         ("Secret", pooler_secret.as_str()),
     ] {
-        let gone = eventually(PATRONI_WAIT, &format!("{kind} {name} deleted"), || async {
+        eventually(PATRONI_WAIT, &format!("{kind} {name} deleted"), || async {
             h.get(kind, name).await.is_none().then_some(())
         })
         .await;
-        let _: () = gone;
     }
     // Their pods went with the Deployment, and so did their PgBouncer.
     eventually(
