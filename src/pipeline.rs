@@ -54,6 +54,30 @@ pub struct Planned {
     pub statuses: BTreeMap<String, serde_json::Value>,
     /// The live Secrets' passwords (the servers' superusers among them), for the SQL phase.
     pub secret_passwords: SecretPasswords,
+    /// (ready, wanted) replicas of each live StatefulSet, by (namespace, name), for the report.
+    pub replicas: BTreeMap<(String, String), (i32, i32)>,
+}
+
+/// (ready, wanted) replicas of each StatefulSet among `objects`.
+fn replicas(objects: &[crate::state::CompactJson]) -> BTreeMap<(String, String), (i32, i32)> {
+    crate::state::by_name(objects, "StatefulSet")
+        .into_iter()
+        .map(|(key, sts)| {
+            let sts = sts.value();
+            let n = |p: &str| {
+                sts.pointer(p)
+                    .and_then(serde_json::Value::as_i64)
+                    .unwrap_or(0)
+            };
+            (
+                key,
+                (
+                    n("/status/readyReplicas") as i32,
+                    n("/spec/replicas") as i32,
+                ),
+            )
+        })
+        .collect()
 }
 
 fn load_files(
@@ -131,6 +155,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
+        replicas: replicas(&observed.objects),
         plan,
         desired,
         observed,
@@ -202,10 +227,20 @@ pub async fn plan_live(
     let secret_passwords =
         SecretPasswords::from_objects(observed.objects.iter().chain(&observed.adoptable));
     let password_of = |namespace: &str, name: &str| secret_passwords.get(namespace, name);
+    let without_primary = crate::state::primary::endpoints_without_address(
+        observed.objects.iter().chain(&observed.adoptable),
+    );
     // The catalogs are read while the pods are listed.
     let databases = async {
         if source.reach_databases {
-            observe_databases(Some(&cluster.client), config, &desired, &password_of).await
+            observe_databases(
+                Some(&cluster.client),
+                config,
+                &desired,
+                &password_of,
+                &without_primary,
+            )
+            .await
         } else {
             not_reached(&desired, NO_DATABASE)
         }
@@ -246,6 +281,7 @@ pub async fn plan_live(
     let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
+        replicas: replicas(&observed.objects),
         plan,
         desired,
         observed,

@@ -31,7 +31,7 @@ pub fn kubectl_apply(env: &Env, config: &Config, n: usize, work: &Path) -> (Dura
         .chain(&desired.shared)
         .filter(|o| o.policy != ApplyPolicy::UpdateOnly);
     for object in objects {
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         if object.policy == ApplyPolicy::CreateOnly
             && let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut())
         {

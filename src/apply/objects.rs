@@ -112,13 +112,14 @@ impl ObjectExecutor<'_> {
             }
             (Op::Create | Op::Update, Some(d)) => {
                 // The plan's adjusted body, when it had to adjust the rendered one.
+                let rendered = d.body.value();
                 let (body, adopting) = match &action.change {
                     Change::Object {
                         apply_body,
                         take_over,
                         ..
-                    } => (apply_body.as_ref().unwrap_or(&d.body), *take_over),
-                    _ => (&d.body, false),
+                    } => (apply_body.as_ref().unwrap_or(&rendered), *take_over),
+                    _ => (&rendered, false),
                 };
                 // A claim's size was set by the StatefulSet controller from our template, an
                 // adopted object's fields by the operator before us: taking those over is ours
@@ -248,7 +249,7 @@ impl ObjectExecutor<'_> {
     /// Adopts a credential Secret someone else made: applies our labels, annotations and owner
     /// references only, so its data (the password) is never part of our request.
     async fn adopt(&self, api: &Api<DynamicObject>, d: &DesiredObject) -> Result<(), String> {
-        let mut body = ownership_metadata(&d.body);
+        let mut body = ownership_metadata(&d.body.value());
         body["apiVersion"] = d.api_version.clone().into();
         body["kind"] = d.kind.clone().into();
         body["metadata"]["name"] = d.name.clone().into();
@@ -276,7 +277,7 @@ impl ObjectExecutor<'_> {
             name: r.name.clone(),
         };
         let password = self.passwords.generate(&key);
-        let mut body = d.body.clone();
+        let mut body = d.body.value();
         body["data"][PASSWORD_KEY] =
             Value::String(base64::engine::general_purpose::STANDARD.encode(password));
         let object: DynamicObject = serde_json::from_value(body).map_err(|e| e.to_string())?;
@@ -398,7 +399,7 @@ impl ObjectExecutor<'_> {
         }
         for _ in 0..120 {
             match api.get_opt(&r.name).await {
-                Ok(None) => return self.apply(api, &d.name, &d.body, false).await,
+                Ok(None) => return self.apply(api, &d.name, &d.body.value(), false).await,
                 Ok(Some(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
                 Err(e) => return Err(describe(&e)),
             }

@@ -51,17 +51,11 @@ pub(super) fn manifest_outcome(
             }
         }
     }
-    let statefulset = planned.observed.objects.iter().find(|o| {
-        o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
-            && o.pointer("/metadata/namespace").and_then(Value::as_str)
-                == Some(manifest.namespace.as_str())
-            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(manifest.name.as_str())
-    });
     let is_cluster = manifest.kind == "postgresql";
-    let pods = statefulset.map(|s| {
-        let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
-        (n("/status/readyReplicas"), n("/spec/replicas"))
-    });
+    let pods = planned
+        .replicas
+        .get(&(manifest.namespace.clone(), manifest.name.clone()))
+        .copied();
     let held = planned
         .plan
         .held
@@ -78,7 +72,7 @@ pub(super) fn manifest_outcome(
     ManifestOutcome {
         unknown: unknown.iter().map(|u| describe_unknown(u)).collect(),
         unknown_cause: most_telling_cause(&unknown),
-        new_cluster: is_cluster && statefulset.is_none(),
+        new_cluster: is_cluster && pods.is_none(),
         rollout: None,
         rollout_held,
         rollout_lazy,

@@ -789,6 +789,14 @@ impl Config {
             .replace("{cluster}", cluster)
             .replace("{namespace}", namespace)
     }
+
+    /// Whether `postgres_host_template` names the master Service in cluster DNS
+    /// (`{cluster}.{namespace}.svc`, with or without the cluster domain), so that a connection
+    /// goes where the Service's Endpoints say.
+    pub fn connects_through_master_service(&self) -> bool {
+        let t = self.postgres_host_template.as_str();
+        t == "{cluster}.{namespace}.svc" || t.starts_with("{cluster}.{namespace}.svc.")
+    }
 }
 
 /// The file's document when it is a Zalando ConfigMap or OperatorConfiguration.

@@ -4,6 +4,7 @@
 use super::requests::RequestCounter;
 use super::retry::{RetrySettings, TransientRetry};
 use crate::render::{Manifest, ManifestRef};
+use crate::state::CompactJson;
 use crate::state::trim::keep_what_the_plan_reads;
 use crate::validate::{Invalid, Limits, read_manifest};
 use kube::api::{Api, DynamicObject, ListParams};
@@ -143,14 +144,15 @@ pub async fn list_all(
 }
 
 /// [`list_all`] keeping of each object only what the plan reads (see [`keep_what_the_plan_reads`])
-/// as each page arrives; `manager` is our field manager.
-pub async fn list_for_plan(
+/// as each page arrives, each as `T` (a [`CompactJson`] takes a tenth of a `Value`'s bytes);
+/// `manager` is our field manager.
+pub async fn list_for_plan<T: From<Value>>(
     client: &kube::Client,
     scope: &Scope,
     kind: (&str, &str, &str),
     selector: Option<&str>,
     manager: &str,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<T>, ClusterError> {
     list_filtered(client, scope, kind, selector, None, Some(manager)).await
 }
 
@@ -172,14 +174,14 @@ async fn list_by_name(
     .await
 }
 
-async fn list_filtered(
+async fn list_filtered<T: From<Value>>(
     client: &kube::Client,
     scope: &Scope,
     (api_version, kind, plural): (&str, &str, &str),
     selector: Option<&str>,
     fields: Option<&str>,
     trim_for: Option<&str>,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<T>, ClusterError> {
     let resource = api_resource(api_version, kind, plural);
     let apis: Vec<Api<DynamicObject>> = match scope {
         Scope::All => vec![Api::all_with(client.clone(), &resource)],
@@ -214,7 +216,7 @@ async fn list_filtered(
                 if let Some(manager) = trim_for {
                     keep_what_the_plan_reads(&mut v, kind, manager);
                 }
-                out.push(v);
+                out.push(T::from(v));
             }
             match page.metadata.continue_.filter(|c| !c.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
@@ -306,7 +308,7 @@ pub async fn observe_objects(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<CompactJson>, ClusterError> {
     let clusters = cluster_selector(config);
     // One list per kind, all at once: the run's floor is the time these take.
     let lists =
@@ -361,7 +363,7 @@ pub async fn observe_adoptable(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<CompactJson>, ClusterError> {
     let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
     let lists =
         ADOPTABLE_KINDS.iter().map(|&kind| {
@@ -379,7 +381,7 @@ pub async fn observe_adoptable(
                 list_for_plan(client, scope, kind, Some(&selector), &config.field_manager).await
             }
         });
-    let mut out: Vec<Value> = futures::future::try_join_all(lists)
+    let mut out: Vec<CompactJson> = futures::future::try_join_all(lists)
         .await?
         .into_iter()
         .flatten()
@@ -387,14 +389,20 @@ pub async fn observe_adoptable(
     // The namespace's Spilo ServiceAccount and RoleBinding carry no labels when Zalando made
     // them: found by name (one list per kind), adopted when a namespace of ours wants them.
     for kind in SHARED_KINDS {
-        let by_name = list_by_name(client, scope, kind, &config.pod_service_account_name).await?;
-        out.extend(by_name.into_iter().filter(|o| {
-            o.pointer(&format!(
-                "/metadata/labels/{}",
-                MANAGED_BY_LABEL.replace('/', "~1")
-            ))
-            .is_none()
-        }));
+        let by_name: Vec<Value> =
+            list_by_name(client, scope, kind, &config.pod_service_account_name).await?;
+        out.extend(
+            by_name
+                .into_iter()
+                .filter(|o| {
+                    o.pointer(&format!(
+                        "/metadata/labels/{}",
+                        MANAGED_BY_LABEL.replace('/', "~1")
+                    ))
+                    .is_none()
+                })
+                .map(CompactJson::from),
+        );
     }
     Ok(out)
 }

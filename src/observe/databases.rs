@@ -7,12 +7,14 @@ use crate::plan::sql::server_label;
 use crate::plan::{DatabaseObservation, UnknownCause};
 use crate::render::database::{DesiredDatabaseState, ServerTarget, secret_name};
 use crate::render::{Desired, spilo};
+use crate::state::CompactJson;
+use crate::state::primary::no_primary_reason;
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// Where and as whom to reach a cluster's server: its master Service (per the host template) as
@@ -33,12 +35,13 @@ impl std::fmt::Debug for SecretPasswords {
 }
 
 impl SecretPasswords {
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> Self {
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a CompactJson>) -> Self {
         let mut index = BTreeMap::new();
         for o in objects {
-            if o.get("kind").and_then(Value::as_str) != Some("Secret") {
+            if o.head().kind != "Secret" {
                 continue;
             }
+            let o = &o.value();
             let s = |p: &str| o.pointer(p).and_then(Value::as_str);
             if let (Some(namespace), Some(name), Some(password)) = (
                 s("/metadata/namespace"),
@@ -191,12 +194,16 @@ fn inspected(state: &DesiredDatabaseState) -> Vec<String> {
 }
 
 /// Observes every server of the desired state, at most `config.max_parallel_clusters` at once.
+/// A cluster reached through its master Service whose Endpoints are in `without_primary`
+/// ((namespace, name), see [`crate::state::primary`]) is not tried: it is unknown at once.
 pub async fn observe_databases(
     client: Option<&kube::Client>,
     config: &Config,
     desired: &Desired,
     password_of: PasswordOf<'_>,
+    without_primary: &BTreeSet<(String, String)>,
 ) -> BTreeMap<String, DatabaseObservation> {
+    let through_service = config.connects_through_master_service();
     let mut servers: BTreeMap<String, (ServerTarget, Inspect)> = BTreeMap::new();
     for m in desired.manifests.iter().filter(|m| !m.standby) {
         let entry = servers
@@ -215,6 +222,16 @@ pub async fn observe_databases(
             if let Inspect::Only(dbs) = &mut dbs {
                 dbs.sort();
                 dbs.dedup();
+            }
+            if let ServerTarget::Cluster { namespace, cluster } = &target
+                && through_service
+                && without_primary.contains(&(namespace.clone(), cluster.clone()))
+            {
+                let observation = DatabaseObservation::Unknown {
+                    reason: no_primary_reason(namespace, cluster),
+                    cause: UnknownCause::NotReachable,
+                };
+                return (label, observation);
             }
             let connection = connection_for(client, config, &target, password_of).await;
             let observation = match connection {

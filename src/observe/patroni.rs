@@ -143,25 +143,31 @@ fn clusters_to_ask<'a>(
     if !config.sync_patroni_config {
         return Vec::new();
     }
+    // Each cluster's running pods with an address, grouped once (not searched per cluster).
+    let mut running: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
+    for p in pods {
+        let at = |path: &str| p.pointer(path).and_then(Value::as_str);
+        let cluster = p
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(&config.cluster_name_label))
+            .and_then(Value::as_str);
+        if let (Some(namespace), Some(cluster), Some(_), None) = (
+            at("/metadata/namespace"),
+            cluster,
+            at("/status/podIP"),
+            p.pointer("/metadata/deletionTimestamp"),
+        ) {
+            running.entry((namespace, cluster)).or_default().push(p);
+        }
+    }
     desired
         .manifests
         .iter()
         .filter(|m| m.patroni_dynamic.is_some() && !m.deleting)
         .filter_map(|m| {
             let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
-            let theirs: Vec<&Value> = pods
-                .iter()
-                .filter(|p| {
-                    p.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
-                        && p.pointer("/metadata/labels")
-                            .and_then(|l| l.get(&config.cluster_name_label))
-                            .and_then(Value::as_str)
-                            == Some(cluster)
-                        && p.pointer("/status/podIP").is_some()
-                        && p.pointer("/metadata/deletionTimestamp").is_none()
-                })
-                .collect();
-            (!theirs.is_empty()).then(|| (format!("{namespace}/{cluster}"), cluster, theirs))
+            let theirs = running.remove(&(namespace, cluster))?;
+            Some((format!("{namespace}/{cluster}"), cluster, theirs))
         })
         .collect()
 }

@@ -8,7 +8,6 @@
 use crate::render::{Desired, DesiredManifest, ManifestRef};
 use crate::state::Observed;
 use crate::validate::{FieldError, Invalid};
-use serde_json::Value;
 
 /// Moves each new clone or standby whose source is neither a manifest nor a Service in its
 /// namespace from `desired.manifests` to `desired.invalid`.
@@ -18,7 +17,7 @@ pub fn refuse_missing_sources(desired: &mut Desired, observed: &Observed) {
             .objects
             .iter()
             .chain(&observed.adoptable)
-            .any(|o| is(o, kind, namespace, name))
+            .any(|o| o.head().is(kind, namespace, name))
     };
     let manifests: Vec<ManifestRef> = observed
         .manifests
@@ -66,10 +65,6 @@ pub fn refuse_missing_sources(desired: &mut Desired, observed: &Observed) {
         }
     }
     desired.manifests = keep;
-}
-
-fn is(o: &Value, kind: &str, namespace: &str, name: &str) -> bool {
-    o["kind"] == kind && o["metadata"]["namespace"] == namespace && o["metadata"]["name"] == name
 }
 
 #[cfg(test)]
@@ -152,11 +147,11 @@ mod tests {
         };
         for observed in [
             Observed {
-                adoptable: vec![service],
+                adoptable: vec![service.into()],
                 ..Observed::default()
             },
             Observed {
-                objects: vec![running],
+                objects: vec![running.into()],
                 ..Observed::default()
             },
             Observed {

@@ -3,7 +3,7 @@
 
 use super::finalizer::{finalizer_change, plan_finalizer};
 use super::objects::{
-    live_ref, object_ref, plan_adopt, plan_adopted_object, plan_delete, plan_object,
+    head_ref, object_ref, plan_adopt, plan_adopted_object, plan_delete, plan_object,
 };
 use super::sql::{
     PasswordState, plan_database, plan_drop_database, plan_removed_roles, server_label,
@@ -11,7 +11,7 @@ use super::sql::{
 use super::{Action, InvalidManifest, ObjectRef, Op, Plan, SecretKeyRef, Target, Unknown};
 use crate::config::{Config, RemovedRoles};
 use crate::render::{Desired, ManifestRef};
-use crate::state::{DatabaseObservation, Observed};
+use crate::state::{CompactJson, DatabaseObservation, Head, Observed};
 use base64::Engine;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,15 +68,16 @@ fn phase(a: &Action) -> (usize, usize) {
 
 pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
     let desired = &*super::dynamic_only::keep_live_dynamic_settings(desired, observed);
-    let live: BTreeMap<ObjectRef, &Value> = observed
+    // Each live object is parsed where it is compared, one at a time (see `CompactJson`).
+    let live: BTreeMap<ObjectRef, &CompactJson> = observed
         .objects
         .iter()
-        .filter_map(|o| Some((live_ref(o)?, o)))
+        .filter_map(|o| Some((head_ref(o)?, o)))
         .collect();
-    let adoptable: BTreeMap<ObjectRef, &Value> = observed
+    let adoptable: BTreeMap<ObjectRef, &CompactJson> = observed
         .adoptable
         .iter()
-        .filter_map(|o| Some((live_ref(o)?, o)))
+        .filter_map(|o| Some((head_ref(o)?, o)))
         .collect();
     let now = observed
         .now
@@ -95,13 +96,15 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
             }
             let adopt = adoptable
                 .get(&r)
-                .filter(|o| !live.contains_key(&r) && belongs_to(o, &m.manifest, config));
+                .filter(|o| !live.contains_key(&r) && belongs_to(&o.head(), &m.manifest, config));
             actions.extend(match adopt {
-                Some(theirs) => plan_adopt(&m.manifest, object, theirs, &config.field_manager),
+                Some(theirs) => {
+                    plan_adopt(&m.manifest, object, &theirs.value(), &config.field_manager)
+                }
                 None => plan_object(
                     Some(&m.manifest),
                     object,
-                    live.get(&r).copied(),
+                    live.get(&r).map(|o| o.value()).as_ref(),
                     &config.field_manager,
                 ),
             });
@@ -150,8 +153,7 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
                         });
                     }
                     actions.extend(human.iter().flat_map(|h| h.actions.iter().cloned()));
-                    let secret =
-                        |key: &SecretKeyRef| live.get(&secret_ref(key)).map(|v| (*v).clone());
+                    let secret = |key: &SecretKeyRef| live.get(&secret_ref(key)).map(|v| v.value());
                     let rotations = super::rotation::plan_rotations(
                         &m.manifest,
                         with_humans,
@@ -198,8 +200,15 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
         wanted.insert(r.clone());
         let theirs = adoptable.get(&r).filter(|_| !live.contains_key(&r));
         actions.extend(match theirs {
-            Some(theirs) => plan_adopted_object(None, object, theirs, &config.field_manager),
-            None => plan_object(None, object, live.get(&r).copied(), &config.field_manager),
+            Some(theirs) => {
+                plan_adopted_object(None, object, &theirs.value(), &config.field_manager)
+            }
+            None => plan_object(
+                None,
+                object,
+                live.get(&r).map(|o| o.value()).as_ref(),
+                &config.field_manager,
+            ),
         });
     }
     actions.extend(orphans(desired, observed, config, &live, &wanted));
@@ -235,9 +244,8 @@ pub fn plan(desired: &Desired, observed: &Observed, config: &Config) -> Plan {
 }
 
 /// Whether an object made by someone else carries the labels of the manifest's cluster.
-fn belongs_to(secret: &Value, manifest: &ManifestRef, config: &Config) -> bool {
-    let labels = secret.pointer("/metadata/labels");
-    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+fn belongs_to(theirs: &Head, manifest: &ManifestRef, config: &Config) -> bool {
+    let label = |k: &str| theirs.label(k);
     manifest.kind == "postgresql"
         && label(&config.cluster_name_label) == Some(manifest.name.as_str())
         && config.cluster_labels.iter().all(|(k, v)| {
@@ -257,11 +265,12 @@ fn secret_ref(secret: &SecretKeyRef) -> ObjectRef {
 }
 
 /// The password in a live credential Secret, for comparing with the role's stored verifier.
-fn password_of(live: &BTreeMap<ObjectRef, &Value>, secret: &SecretKeyRef) -> PasswordState {
+fn password_of(live: &BTreeMap<ObjectRef, &CompactJson>, secret: &SecretKeyRef) -> PasswordState {
     let Some(secret) = live.get(&secret_ref(secret)) else {
         return PasswordState::SecretAbsent;
     };
     secret
+        .value()
         .pointer("/data/password")
         .and_then(Value::as_str)
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
@@ -301,7 +310,7 @@ fn orphans(
     desired: &Desired,
     observed: &Observed,
     config: &Config,
-    live: &BTreeMap<ObjectRef, &Value>,
+    live: &BTreeMap<ObjectRef, &CompactJson>,
     wanted: &BTreeSet<ObjectRef>,
 ) -> Vec<Action> {
     let rendered: BTreeSet<(String, String)> = desired
@@ -322,10 +331,8 @@ fn orphans(
         if wanted.contains(r) {
             continue;
         }
-        let cluster = object
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(&config.cluster_name_label))
-            .and_then(Value::as_str);
+        let head = object.head();
+        let cluster = head.label(&config.cluster_name_label);
         let reason = match cluster {
             Some(cluster) => {
                 let key = (r.namespace.clone(), cluster.to_string());
@@ -393,7 +400,12 @@ fn orphans(
             uid: None,
             generation: None,
         });
-        let mut delete = plan_delete(manifest.as_ref(), object, &reason, &config.field_manager);
+        let mut delete = plan_delete(
+            manifest.as_ref(),
+            &object.value(),
+            &reason,
+            &config.field_manager,
+        );
         // Only the pooler logged in with it, and its role stays: a new Secret sets the role's
         // password again if the pooler comes back. Nothing to approve.
         if pooler_secret && let Some(d) = delete.as_mut() {

@@ -12,9 +12,11 @@ use crate::render::Desired;
 use crate::render::meta::POD_TEMPLATE_HASH;
 use crate::render::spilo_configuration::ENV_NAME;
 use crate::render::statefulset::pod_template_hash;
+use crate::state::CompactJson;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// `desired`, with every StatefulSet that differs from its live one only in
 /// `bootstrap.dcs` set back to the live `SPILO_CONFIGURATION` and hash.
@@ -22,7 +24,11 @@ pub fn keep_live_dynamic_settings<'a>(
     desired: &'a Desired,
     observed: &Observed,
 ) -> Cow<'a, Desired> {
+    if observed.patroni.is_empty() {
+        return Cow::Borrowed(desired);
+    }
     let mut changed: Option<Desired> = None;
+    let statefulsets = live_statefulsets(observed);
     for (i, m) in desired.manifests.iter().enumerate() {
         for (j, object) in m.objects.iter().enumerate() {
             let key = format!("{}/{}", object.namespace, object.name);
@@ -33,14 +39,15 @@ pub fn keep_live_dynamic_settings<'a>(
             if object.kind != "StatefulSet" || !patroni_known {
                 continue;
             }
-            let Some(live) = live_statefulset(observed, &object.namespace, &object.name) else {
+            let key = (object.namespace.clone(), object.name.clone());
+            let Some(live) = statefulsets.get(&key).map(|s| s.value()) else {
                 continue;
             };
-            let Some((body, hash)) = with_live_dynamic_settings(&object.body, live) else {
+            let Some((body, hash)) = with_live_dynamic_settings(&object.body.value(), &live) else {
                 continue;
             };
             let out = changed.get_or_insert_with(|| desired.clone());
-            out.manifests[i].objects[j].body = body;
+            out.manifests[i].objects[j].body = body.into();
             out.manifests[i].pod_template_hash = Some(hash);
         }
     }
@@ -50,17 +57,9 @@ pub fn keep_live_dynamic_settings<'a>(
     }
 }
 
-/// The live StatefulSet `namespace/name`, if the run saw one.
-pub fn live_statefulset<'a>(
-    observed: &'a Observed,
-    namespace: &str,
-    name: &str,
-) -> Option<&'a Value> {
-    observed.objects.iter().find(|o| {
-        o.get("kind").and_then(Value::as_str) == Some("StatefulSet")
-            && o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
-            && o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
-    })
+/// The live StatefulSets the run saw, by (namespace, name).
+pub fn live_statefulsets(observed: &Observed) -> BTreeMap<(String, String), &CompactJson> {
+    crate::state::by_name(&observed.objects, "StatefulSet")
 }
 
 /// The postgres container's `SPILO_CONFIGURATION` in a StatefulSet, parsed.

@@ -6,6 +6,7 @@ use super::edits::editors_to_take_back;
 use super::fieldset::owned_by;
 use super::{Action, Change, ObjectRef, Op, Risk, Target};
 use crate::render::{ApplyPolicy, DesiredObject, ManifestRef};
+use crate::state::CompactJson;
 use serde_json::Value;
 
 pub fn object_ref(o: &DesiredObject) -> ObjectRef {
@@ -25,6 +26,18 @@ pub fn live_ref(live: &Value) -> Option<ObjectRef> {
         kind: s("/kind")?,
         namespace: s("/metadata/namespace").unwrap_or_default(),
         name: s("/metadata/name")?,
+    })
+}
+
+/// The identity of a live object kept as text, read from its head alone.
+pub fn head_ref(live: &CompactJson) -> Option<ObjectRef> {
+    let head = live.head();
+    let non_empty = |s: String| (!s.is_empty()).then_some(s);
+    Some(ObjectRef {
+        api_version: non_empty(head.api_version)?,
+        kind: non_empty(head.kind)?,
+        namespace: head.metadata.namespace,
+        name: non_empty(head.metadata.name)?,
     })
 }
 
@@ -130,11 +143,8 @@ fn plan_object_as(
     edits: Edits,
 ) -> Option<Action> {
     let target = Target::Object(object_ref(desired));
-    let after = mask(
-        &desired.kind,
-        without_identity(&desired.body),
-        desired.policy,
-    );
+    let body = desired.body.value();
+    let after = mask(&desired.kind, without_identity(&body), desired.policy);
     let Some(live) = live else {
         if desired.policy == ApplyPolicy::UpdateOnly {
             return None; // made by its StatefulSet, with the size of the template
@@ -165,8 +175,8 @@ fn plan_object_as(
     }
     // A StatefulSet keeps the claim sizes it has; the claims themselves grow (their own actions).
     let kept_sizes = (desired.kind == "StatefulSet")
-        .then(|| keep_live_claim_sizes(&desired.body, live))
-        .filter(|body| *body != desired.body);
+        .then(|| keep_live_claim_sizes(&body, live))
+        .filter(|kept| *kept != body);
     let after = match &kept_sizes {
         Some(body) => mask(&desired.kind, without_identity(body), desired.policy),
         None => after,
@@ -183,7 +193,7 @@ fn plan_object_as(
     let paths = changed_paths(&patch);
     let immutable = immutable_paths(&desired.kind, &paths);
     let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
-    let sent = kept_sizes.as_ref().unwrap_or(&desired.body);
+    let sent = kept_sizes.as_ref().unwrap_or(&body);
     let editors = if edits == Edits::TakeBack && desired.policy == ApplyPolicy::Apply {
         editors_to_take_back(&without_identity(sent), live, field_manager)
     } else {
@@ -289,7 +299,7 @@ pub fn plan_adopt(
     if desired.policy == ApplyPolicy::Apply {
         return plan_adopted_object(Some(manifest), desired, live, field_manager);
     }
-    let after = ownership_metadata(&desired.body);
+    let after = ownership_metadata(&desired.body.value());
     let before = project(&without_identity(live), Some(&after), None).unwrap_or(Value::Null);
     let meta = |p: &str| live.pointer(p).and_then(Value::as_str).map(str::to_string);
     Some(Action {

@@ -35,7 +35,7 @@ pub fn base_live(base: &Desired, field_manager: &str) -> Observed {
         .flat_map(|m| m.objects.iter())
         .chain(base.shared.iter());
     for object in objects {
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         let fields = fields_v1(&body);
         if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert(
@@ -43,7 +43,7 @@ pub fn base_live(base: &Desired, field_manager: &str) -> Observed {
                 json!([{"manager": field_manager, "operation": "Apply", "apiVersion": object.api_version, "fieldsType": "FieldsV1", "fieldsV1": fields}]),
             );
         }
-        observed.objects.push(body);
+        observed.objects.push(body.into());
     }
     for m in &base.manifests {
         // A run has put the drop-database finalizer where the base asks for it.

@@ -126,6 +126,8 @@ pub fn plan_patroni(
     let mut actions = Vec::new();
     let mut unknown = Vec::new();
     let mut held = Vec::new();
+    // Indexed when the first cluster Patroni answered for needs it.
+    let statefulsets = std::cell::OnceCell::new();
     for m in desired.manifests.iter().filter(|m| !m.deleting) {
         let Some(want) = &m.patroni_dynamic else {
             continue;
@@ -143,12 +145,11 @@ pub fn plan_patroni(
                 members,
                 config: live,
             }) => {
-                let live_sts = super::dynamic_only::live_statefulset(
-                    observed,
-                    &m.manifest.namespace,
-                    &m.manifest.name,
-                );
-                let removed = slots::removed_slots(live_sts, want, live);
+                let live_sts = statefulsets
+                    .get_or_init(|| super::dynamic_only::live_statefulsets(observed))
+                    .get(&(m.manifest.namespace.clone(), m.manifest.name.clone()))
+                    .map(|s| s.value());
+                let removed = slots::removed_slots(live_sts.as_ref(), want, live);
                 if let (false, Some(leader)) =
                     (removed.is_empty(), members.iter().find(|m| m.is_leader()))
                 {

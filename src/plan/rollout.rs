@@ -8,7 +8,7 @@ use super::{Action, Change, Held, ObjectRef, Op, Risk, Switchover, Target};
 use crate::config::Config;
 use crate::render::meta::{POD_TEMPLATE_HASH, ROLE_LABEL};
 use crate::render::{Desired, DesiredManifest};
-use crate::state::Observed;
+use crate::state::{CompactJson, Observed};
 use crate::validate::windows::parse_maintenance_window;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -186,26 +186,13 @@ pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i3
 /// this run, so its pods are judged in a later run).
 /// The StatefulSets and the pods of the clusters, by (namespace, cluster).
 struct Live<'a> {
-    statefulsets: BTreeMap<(&'a str, &'a str), &'a Value>,
+    statefulsets: BTreeMap<(String, String), &'a CompactJson>,
     pods: BTreeMap<(&'a str, &'a str), Vec<&'a Value>>,
 }
 
 impl<'a> Live<'a> {
     fn index(observed: &'a Observed, config: &Config) -> Live<'a> {
-        let statefulsets = observed
-            .objects
-            .iter()
-            .filter(|o| str_at(o, "/kind") == Some("StatefulSet"))
-            .map(|o| {
-                (
-                    (
-                        str_at(o, "/metadata/namespace").unwrap_or_default(),
-                        name(o),
-                    ),
-                    o,
-                )
-            })
-            .collect();
+        let statefulsets = crate::state::by_name(&observed.objects, "StatefulSet");
         let mut pods: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
         for p in &observed.pods {
             if let Some(cluster) = label(p, &config.cluster_name_label) {
@@ -224,7 +211,10 @@ fn plan_cluster(
     config: &Config,
 ) -> Option<ClusterRollout> {
     let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
-    let sts = *live.statefulsets.get(&(namespace, cluster))?;
+    let sts = &live
+        .statefulsets
+        .get(&(namespace.to_string(), cluster.to_string()))?
+        .value();
     let live_hash = sts
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(POD_TEMPLATE_HASH))

@@ -10,7 +10,7 @@
 
 use crate::render::database::ServerTarget;
 use crate::render::{Desired, DesiredManifest};
-use crate::state::Observed;
+use crate::state::{CompactJson, Observed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -73,10 +73,15 @@ impl Shard {
     /// Keeps the live objects and pods this shard owns. The manifests seen stay whole: they keep
     /// another shard's clusters (and the namespaces that have any) from looking deleted.
     pub fn restrict_observed(&self, observed: &mut Observed, cluster_name_label: &str) {
-        let mine = |o: &Value| self.owns_object(o, cluster_name_label);
+        let mine = |o: &CompactJson| {
+            let head = o.head();
+            self.owns_head(&head.metadata.namespace, head.label(cluster_name_label))
+        };
         observed.objects.retain(mine);
         observed.adoptable.retain(mine);
-        observed.pods.retain(mine);
+        observed
+            .pods
+            .retain(|p| self.owns_object(p, cluster_name_label));
     }
 
     /// Whether a live object is this shard's: by its cluster, or by its namespace when it has none.
@@ -89,6 +94,11 @@ impl Shard {
             .pointer("/metadata/labels")
             .and_then(|l| l.get(cluster_name_label))
             .and_then(Value::as_str);
+        self.owns_head(namespace, cluster)
+    }
+
+    /// Whether the object of `namespace` with `cluster` in its cluster-name label is this shard's.
+    fn owns_head(&self, namespace: &str, cluster: Option<&str>) -> bool {
         match cluster {
             Some(cluster) => self.owns(namespace, cluster),
             None => self.owns_namespace(namespace),

@@ -4,6 +4,7 @@
 //! mode of its live StatefulSet until the user migrates it on purpose; only new clusters take
 //! `kubernetes_use_configmaps`.
 
+use crate::state::CompactJson;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -17,12 +18,13 @@ pub struct LiveFacts {
 
 impl LiveFacts {
     /// From live objects (ours and others'): each StatefulSet's Spilo environment tells.
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a Value>) -> LiveFacts {
+    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a CompactJson>) -> LiveFacts {
         let mut facts = LiveFacts::default();
         for o in objects {
-            if o["kind"] != "StatefulSet" {
+            if o.head().kind != "StatefulSet" {
                 continue;
             }
+            let o = &o.value();
             let (Some(ns), Some(name)) = (
                 o.pointer("/metadata/namespace").and_then(Value::as_str),
                 o.pointer("/metadata/name").and_then(Value::as_str),
@@ -69,9 +71,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sts(env: Value) -> Value {
-        json!({"kind": "StatefulSet", "metadata": {"namespace": "ns", "name": "a"},
-            "spec": {"template": {"spec": {"containers": [{"name": "postgres", "env": env}]}}}})
+    fn sts(env: Value) -> CompactJson {
+        CompactJson::from(
+            json!({"kind": "StatefulSet", "metadata": {"namespace": "ns", "name": "a"},
+            "spec": {"template": {"spec": {"containers": [{"name": "postgres", "env": env}]}}}}),
+        )
     }
 
     #[test]

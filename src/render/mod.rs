@@ -27,6 +27,7 @@ pub mod tls;
 
 use crate::api::{PostgreSQLConfig, Postgresql};
 use crate::config::Config;
+use crate::state::CompactJson;
 use crate::validate::{self, Invalid, Limits};
 use database::DesiredDatabaseState;
 use serde::{Deserialize, Serialize};
@@ -144,7 +145,8 @@ pub struct DesiredObject {
     pub namespace: String,
     pub name: String,
     pub policy: ApplyPolicy,
-    pub body: serde_json::Value,
+    /// The object's document (kept as text: see [`CompactJson`]).
+    pub body: CompactJson,
 }
 
 impl DesiredObject {
@@ -165,7 +167,7 @@ impl DesiredObject {
             namespace: object.namespace().unwrap_or_default(),
             name: object.name_any(),
             policy,
-            body,
+            body: CompactJson::new(&body),
         }
     }
 }

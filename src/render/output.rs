@@ -76,7 +76,7 @@ pub fn to_yaml(desired: &Desired) -> Result<String, serde_yaml::Error> {
 /// What `render` shows of an object: a Secret's values become placeholders (the password does
 /// not exist until the Secret is created).
 pub fn masked(object: &super::DesiredObject) -> serde_json::Value {
-    let mut body = object.body.clone();
+    let mut body = object.body.value();
     if object.kind == "Secret"
         && let Some(data) = body.get_mut("data").and_then(|d| d.as_object_mut())
     {

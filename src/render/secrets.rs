@@ -78,7 +78,7 @@ mod tests {
                 (
                     o.namespace.clone(),
                     o.name.clone(),
-                    o.body["metadata"]["ownerReferences"] != Value::Null,
+                    o.body.value()["metadata"]["ownerReferences"] != Value::Null,
                 )
             })
             .filter(|(_, name, _)| !name.starts_with("postgres.") && !name.starts_with("standby."))

@@ -10,8 +10,9 @@ use serde_json::Value;
 pub fn measure(manifest: &DesiredManifest) -> RenderedSizes {
     let mut sizes = RenderedSizes::default();
     for object in manifest.objects.iter().filter(|o| o.kind == "StatefulSet") {
-        sizes.statefulset += serde_json::to_vec(&object.body).map_or(0, |b| b.len());
-        sizes.spilo_configuration += spilo_configuration(&object.body).map_or(0, str::len);
+        sizes.statefulset += object.body.len();
+        let body = object.body.value();
+        sizes.spilo_configuration += spilo_configuration(&body).map_or(0, str::len);
     }
     sizes
 }

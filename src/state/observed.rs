@@ -1,7 +1,7 @@
 //! What is live: everything a run saw (objects, pods, database catalogs, Patroni), the input of
 //! the plan beside the desired state.
 
-use super::{ObservedDatabaseState, PatroniObservation, UnknownCause};
+use super::{CompactJson, ObservedDatabaseState, PatroniObservation, UnknownCause};
 use crate::render::ManifestRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,14 +16,14 @@ pub struct Observed {
     pub manifests: Vec<ManifestRef>,
     /// Live objects that are ours by label, as the API returned them (with managedFields).
     #[serde(default)]
-    pub objects: Vec<Value>,
+    pub objects: Vec<CompactJson>,
     /// The state of each PostgreSQL server, by server label ("cluster ns/name").
     #[serde(default)]
     pub databases: BTreeMap<String, DatabaseObservation>,
     /// A cluster's objects with its labels but made by someone else (Zalando's operator):
     /// adopted when a manifest wants them, never orphans.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub adoptable: Vec<Value>,
+    pub adoptable: Vec<CompactJson>,
     /// The clusters' pods (not ours to delete as orphans: only rollouts restart them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<Value>,

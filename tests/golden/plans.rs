@@ -90,7 +90,7 @@ fn no_secret_value_in_any_plan_output() {
     let mut secrets: Vec<String> = Vec::new();
     for dir in scenarios() {
         let observed = observed_of(&dir);
-        for object in &observed.objects {
+        for object in observed.objects.iter().map(|o| o.value()) {
             if object.get("kind").and_then(|k| k.as_str()) != Some("Secret") {
                 continue;
             }

@@ -65,7 +65,7 @@ async fn a_zalando_cluster_is_adopted_in_place_and_its_pods_keep_running() {
         if object.kind == "Secret" || object.kind == "PersistentVolumeClaim" {
             continue;
         }
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         without_managed_by(&mut body);
         body["metadata"]
             .as_object_mut()

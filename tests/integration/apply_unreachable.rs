@@ -226,3 +226,72 @@ async fn a_new_cluster_whose_password_is_refused_fails_to_create_from_the_first_
     );
     assert!(role(&broken_user).await.is_none());
 }
+
+/// Reached through its master Service (the default host template), a cluster whose Endpoints
+/// list no address has no primary to connect to: the run says so without trying (no name lookup,
+/// no timeout), and the failure, the same every run, writes nothing. Once the Endpoints list an
+/// address (as Patroni writes its leader's), the server is tried again.
+#[tokio::test]
+async fn a_cluster_without_a_primary_is_not_tried() {
+    use k8s_openapi::api::core::v1::Endpoints;
+    use kube::api::{Patch, PatchParams};
+    let mut h = Harness::new("no-primary").await;
+    h.config.postgres_host_template = "{cluster}.{namespace}.svc".into();
+    let cluster = "acid-leaderless";
+    h.cluster_secrets(cluster).await;
+    let user = h.name("app");
+    h.apply(h.cluster_manifest(cluster, 1, json!({user.as_str(): []}), json!({}), json!({})))
+        .await;
+    let first = h.run().await;
+    // Its pods up (kwok's, with no Patroni in them), so the status's pod count stays.
+    h.wait_ready(cluster, 1).await;
+    let unknown = |report: &RunReport| outcome(report, cluster).unknown.clone();
+    let second = h.run().await;
+    assert!(
+        unknown(&second).iter().any(|u| u.contains("no primary")
+            && u.contains(&format!("Endpoints {}/{cluster}", h.ns.name))),
+        "{:?}\nfirst run:\n{}",
+        unknown(&second),
+        text(&first)
+    );
+    assert!(
+        outcome(&second, cluster)
+            .actions
+            .iter()
+            .all(|a| !a.action.starts_with("sql ")),
+        "{}",
+        text(&second)
+    );
+    let status = h.status("postgresql", cluster).await;
+    let message = condition(&status, "Degraded")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("no primary"), "{status}");
+    let third = h.run().await;
+    assert_eq!(third.writes, 0, "{:?}\n{}", third.requests, text(&third));
+
+    // Patroni's leader appears in the Endpoints: the server is tried (and not found here, where
+    // the Service's name does not resolve).
+    let endpoints: Api<Endpoints> = h.ns.api();
+    let leader = json!({
+        "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": cluster},
+        "subsets": [{"addresses": [{"ip": "10.255.255.1"}],
+                     "ports": [{"name": "postgresql", "port": 5432}]}],
+    });
+    endpoints
+        .patch(
+            cluster,
+            &PatchParams::apply("patroni-test").force(),
+            &Patch::Apply(leader),
+        )
+        .await
+        .expect("the leader's address");
+    let tried = h.run().await;
+    let unknown = unknown(&tried);
+    assert!(!unknown.is_empty(), "{}", text(&tried));
+    assert!(
+        unknown.iter().all(|u| !u.contains("no primary")),
+        "{unknown:?}"
+    );
+}

@@ -223,7 +223,7 @@ async fn capture(dir: &Path, client: &kube::Client) {
             .map(|o| {
                 let mut o = o.clone();
                 to_scratch(&mut o);
-                o
+                postgres_reconciler::state::CompactJson::from(o)
             })
             .collect::<Vec<_>>()
             .iter(),
@@ -255,7 +255,7 @@ async fn capture(dir: &Path, client: &kube::Client) {
     for o in objects {
         let api = api_for(client, &o.namespace, &o.api_version, &o.kind);
         if o.policy == ApplyPolicy::CreateOnly {
-            let mut body = o.body.clone();
+            let mut body = o.body.value();
             body["data"]["password"] =
                 Value::from(password_of(&o.name).unwrap_or_else(|| "Y2FwdHVyZWQ=".into()));
             let params = PostParams {

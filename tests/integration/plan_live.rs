@@ -77,7 +77,7 @@ async fn applied_cluster(ns: &TestNamespace) -> (Config, Source, ClusterClient) 
         if object.policy == postgres_reconciler::render::ApplyPolicy::UpdateOnly {
             continue;
         }
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         if object.kind == "Secret" {
             body["data"]["password"] =
                 json!(base64::engine::general_purpose::STANDARD.encode("a-long-test-password"));

@@ -96,7 +96,7 @@ async fn a_namespace_users_secret_is_zalandos() {
             .unwrap_or_else(|| panic!("our Secret {name}"));
         let theirs = serde_json::to_value(&theirs).expect("json");
         assert_eq!(
-            decided(&ours.body),
+            decided(&ours.body.value()),
             decided(&theirs),
             "see {}",
             zalando.log.display()

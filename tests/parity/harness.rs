@@ -823,9 +823,9 @@ pub async fn run(mode: Mode) -> Outcome {
         .flat_map(|m| m.objects.iter())
         .chain(desired.shared.iter())
         .filter(|o| o.policy != ApplyPolicy::UpdateOnly)
-        .filter(|o| !compared_by_the_pooler_test(&o.body));
+        .filter(|o| !compared_by_the_pooler_test(&o.body.value()));
     for object in objects {
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         if object.policy == ApplyPolicy::CreateOnly && object.kind == "Secret" {
             // What apply adds when it creates a credential Secret: a generated password.
             body["data"]["password"] = Value::from("cGFyaXR5");

@@ -132,7 +132,7 @@ async fn the_poolers_objects_and_lookup_function_are_zalandos() {
             .iter()
             .find(|o| o.kind == kind && o.name == name)
             .unwrap_or_else(|| panic!("our {kind} {name}"));
-        let mut body = object.body.clone();
+        let mut body = object.body.value();
         body["metadata"]["namespace"] = Value::from(twin.name.clone());
         if kind == "Secret" {
             // What apply adds when it creates a credential Secret.

@@ -59,7 +59,7 @@ fn pod(i: usize, role: &str, revision: &str) -> Value {
 
 fn observed(d: &Desired, replicas: i64, pods: Vec<Value>) -> Observed {
     Observed {
-        objects: vec![statefulset(d, replicas)],
+        objects: vec![statefulset(d, replicas).into()],
         pods,
         now: Some(NOW.into()),
         ..Observed::default()
@@ -360,7 +360,9 @@ fn a_single_instance_is_held_without_annotation_or_window() {
 fn nothing_while_the_statefulset_template_changes_in_this_run() {
     let d = desired(3, json!({}), &[]);
     let mut o = observed(&d, 3, three([OLD, OLD, OLD]));
-    o.objects[0]["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!("an-older-hash");
+    let mut sts = o.objects[0].value();
+    sts["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!("an-older-hash");
+    o.objects[0] = sts.into();
     assert_eq!(run(&d, &o), (Vec::new(), Vec::new()));
 }
 
@@ -368,7 +370,9 @@ fn nothing_while_the_statefulset_template_changes_in_this_run() {
 fn waits_for_the_controller_to_observe_the_statefulset() {
     let d = desired(3, json!({}), &[]);
     let mut o = observed(&d, 3, three([OLD, OLD, OLD]));
-    o.objects[0]["status"]["observedGeneration"] = json!(1);
+    let mut sts = o.objects[0].value();
+    sts["status"]["observedGeneration"] = json!(1);
+    o.objects[0] = sts.into();
     assert!(held_reason(&d, &o).contains("observe generation 2"));
 }
 
@@ -401,7 +405,7 @@ fn progress_counts_pods_on_the_update_revision() {
     let d = desired(3, json!({}), &[]);
     let o = observed(&d, 3, three([OLD, NEW, NEW]));
     assert_eq!(
-        progress(&o.objects[0], &o.pods, &Config::default()),
+        progress(&o.objects[0].value(), &o.pods, &Config::default()),
         Some((2, 3))
     );
 }
@@ -449,7 +453,7 @@ fn three_clusters(revisions: [[&str; 3]; 3]) -> (Desired, Observed) {
     for ((n, revs), m) in names.iter().zip(revisions).zip(&d.manifests) {
         let mut sts = rename(statefulset(&one, 3), n);
         sts["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!(m.pod_template_hash);
-        o.objects.push(sts);
+        o.objects.push(sts.into());
         o.pods.extend(three(revs).into_iter().map(|p| rename(p, n)));
     }
     (d, o)
