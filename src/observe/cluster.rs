@@ -339,7 +339,7 @@ pub async fn observe_pods(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
-) -> Result<Vec<Value>, ClusterError> {
+) -> Result<Vec<CompactJson>, ClusterError> {
     let selector = format!(
         "{},application!={}",
         cluster_selector(config),

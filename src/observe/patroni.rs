@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::plan::UnknownCause;
 use crate::plan::patroni::member_url;
 use crate::render::Desired;
-use crate::state::{PatroniMember, PatroniObservation};
+use crate::state::{CompactJson, PatroniMember, PatroniObservation};
 use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::Empty;
@@ -65,7 +65,7 @@ fn member(pod: &str, url: &str, answer: &Value) -> PatroniMember {
 }
 
 /// One cluster: its members that answered, and the configuration one of them served.
-async fn observe_cluster(config: &Config, cluster: &str, pods: &[&Value]) -> PatroniObservation {
+async fn observe_cluster(config: &Config, cluster: &str, pods: &[Value]) -> PatroniObservation {
     let mut members = Vec::new();
     let mut failures = Vec::new();
     for pod in pods {
@@ -100,7 +100,7 @@ async fn observe_cluster(config: &Config, cluster: &str, pods: &[&Value]) -> Pat
 pub async fn observe_patroni(
     config: &Config,
     desired: &Desired,
-    pods: &[Value],
+    pods: &[CompactJson],
 ) -> BTreeMap<String, PatroniObservation> {
     let jobs =
         clusters_to_ask(config, desired, pods).into_iter().map(
@@ -118,7 +118,7 @@ pub async fn observe_patroni(
 pub fn not_reached(
     config: &Config,
     desired: &Desired,
-    pods: &[Value],
+    pods: &[CompactJson],
     reason: &str,
 ) -> BTreeMap<String, PatroniObservation> {
     clusters_to_ask(config, desired, pods)
@@ -138,26 +138,22 @@ pub fn not_reached(
 fn clusters_to_ask<'a>(
     config: &Config,
     desired: &'a Desired,
-    pods: &'a [Value],
-) -> Vec<(String, &'a str, Vec<&'a Value>)> {
+    pods: &[CompactJson],
+) -> Vec<(String, &'a str, Vec<Value>)> {
     if !config.sync_patroni_config {
         return Vec::new();
     }
-    // Each cluster's running pods with an address, grouped once (not searched per cluster).
-    let mut running: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
+    // Each cluster's pods, grouped once by their heads (not searched per cluster); only the
+    // asked clusters' pods are parsed.
+    let mut by_cluster: BTreeMap<(String, String), Vec<&CompactJson>> = BTreeMap::new();
     for p in pods {
-        let at = |path: &str| p.pointer(path).and_then(Value::as_str);
-        let cluster = p
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(&config.cluster_name_label))
-            .and_then(Value::as_str);
-        if let (Some(namespace), Some(cluster), Some(_), None) = (
-            at("/metadata/namespace"),
-            cluster,
-            at("/status/podIP"),
-            p.pointer("/metadata/deletionTimestamp"),
+        let head = p.head();
+        if let (Some(cluster), None) = (
+            head.label(&config.cluster_name_label),
+            &head.metadata.deletion_timestamp,
         ) {
-            running.entry((namespace, cluster)).or_default().push(p);
+            let key = (head.metadata.namespace.clone(), cluster.to_string());
+            by_cluster.entry(key).or_default().push(p);
         }
     }
     desired
@@ -166,8 +162,13 @@ fn clusters_to_ask<'a>(
         .filter(|m| m.patroni_dynamic.is_some() && !m.deleting)
         .filter_map(|m| {
             let (namespace, cluster) = (m.manifest.namespace.as_str(), m.manifest.name.as_str());
-            let theirs = running.remove(&(namespace, cluster))?;
-            Some((format!("{namespace}/{cluster}"), cluster, theirs))
+            let theirs: Vec<Value> = by_cluster
+                .remove(&(namespace.to_string(), cluster.to_string()))?
+                .into_iter()
+                .map(CompactJson::value)
+                .filter(|p| p.pointer("/status/podIP").is_some())
+                .collect();
+            (!theirs.is_empty()).then(|| (format!("{namespace}/{cluster}"), cluster, theirs))
         })
         .collect()
 }

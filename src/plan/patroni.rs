@@ -243,18 +243,17 @@ fn next_restart(
             pending.len()
         )))
     };
-    let pods: Vec<&Value> = observed
+    let parsed: Vec<Value> = observed
         .pods
         .iter()
         .filter(|p| {
-            p.pointer("/metadata/namespace").and_then(Value::as_str)
-                == Some(m.manifest.namespace.as_str())
-                && p.pointer("/metadata/labels")
-                    .and_then(|l| l.get(&config.cluster_name_label))
-                    .and_then(Value::as_str)
-                    == Some(m.manifest.name.as_str())
+            let head = p.head();
+            head.metadata.namespace == m.manifest.namespace
+                && head.label(&config.cluster_name_label) == Some(m.manifest.name.as_str())
         })
+        .map(|p| p.value())
         .collect();
+    let pods: Vec<&Value> = parsed.iter().collect();
     if let Some(p) = pods.iter().find(|p| !super::rollout::pod_ready(p)) {
         let name = p
             .pointer("/metadata/name")

@@ -162,17 +162,18 @@ pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
 
 /// Pods of a cluster on its StatefulSet's update revision, and the pods wanted: the rollout's
 /// progress. None without an update revision.
-pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i32)> {
+pub fn progress(sts: &Value, pods: &[CompactJson], config: &Config) -> Option<(i32, i32)> {
     let update_revision = str_at(sts, "/status/updateRevision")?;
-    let namespace = str_at(sts, "/metadata/namespace");
+    let namespace = str_at(sts, "/metadata/namespace").unwrap_or_default();
     let cluster = name(sts);
     let current = pods
         .iter()
+        .map(CompactJson::head)
         .filter(|p| {
-            str_at(p, "/metadata/namespace") == namespace
-                && label(p, &config.cluster_name_label) == Some(cluster)
-                && p.pointer("/metadata/deletionTimestamp").is_none()
-                && label(p, REVISION_LABEL) == Some(update_revision)
+            p.metadata.namespace == namespace
+                && p.label(&config.cluster_name_label) == Some(cluster)
+                && p.metadata.deletion_timestamp.is_none()
+                && p.label(REVISION_LABEL) == Some(update_revision)
         })
         .count() as i32;
     let wanted = sts
@@ -187,17 +188,18 @@ pub fn progress(sts: &Value, pods: &[Value], config: &Config) -> Option<(i32, i3
 /// The StatefulSets and the pods of the clusters, by (namespace, cluster).
 struct Live<'a> {
     statefulsets: BTreeMap<(String, String), &'a CompactJson>,
-    pods: BTreeMap<(&'a str, &'a str), Vec<&'a Value>>,
+    pods: BTreeMap<(String, String), Vec<&'a CompactJson>>,
 }
 
 impl<'a> Live<'a> {
     fn index(observed: &'a Observed, config: &Config) -> Live<'a> {
         let statefulsets = crate::state::by_name(&observed.objects, "StatefulSet");
-        let mut pods: BTreeMap<(&str, &str), Vec<&Value>> = BTreeMap::new();
+        let mut pods: BTreeMap<(String, String), Vec<&CompactJson>> = BTreeMap::new();
         for p in &observed.pods {
-            if let Some(cluster) = label(p, &config.cluster_name_label) {
-                let namespace = str_at(p, "/metadata/namespace").unwrap_or_default();
-                pods.entry((namespace, cluster)).or_default().push(p);
+            let head = p.head();
+            if let Some(cluster) = head.label(&config.cluster_name_label) {
+                let key = (head.metadata.namespace.clone(), cluster.to_string());
+                pods.entry(key).or_default().push(p);
             }
         }
         Live { statefulsets, pods }
@@ -223,11 +225,15 @@ fn plan_cluster(
         return None; // the template is updated in this run: restarts follow in later runs
     }
     let update_revision = str_at(sts, "/status/updateRevision")?;
-    let mut pods: Vec<&Value> = live
+    // This cluster's pods only, parsed for as long as it is judged.
+    let parsed: Vec<Value> = live
         .pods
-        .get(&(namespace, cluster))
-        .cloned()
-        .unwrap_or_default();
+        .get(&(namespace.to_string(), cluster.to_string()))
+        .into_iter()
+        .flatten()
+        .map(|p| p.value())
+        .collect();
+    let mut pods: Vec<&Value> = parsed.iter().collect();
     pods.sort_by_key(|p| name(p));
     let on_update_revision = |p: &&Value| label(p, REVISION_LABEL) == Some(update_revision);
     let outdated: Vec<&Value> = pods

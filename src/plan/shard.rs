@@ -73,33 +73,17 @@ impl Shard {
     /// Keeps the live objects and pods this shard owns. The manifests seen stay whole: they keep
     /// another shard's clusters (and the namespaces that have any) from looking deleted.
     pub fn restrict_observed(&self, observed: &mut Observed, cluster_name_label: &str) {
-        let mine = |o: &CompactJson| {
-            let head = o.head();
-            self.owns_head(&head.metadata.namespace, head.label(cluster_name_label))
-        };
+        let mine = |o: &CompactJson| self.owns_object(o, cluster_name_label);
         observed.objects.retain(mine);
         observed.adoptable.retain(mine);
-        observed
-            .pods
-            .retain(|p| self.owns_object(p, cluster_name_label));
+        observed.pods.retain(mine);
     }
 
     /// Whether a live object is this shard's: by its cluster, or by its namespace when it has none.
-    pub fn owns_object(&self, object: &Value, cluster_name_label: &str) -> bool {
-        let namespace = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let cluster = object
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(cluster_name_label))
-            .and_then(Value::as_str);
-        self.owns_head(namespace, cluster)
-    }
-
-    /// Whether the object of `namespace` with `cluster` in its cluster-name label is this shard's.
-    fn owns_head(&self, namespace: &str, cluster: Option<&str>) -> bool {
-        match cluster {
+    pub fn owns_object(&self, object: &CompactJson, cluster_name_label: &str) -> bool {
+        let head = object.head();
+        let namespace = head.metadata.namespace.as_str();
+        match head.label(cluster_name_label) {
             Some(cluster) => self.owns(namespace, cluster),
             None => self.owns_namespace(namespace),
         }
@@ -255,12 +239,12 @@ mod tests {
     fn objects_follow_their_cluster_or_namespace() {
         let shard = Shard { index: 0, count: 2 };
         let of_cluster =
-            json!({"metadata": {"namespace": "ns", "labels": {"cluster-name": "acid-a"}}});
+            json!({"metadata": {"namespace": "ns", "labels": {"cluster-name": "acid-a"}}}).into();
         assert_eq!(
             shard.owns_object(&of_cluster, "cluster-name"),
             shard.owns("ns", "acid-a")
         );
-        let shared = json!({"metadata": {"namespace": "ns"}});
+        let shared = json!({"metadata": {"namespace": "ns"}}).into();
         assert_eq!(
             shard.owns_object(&shared, "cluster-name"),
             shard.owns_namespace("ns")

@@ -62,6 +62,7 @@ pub struct Head {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct HeadMetadata {
     #[serde(default)]
     pub name: String,
@@ -69,6 +70,8 @@ pub struct HeadMetadata {
     pub namespace: String,
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
 }
 
 impl Head {

@@ -4,7 +4,6 @@
 use super::{CompactJson, ObservedDatabaseState, PatroniObservation, UnknownCause};
 use crate::render::ManifestRef;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What is live: the input of the plan beside the desired state.
@@ -26,7 +25,7 @@ pub struct Observed {
     pub adoptable: Vec<CompactJson>,
     /// The clusters' pods (not ours to delete as orphans: only rollouts restart them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pods: Vec<Value>,
+    pub pods: Vec<CompactJson>,
     /// The finalizers each manifest carries, by "kind namespace/name" (only manifests with any).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub finalizers: BTreeMap<String, Vec<String>>,

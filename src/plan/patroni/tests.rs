@@ -57,7 +57,7 @@ fn pod(name: &str, ready: bool) -> Value {
 }
 
 fn observed(members: Vec<PatroniMember>, live: Value, ready: bool) -> Observed {
-    let pods = members.iter().map(|m| pod(&m.pod, ready)).collect();
+    let pods = members.iter().map(|m| pod(&m.pod, ready).into()).collect();
     let mut o = Observed {
         pods,
         ..Default::default()

@@ -57,10 +57,16 @@ fn pod(i: usize, role: &str, revision: &str) -> Value {
     })
 }
 
+fn not_ready(pod: &CompactJson) -> CompactJson {
+    let mut pod = pod.value();
+    pod["status"]["conditions"][0]["status"] = json!("False");
+    pod.into()
+}
+
 fn observed(d: &Desired, replicas: i64, pods: Vec<Value>) -> Observed {
     Observed {
         objects: vec![statefulset(d, replicas).into()],
-        pods,
+        pods: pods.into_iter().map(CompactJson::from).collect(),
         now: Some(NOW.into()),
         ..Observed::default()
     }
@@ -454,7 +460,8 @@ fn three_clusters(revisions: [[&str; 3]; 3]) -> (Desired, Observed) {
         let mut sts = rename(statefulset(&one, 3), n);
         sts["metadata"]["annotations"][POD_TEMPLATE_HASH] = json!(m.pod_template_hash);
         o.objects.push(sts.into());
-        o.pods.extend(three(revs).into_iter().map(|p| rename(p, n)));
+        o.pods
+            .extend(three(revs).into_iter().map(|p| rename(p, n).into()));
     }
     (d, o)
 }
@@ -507,7 +514,7 @@ fn clusters_already_rolling_keep_their_slots() {
 fn a_cluster_waiting_mid_rollout_still_holds_its_slot() {
     // acid-a has begun and waits for its replaced pod to become Ready: no other cluster starts.
     let (d, mut o) = three_clusters([[OLD, NEW, OLD], [OLD, OLD, OLD], [OLD, OLD, OLD]]);
-    o.pods[1]["status"]["conditions"][0]["status"] = json!("False");
+    o.pods[1] = not_ready(&o.pods[1]);
     let (actions, held) = plan_rollouts(&d, &o, &limited(1));
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(held.len(), 3);
@@ -533,7 +540,7 @@ fn a_cluster_waiting_mid_rollout_still_holds_its_slot() {
 fn a_cluster_that_cannot_start_leaves_its_slot_to_the_next() {
     // acid-a is unhealthy before its rollout began: it does not take the only slot.
     let (d, mut o) = three_clusters([[OLD, OLD, OLD]; 3]);
-    o.pods[2]["status"]["conditions"][0]["status"] = json!("False");
+    o.pods[2] = not_ready(&o.pods[2]);
     let (actions, held) = plan_rollouts(&d, &o, &limited(1));
     let targets: Vec<String> = actions.iter().map(target).collect();
     assert_eq!(targets, ["Pod ns/acid-b-1"]);
