@@ -8,16 +8,26 @@
 use crate::render::{Desired, DesiredManifest, ManifestRef};
 use crate::state::Observed;
 use crate::validate::{FieldError, Invalid};
+use std::collections::BTreeSet;
 
 /// Moves each new clone or standby whose source is neither a manifest nor a Service in its
 /// namespace from `desired.manifests` to `desired.invalid`.
 pub fn refuse_missing_sources(desired: &mut Desired, observed: &Observed) {
+    // The live objects' identities, read once when the first clone or standby needs them.
+    let live = std::cell::OnceCell::new();
     let exists = |kind: &str, namespace: &str, name: &str| {
-        observed
-            .objects
-            .iter()
-            .chain(&observed.adoptable)
-            .any(|o| o.head().is(kind, namespace, name))
+        let live: &BTreeSet<(String, String, String)> = live.get_or_init(|| {
+            observed
+                .objects
+                .iter()
+                .chain(&observed.adoptable)
+                .map(|o| {
+                    let head = o.head();
+                    (head.kind, head.metadata.namespace, head.metadata.name)
+                })
+                .collect()
+        });
+        live.contains(&(kind.to_string(), namespace.to_string(), name.to_string()))
     };
     let manifests: Vec<ManifestRef> = observed
         .manifests
@@ -27,6 +37,9 @@ pub fn refuse_missing_sources(desired: &mut Desired, observed: &Observed) {
         .collect();
     let missing = |m: &DesiredManifest| -> Option<FieldError> {
         let ns = &m.manifest.namespace;
+        if m.clone_from.is_none() && m.standby_of.is_none() {
+            return None;
+        }
         if exists("StatefulSet", ns, &m.manifest.name) {
             return None;
         }
