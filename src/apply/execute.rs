@@ -129,7 +129,7 @@ impl Execution<'_> {
             .plan
             .approvals
             .iter()
-            .find(|a| key(&a.manifest) == key(&manifest));
+            .find(|a| super::outcome::same(&a.manifest, &manifest));
         let allowed =
             self.allow_destructive || live_manifest.is_some_and(Manifest::allows_destructive);
         let held = held_for_approval(

@@ -9,13 +9,20 @@ use crate::report::outcome::{
     ActionOutcome, ActionResult, ManifestOutcome, describe_unknown, most_telling_cause,
 };
 use crate::report::status::plan_digest;
+use crate::state::{CompactJson, Head};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// A manifest's identity: (kind, namespace, name).
 pub(super) type GroupKey = (String, String, String);
 
 pub(super) fn key(m: &ManifestRef) -> GroupKey {
     (m.kind.clone(), m.namespace.clone(), m.name.clone())
+}
+
+/// The same manifest, compared without building keys (this runs once per manifest per entry).
+pub(super) fn same(a: &ManifestRef, b: &ManifestRef) -> bool {
+    a.name == b.name && a.namespace == b.namespace && a.kind == b.kind
 }
 
 pub(super) fn outcome_of(action: &Action, result: ActionResult) -> ActionOutcome {
@@ -35,7 +42,7 @@ pub(super) fn manifest_outcome(
         .plan
         .actions
         .iter()
-        .filter(|a| a.manifest.as_ref().map(key) == Some(key(&manifest)))
+        .filter(|a| a.manifest.as_ref().is_some_and(|m| same(m, &manifest)))
         .cloned()
         .collect();
     let mut applied = Summary::default();
@@ -60,13 +67,13 @@ pub(super) fn manifest_outcome(
         .plan
         .held
         .iter()
-        .find(|h| key(&h.manifest) == key(&manifest));
+        .find(|h| same(&h.manifest, &manifest));
     let rollout_held = held.map(|h| h.reason.clone());
     let unknown: Vec<&Unknown> = planned
         .plan
         .unknown
         .iter()
-        .filter(|u| key(&u.manifest) == key(&manifest))
+        .filter(|u| same(&u.manifest, &manifest))
         .collect();
     let rollout_lazy = held.is_some_and(|h| h.lazy);
     ManifestOutcome {
@@ -142,22 +149,47 @@ pub(super) async fn refresh_pods(
     let pods = crate::observe::cluster::observe_pods(&cluster.client, &source.scope, config)
         .await
         .ok();
+    // Indexed once: a lookup per manifest, not a scan of every object per manifest.
+    let statefulsets: BTreeMap<(&str, &str), &Value> = statefulsets
+        .iter()
+        .filter_map(|s| {
+            Some((
+                (
+                    str_at(s, "/metadata/namespace")?,
+                    str_at(s, "/metadata/name")?,
+                ),
+                s,
+            ))
+        })
+        .collect();
+    let mut pods_by_cluster: BTreeMap<(String, String), Vec<Head>> = BTreeMap::new();
+    for head in pods.iter().flatten().map(CompactJson::head) {
+        if let Some(cluster) = head.label(&config.cluster_name_label) {
+            let key = (head.metadata.namespace.clone(), cluster.to_string());
+            pods_by_cluster.entry(key).or_default().push(head);
+        }
+    }
     for outcome in outcomes
         .iter_mut()
         .filter(|o| o.manifest.kind == "postgresql")
     {
-        let found = statefulsets.iter().find(|s| {
-            s.pointer("/metadata/namespace").and_then(Value::as_str)
-                == Some(outcome.manifest.namespace.as_str())
-                && s.pointer("/metadata/name").and_then(Value::as_str)
-                    == Some(outcome.manifest.name.as_str())
-        });
-        if let Some(s) = found {
-            let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
-            outcome.pods = Some((n("/status/readyReplicas"), n("/spec/replicas")));
-            if let Some(pods) = &pods {
-                outcome.rollout = crate::plan::rollout::progress(s, pods, config);
-            }
+        let m = &outcome.manifest;
+        let Some(s) = statefulsets.get(&(m.namespace.as_str(), m.name.as_str())) else {
+            continue;
+        };
+        let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
+        outcome.pods = Some((n("/status/readyReplicas"), n("/spec/replicas")));
+        if pods.is_some() {
+            let key = (m.namespace.clone(), m.name.clone());
+            let heads = pods_by_cluster
+                .get(&key)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            outcome.rollout = crate::plan::rollout::progress(s, heads, config);
         }
     }
+}
+
+fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
+    value.pointer(pointer).and_then(Value::as_str)
 }

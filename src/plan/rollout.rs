@@ -8,7 +8,7 @@ use super::{Action, Change, Held, ObjectRef, Op, Risk, Switchover, Target};
 use crate::config::Config;
 use crate::render::meta::{POD_TEMPLATE_HASH, ROLE_LABEL};
 use crate::render::{Desired, DesiredManifest};
-use crate::state::{CompactJson, Observed};
+use crate::state::{CompactJson, Head, Observed};
 use crate::validate::windows::parse_maintenance_window;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -161,14 +161,13 @@ pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
 }
 
 /// Pods of a cluster on its StatefulSet's update revision, and the pods wanted: the rollout's
-/// progress. None without an update revision.
-pub fn progress(sts: &Value, pods: &[CompactJson], config: &Config) -> Option<(i32, i32)> {
+/// progress. None without an update revision. `pods` may be the cluster's alone or more.
+pub fn progress(sts: &Value, pods: &[Head], config: &Config) -> Option<(i32, i32)> {
     let update_revision = str_at(sts, "/status/updateRevision")?;
     let namespace = str_at(sts, "/metadata/namespace").unwrap_or_default();
     let cluster = name(sts);
     let current = pods
         .iter()
-        .map(CompactJson::head)
         .filter(|p| {
             p.metadata.namespace == namespace
                 && p.label(&config.cluster_name_label) == Some(cluster)

@@ -411,7 +411,11 @@ fn progress_counts_pods_on_the_update_revision() {
     let d = desired(3, json!({}), &[]);
     let o = observed(&d, 3, three([OLD, NEW, NEW]));
     assert_eq!(
-        progress(&o.objects[0].value(), &o.pods, &Config::default()),
+        progress(
+            &o.objects[0].value(),
+            &o.pods.iter().map(CompactJson::head).collect::<Vec<_>>(),
+            &Config::default()
+        ),
         Some((2, 3))
     );
 }
