@@ -9,6 +9,7 @@ use crate::render::database::{DesiredDatabaseState, ServerTarget, secret_name};
 use crate::render::{Desired, spilo};
 use crate::state::CompactJson;
 use crate::state::primary::no_primary_reason;
+use crate::state::relevance::Relevance;
 use base64::Engine;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -204,11 +205,15 @@ pub async fn observe_databases(
     without_primary: &BTreeSet<(String, String)>,
 ) -> BTreeMap<String, DatabaseObservation> {
     let through_service = config.connects_through_master_service();
-    let mut servers: BTreeMap<String, (ServerTarget, Inspect)> = BTreeMap::new();
+    let mut servers: BTreeMap<String, (ServerTarget, Inspect, Relevance)> = BTreeMap::new();
     for m in desired.manifests.iter().filter(|m| !m.standby) {
         let entry = servers
             .entry(server_label(&m.database.server))
-            .or_insert_with(|| (m.database.server.clone(), Inspect::Only(Vec::new())));
+            .or_insert_with(|| {
+                let target = m.database.server.clone();
+                (target, Inspect::Only(Vec::new()), Relevance::default())
+            });
+        entry.2.add(&m.manifest, &m.database);
         if m.database.pooler_lookup.is_some() {
             entry.1 = Inspect::All;
         }
@@ -218,7 +223,7 @@ pub async fn observe_databases(
     }
     let jobs = servers
         .into_iter()
-        .map(|(label, (target, mut dbs))| async move {
+        .map(|(label, (target, mut dbs, relevance))| async move {
             if let Inspect::Only(dbs) = &mut dbs {
                 dbs.sort();
                 dbs.dedup();
@@ -241,7 +246,10 @@ pub async fn observe_databases(
                     cause: UnknownCause::NotReachable,
                 },
                 Ok(conn) => match observe_server(&conn, &dbs).await {
-                    Ok(state) => DatabaseObservation::Known(state),
+                    Ok(mut state) => {
+                        state.retain_relevant(&relevance);
+                        DatabaseObservation::Known(state)
+                    }
                     Err(e) => DatabaseObservation::Unknown {
                         reason: e.to_string(),
                         cause: e.cause(),

@@ -122,8 +122,11 @@ const MAINTENANCE_DB: &str = "postgres";
 /// `COMMENT ON ROLE/DATABASE` of what the reconciler creates, so its origin can be told later.
 fn ownership_comment(manifest: &ManifestRef) -> String {
     let mut comment = format!(
-        "postgres-reconciler: {} {}/{}",
-        manifest.kind, manifest.namespace, manifest.name
+        "{}{} {}/{}",
+        crate::state::relevance::OWNERSHIP_PREFIX,
+        manifest.kind,
+        manifest.namespace,
+        manifest.name
     );
     if let Some(uid) = &manifest.uid {
         comment.push_str(&format!(" uid {uid}"));

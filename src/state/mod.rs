@@ -7,6 +7,7 @@ pub mod managed_fields;
 mod observed;
 mod patroni;
 pub mod primary;
+pub mod relevance;
 mod teams;
 pub mod trim;
 mod unknown;

@@ -365,3 +365,53 @@ fn plans_are_deterministic() {
         serde_json::to_string(&b).expect("json")
     );
 }
+
+/// `state::relevance` tells a manifest's roles from another's by these comments.
+#[test]
+fn every_ownership_comment_names_its_manifest_for_relevance() {
+    use crate::state::relevance::made_for;
+    let m = manifest();
+    let name = m.to_string();
+    for comment in [
+        ownership_comment(&m),
+        rotation_comment(&m, "app"),
+        team_comment(&m, "acid"),
+    ] {
+        assert_eq!(made_for(&comment), Some(name.as_str()), "{comment}");
+    }
+}
+
+/// A whole plan is the same whether or not the roles and databases of other manifests on the
+/// same server were left out of the observation.
+#[test]
+fn leaving_other_manifests_roles_out_plans_the_same() {
+    use crate::state::relevance::Relevance;
+    let desired = desired();
+    let other = ManifestRef {
+        name: "acid-other".into(),
+        uid: Some("3333".into()),
+        ..manifest()
+    };
+    // A steady state but for one missing role, so the plan is not empty.
+    let mut full = applied(&desired);
+    full.roles.remove("reporting");
+    for i in 0..3 {
+        let role = full.roles["app"].clone();
+        full.roles.insert(
+            format!("other_{i}"),
+            ObservedRole {
+                comment: Some(ownership_comment(&other)),
+                ..role
+            },
+        );
+    }
+    let mut trimmed = full.clone();
+    let mut relevance = Relevance::default();
+    relevance.add(&manifest(), &desired);
+    trimmed.retain_relevant(&relevance);
+    assert!(!trimmed.roles.contains_key("other_0"));
+    assert_eq!(trimmed.roles.len() + 3, full.roles.len());
+    let plan = |observed| plan_database(&manifest(), &desired, observed, &known);
+    assert!(!plan(&full).is_empty());
+    assert_eq!(plan(&trimmed), plan(&full));
+}
