@@ -4,6 +4,7 @@
 //! stdout and to target/bench-live/N.md. Ratios, not absolute times, are what to compare.
 
 mod child;
+mod dbfloor;
 mod env;
 mod floor;
 mod kubectl;
@@ -120,10 +121,42 @@ fn main() {
         &first,
         n,
     ));
+
+    eprintln!("bench: database floor");
+    let parallel = configs.unreachable_config.max_parallel_clusters;
+    let conn = setup::superuser_connection(&env);
+    let db_floors: Vec<(Duration, u64)> = (0..3)
+        .map(|_| rt.block_on(dbfloor::run(&conn, n, parallel)))
+        .collect();
+    let (db_floor, db_rows) = db_floors.iter().copied().min().expect("three runs");
+    rows.push(Row {
+        measure: format!("database floor ({n} connections, {parallel} at a time)"),
+        wall: Some(db_floor),
+        writes: Some(0),
+        note: format!(
+            "best of 3; the server-wide catalog queries a run sends each server, minimal client; {db_rows} rows"
+        ),
+        ..Row::default()
+    });
+    let both = floor + db_floor;
+    let against_both = |mut row: Row| {
+        if let Some(wall) = row.wall {
+            row.note = format!(
+                "{:.1}× LIST + database floor; {}",
+                wall.as_secs_f64() / both.as_secs_f64(),
+                row.note
+            );
+        }
+        row
+    };
     let steady = reconciler::apply(&env, cfg, &work, "reachable-steady-apply");
-    rows.push(apply_row("steady-state apply, reachable", &steady, n));
+    rows.push(against_both(apply_row(
+        "steady-state apply, reachable",
+        &steady,
+        n,
+    )));
     let plan = reconciler::plan(&env, cfg, &work, "reachable-plan");
-    rows.push(apply_row("plan -A, reachable", &plan, n));
+    rows.push(against_both(apply_row("plan -A, reachable", &plan, n)));
 
     eprintln!("bench: Zalando's operator on {ZALANDO_CLUSTERS} clusters");
     let theirs = manifests::clusters("zalando", ZALANDO_CLUSTERS);

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use postgres_reconciler::config::{Config, SslMode};
+use postgres_reconciler::observe::postgres::PgConnection;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -91,6 +92,19 @@ pub fn prepare(env: &Env, work: &Path) -> Configs {
         unreachable: write("unreachable.yaml", &unreachable_config),
         reachable: write("reachable.yaml", &reachable_config),
         unreachable_config,
+    }
+}
+
+/// The environment's PostgreSQL as every reachable cluster's superuser reaches it.
+pub fn superuser_connection(env: &Env) -> PgConnection {
+    PgConnection {
+        host: "127.0.0.1".into(),
+        port: env.var("PGRENV_PG_PORT").parse().expect("PGRENV_PG_PORT"),
+        user: env.var("PGRENV_PG_USER").into(),
+        password: env.var("PGRENV_PG_PASSWORD").into(),
+        sslmode: SslMode::VerifyFull,
+        ca_file: Some(env.var("PGRENV_PG_CA_FILE").into()),
+        connect_timeout: Duration::from_secs(10),
     }
 }
 

@@ -85,6 +85,15 @@ JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 WHERE p.proname = 'user_lookup' AND p.pronargs = 1
   AND p.proargtypes[0] = 'pg_catalog.text'::pg_catalog.regtype";
 
+/// The server-wide catalog queries, each read once per server through the `postgres` database
+/// (named for errors): what the benchmark's database floor sends too.
+pub const SERVER_WIDE: [(&str, &str); 4] = [
+    ("pg_authid", ROLES),
+    ("pg_auth_members", MEMBERSHIPS),
+    ("pg_db_role_setting", ROLE_SETTINGS),
+    ("pg_database", DATABASES),
+];
+
 async fn query(
     client: &Client,
     what: &str,

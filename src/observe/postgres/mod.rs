@@ -8,7 +8,7 @@
 //! connection per inspected database reads that database's catalogs. Every query works on
 //! PostgreSQL 14 to 18.
 
-mod catalog;
+pub mod catalog;
 mod connect;
 mod tls;
 
