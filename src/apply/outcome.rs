@@ -9,6 +9,7 @@ use crate::report::outcome::{
     ActionOutcome, ActionResult, ManifestOutcome, describe_unknown, most_telling_cause,
 };
 use crate::report::status::plan_digest;
+use crate::state::trim::{PROGRESS_FIELDS, keep_only};
 use crate::state::{CompactJson, Head};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -136,11 +137,15 @@ pub(super) async fn refresh_pods(
     outcomes: &mut [ManifestOutcome],
 ) {
     let kind = ("apps/v1", "StatefulSet", "statefulsets");
-    let Ok(statefulsets) = crate::observe::cluster::list_all(
+    // Only the progress fields of each, kept as its page arrives (whole StatefulSets of a large
+    // fleet were most of a run's peak memory).
+    let Ok(statefulsets) = crate::observe::cluster::list_each(
         &cluster.client,
         &source.scope,
         kind,
         Some(crate::observe::cluster::OWNED_SELECTOR),
+        None,
+        |sts| Some(keep_only(&sts, PROGRESS_FIELDS)),
     )
     .await
     else {

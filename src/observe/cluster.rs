@@ -7,10 +7,12 @@ use crate::render::{Manifest, ManifestRef};
 use crate::state::CompactJson;
 use crate::state::trim::keep_what_the_plan_reads;
 use crate::validate::{Invalid, Limits, read_manifest};
-use kube::api::{Api, DynamicObject, ListParams};
+use kube::Resource;
+use kube::api::{DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::path::Path;
 
 /// Selects the objects we own.
@@ -177,21 +179,65 @@ async fn list_by_name(
 async fn list_filtered<T: From<Value>>(
     client: &kube::Client,
     scope: &Scope,
-    (api_version, kind, plural): (&str, &str, &str),
+    kind: (&str, &str, &str),
     selector: Option<&str>,
     fields: Option<&str>,
     trim_for: Option<&str>,
 ) -> Result<Vec<T>, ClusterError> {
+    let (api_version, kind_name, _) = kind;
+    list_each(client, scope, kind, selector, fields, |mut v| {
+        if let Some(map) = v.as_object_mut() {
+            map.insert("apiVersion".into(), api_version.into());
+            map.insert("kind".into(), kind_name.into());
+        }
+        if let Some(manager) = trim_for {
+            keep_what_the_plan_reads(&mut v, kind_name, manager);
+        }
+        Some(T::from(v))
+    })
+    .await
+}
+
+/// One page of a list as the API server sends it. Its items stay raw text until each is parsed
+/// on its own: a page of hundreds of objects is never one tree in memory.
+#[derive(serde::Deserialize)]
+struct Page<'a> {
+    #[serde(default)]
+    metadata: PageMeta,
+    #[serde(borrow, default)]
+    items: Vec<&'a RawValue>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PageMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+/// Every object of one kind in scope, following `continue` tokens, each parsed as its page
+/// arrives and handed to `keep` (which returns what is kept of it, if anything).
+pub async fn list_each<T>(
+    client: &kube::Client,
+    scope: &Scope,
+    (api_version, kind, plural): (&str, &str, &str),
+    selector: Option<&str>,
+    fields: Option<&str>,
+    mut keep: impl FnMut(Value) -> Option<T>,
+) -> Result<Vec<T>, ClusterError> {
     let resource = api_resource(api_version, kind, plural);
-    let apis: Vec<Api<DynamicObject>> = match scope {
-        Scope::All => vec![Api::all_with(client.clone(), &resource)],
+    let paths: Vec<String> = match scope {
+        Scope::All => vec![DynamicObject::url_path(&resource, None)],
         Scope::Namespaces(nss) => nss
             .iter()
-            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
+            .map(|ns| DynamicObject::url_path(&resource, Some(ns)))
             .collect(),
     };
+    let failed = |source| ClusterError::List {
+        what: plural.to_string(),
+        source,
+    };
     let mut out = Vec::new();
-    for api in apis {
+    for path in paths {
         let mut params = ListParams::default().limit(PAGE);
         if let Some(s) = selector {
             params = params.labels(s);
@@ -200,25 +246,19 @@ async fn list_filtered<T: From<Value>>(
             params = params.fields(f);
         }
         loop {
-            let page = api
+            let mut request = kube::core::Request::new(&path)
                 .list(&params)
-                .await
-                .map_err(|source| ClusterError::List {
-                    what: plural.to_string(),
-                    source,
-                })?;
+                .map_err(|e| failed(kube::Error::BuildRequest(e)))?;
+            request.extensions_mut().insert("list");
+            let text = client.request_text(request).await.map_err(failed)?;
+            let page: Page =
+                serde_json::from_str(&text).map_err(|e| failed(kube::Error::SerdeError(e)))?;
             for item in page.items {
-                let mut v = serde_json::to_value(&item).unwrap_or(Value::Null);
-                if let Some(map) = v.as_object_mut() {
-                    map.insert("apiVersion".into(), api_version.into());
-                    map.insert("kind".into(), kind.into());
-                }
-                if let Some(manager) = trim_for {
-                    keep_what_the_plan_reads(&mut v, kind, manager);
-                }
-                out.push(T::from(v));
+                let value = serde_json::from_str(item.get())
+                    .map_err(|e| failed(kube::Error::SerdeError(e)))?;
+                out.extend(keep(value));
             }
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            match page.metadata.continue_token.filter(|c| !c.is_empty()) {
                 Some(token) => params = params.continue_token(&token),
                 None => break,
             }

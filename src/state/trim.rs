@@ -37,6 +37,45 @@ pub fn keep_what_the_plan_reads(object: &mut Value, kind: &str, manager: &str) {
     }
 }
 
+/// The fields of a StatefulSet that tell a rollout's progress (`plan::rollout::progress` and the
+/// pod counts of a run's report), as an object of those alone: what the end of a run re-reads.
+pub const PROGRESS_FIELDS: &[&str] = &[
+    "/metadata/namespace",
+    "/metadata/name",
+    "/spec/replicas",
+    "/status/readyReplicas",
+    "/status/updateRevision",
+];
+
+/// `object` reduced to the fields at `pointers` (each a path of object keys).
+pub fn keep_only(object: &Value, pointers: &[&str]) -> Value {
+    let mut kept = serde_json::Map::new();
+    for pointer in pointers {
+        if let Some(found) = object.pointer(pointer) {
+            let keys: Vec<&str> = pointer.split('/').skip(1).collect();
+            insert_at(&mut kept, &keys, found.clone());
+        }
+    }
+    Value::Object(kept)
+}
+
+fn insert_at(map: &mut serde_json::Map<String, Value>, keys: &[&str], value: Value) {
+    match keys {
+        [] => {}
+        [last] => {
+            map.insert(last.to_string(), value);
+        }
+        [first, rest @ ..] => {
+            let child = map
+                .entry(first.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(child) = child.as_object_mut() {
+                insert_at(child, rest, value);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +145,22 @@ mod tests {
         let mut theirs = live();
         keep_what_the_plan_reads(&mut theirs, "Secret", "someone-else");
         assert_eq!(managers(&theirs), ["kubectl-edit"]);
+    }
+
+    #[test]
+    fn keep_only_keeps_the_fields_named_and_their_parents() {
+        let sts = json!({
+            "metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": []}}},
+            "status": {"readyReplicas": 1},
+        });
+        assert_eq!(
+            keep_only(&sts, PROGRESS_FIELDS),
+            json!({
+                "metadata": {"name": "a", "namespace": "ns"},
+                "spec": {"replicas": 2},
+                "status": {"readyReplicas": 1},
+            })
+        );
     }
 }
