@@ -330,7 +330,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     pipeline::plan_live(&config, &cluster, &source).await
                 }
             });
-            let planned = planned.map_err(|e| e.to_string())?;
+            // Only the plan is printed: what it was made from goes before the printing starts.
+            let pipeline::Planned { plan, requests, .. } = planned.map_err(|e| e.to_string())?;
             let color = match color {
                 Color::Always => true,
                 Color::Never => false,
@@ -338,27 +339,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
+            // Text and JSON are streamed: a plan of many clusters is not held again as one string.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
-                PlanFormat::Text => print!("{}", report::text(&planned.plan, color)),
-                PlanFormat::Markdown => print!(
-                    "{}",
-                    report::markdown(&planned.plan, report::MARKDOWN_LIMIT)
+                PlanFormat::Text => report::text_to(&plan, color, &mut out),
+                PlanFormat::Markdown => std::io::Write::write_all(
+                    &mut out,
+                    report::markdown(&plan, report::MARKDOWN_LIMIT).as_bytes(),
                 ),
-                // Streamed: a plan of many clusters is not held again as one string.
-                PlanFormat::Json => {
-                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    report::json_to(&planned.plan, &mut out)
-                        .and_then(|()| std::io::Write::flush(&mut out))
-                        .map_err(|e| format!("writing the plan: {e}"))?;
-                }
+                PlanFormat::Json => report::json_to(&plan, &mut out),
             }
-            if !planned.requests.is_empty() {
-                tracing::info!(requests = ?planned.requests, "API requests");
+            .and_then(|()| std::io::Write::flush(&mut out))
+            .map_err(|e| format!("writing the plan: {e}"))?;
+            drop(out);
+            if !requests.is_empty() {
+                tracing::info!(requests = ?requests, "API requests");
             }
-            if !planned.plan.invalid.is_empty() {
+            if !plan.invalid.is_empty() {
                 return Ok(ExitCode::from(1));
             }
-            if detailed_exitcode && planned.plan.has_changes() {
+            if detailed_exitcode && plan.has_changes() {
                 return Ok(ExitCode::from(2));
             }
         }

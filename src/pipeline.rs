@@ -152,7 +152,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
     }
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
-    let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
+    let desired = plan::dynamic_only::keep_live_dynamic_settings_owned(desired, &observed);
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
         replicas: replicas(&observed.objects),
@@ -278,7 +278,7 @@ pub async fn plan_live(
     observed.pods = pods;
     // What apply sends must be what was planned: a StatefulSet whose Patroni settings alone
     // changed keeps its live template.
-    let desired = plan::dynamic_only::keep_live_dynamic_settings(&desired, &observed).into_owned();
+    let desired = plan::dynamic_only::keep_live_dynamic_settings_owned(desired, &observed);
     let plan = plan::plan(&desired, &observed, config);
     Ok(Planned {
         replicas: replicas(&observed.objects),

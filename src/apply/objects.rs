@@ -112,20 +112,19 @@ impl ObjectExecutor<'_> {
             }
             (Op::Create | Op::Update, Some(d)) => {
                 // The plan's adjusted body, when it had to adjust the rendered one.
-                let rendered = d.body.value();
                 let (body, adopting) = match &action.change {
                     Change::Object {
                         apply_body,
                         take_over,
                         ..
-                    } => (apply_body.as_ref().unwrap_or(&rendered), *take_over),
-                    _ => (&rendered, false),
+                    } => (apply_body.as_ref().unwrap_or(&d.body).value(), *take_over),
+                    _ => (d.body.value(), false),
                 };
                 // A claim's size was set by the StatefulSet controller from our template, an
                 // adopted object's fields by the operator before us: taking those over is ours
                 // to do, not a conflict to report.
                 let take_over = d.policy == ApplyPolicy::UpdateOnly || adopting;
-                self.apply(&api, &d.name, body, take_over).await
+                self.apply(&api, &d.name, &body, take_over).await
             }
             (Op::Replace, Some(d)) => {
                 if action.risk == crate::plan::Risk::Destructive && !allow_destructive {

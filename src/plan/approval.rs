@@ -233,8 +233,8 @@ mod tests {
             risk,
             reason: "immutable field changed: spec.volumeClaimTemplates".into(),
             change: Change::Object {
-                before: Some(json!({"a": 1})),
-                after: Some(json!({"a": 2})),
+                before: Some(json!({"a": 1}).into()),
+                after: Some(json!({"a": 2}).into()),
                 patch: None,
                 uid: Some(uid.into()),
                 resource_version: Some(format!("rv-{uid}")),

@@ -55,8 +55,8 @@ pub fn plan_finalizer(
         reason: format!("finalizer {DROP_DATABASE_FINALIZER}: {reason}"),
         change: Change::Object {
             patch: Some(json_patch::diff(&before, &after)),
-            before: Some(before),
-            after: Some(after),
+            before: Some(before.into()),
+            after: Some(after.into()),
             uid: m.manifest.uid.clone(),
             resource_version: None,
             apply_body: None,
@@ -77,7 +77,8 @@ pub fn finalizer_change(a: &Action) -> Option<bool> {
     let Change::Object { after, .. } = &a.change else {
         return None;
     };
-    let list = after.as_ref()?.pointer("/metadata/finalizers")?;
+    let after = after.as_ref()?.value();
+    let list = after.pointer("/metadata/finalizers")?;
     Some(
         list.as_array()
             .is_some_and(|l| l.iter().any(|f| f == &Value::from(DROP_DATABASE_FINALIZER))),

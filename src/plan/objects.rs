@@ -160,7 +160,7 @@ fn plan_object_as(
             },
             change: Change::Object {
                 before: None,
-                after: Some(after),
+                after: Some(after.into()),
                 patch: None,
                 uid: None,
                 resource_version: None,
@@ -228,13 +228,13 @@ fn plan_object_as(
         risk,
         reason,
         change: Change::Object {
-            before: Some(before),
-            after: Some(after),
+            before: Some(before.into()),
+            after: Some(after.into()),
             patch: Some(patch),
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
             take_over: op == Op::Update && !editors.is_empty(),
-            apply_body: kept_sizes,
+            apply_body: kept_sizes.map(CompactJson::from),
         },
     })
 }
@@ -310,8 +310,8 @@ pub fn plan_adopt(
         reason: format!("{ADOPTED} with our labels, its password kept"),
         change: Change::Object {
             patch: Some(json_patch::diff(&before, &after)),
-            before: Some(before),
-            after: Some(after),
+            before: Some(before.into()),
+            after: Some(after.into()),
             uid: meta("/metadata/uid"),
             resource_version: meta("/metadata/resourceVersion"),
             apply_body: None,
@@ -372,11 +372,7 @@ pub fn plan_delete(
         risk,
         reason: reason.to_string(),
         change: Change::Object {
-            before: Some(mask(
-                &r.kind,
-                strip_server_fields(before),
-                ApplyPolicy::Apply,
-            )),
+            before: Some(mask(&r.kind, strip_server_fields(before), ApplyPolicy::Apply).into()),
             after: None,
             patch: None,
             uid: meta("/metadata/uid"),

@@ -2,7 +2,7 @@
 //! then every action with the same fields (null where a field does not apply), invalid
 //! manifests and unknown parts. Keys sorted, pretty-printed, byte-for-byte deterministic.
 
-use super::{Ordered, mask_patch, mask_secret, op_name, risk_name};
+use super::{Ordered, mask_patch, mask_secret_bodies, op_name, risk_name};
 use crate::plan::{Action, Change, FORMAT_VERSION, Plan, Target};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Value, json};
@@ -109,7 +109,7 @@ fn action(a: &Action) -> Value {
             },
             Target::Object(obj),
         ) => {
-            let (before, after) = mask_secret(obj, before.as_ref(), after.as_ref());
+            let (before, after) = mask_secret_bodies(obj, before.as_ref(), after.as_ref());
             let patch = patch.as_ref().map(|p| mask_patch(obj, p));
             (before, after, patch, None)
         }

@@ -3,6 +3,7 @@
 //! this masks again, so that a mistake upstream cannot print a credential.
 
 use crate::plan::ObjectRef;
+use crate::state::CompactJson;
 use serde_json::Value;
 
 /// What a Secret value looks like in every report.
@@ -49,6 +50,17 @@ pub fn mask_secret(
         }
     }
     (masked_before, masked_after)
+}
+
+/// [`mask_secret`] of a plan's bodies, which it holds as text.
+pub fn mask_secret_bodies(
+    obj: &ObjectRef,
+    before: Option<&CompactJson>,
+    after: Option<&CompactJson>,
+) -> (Option<Value>, Option<Value>) {
+    let before = before.map(CompactJson::value);
+    let after = after.map(CompactJson::value);
+    mask_secret(obj, before.as_ref(), after.as_ref())
 }
 
 /// An RFC 6902 patch as JSON, as it may be printed: for a Secret, values written under `data`

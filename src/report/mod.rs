@@ -19,8 +19,8 @@ mod tests;
 
 pub use json::{json, json_to};
 pub use markdown::{MARKDOWN_LIMIT, markdown};
-pub use mask::{SENSITIVE, SENSITIVE_CHANGED, mask_patch, mask_secret};
-pub use text::text;
+pub use mask::{SENSITIVE, SENSITIVE_CHANGED, mask_patch, mask_secret, mask_secret_bodies};
+pub use text::{text, text_to};
 
 use crate::plan::{Action, Change, ObjectRef, Op, Risk, Target};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -134,7 +134,7 @@ pub(crate) fn body(action: &Action) -> Body {
                 .collect(),
         ),
         (Change::Object { before, after, .. }, Target::Object(obj)) => {
-            let (before, after) = mask_secret(obj, before.as_ref(), after.as_ref());
+            let (before, after) = mask_secret_bodies(obj, before.as_ref(), after.as_ref());
             Body::Diff(object_diff(obj, before.as_ref(), after.as_ref()))
         }
         // An object change aimed at a SQL target: nothing is known about what it holds, so

@@ -41,8 +41,32 @@ fn op_colour(op: Op) -> &'static str {
 /// The plan as terminal text, ending with a line break. `color` adds ANSI colours; without it
 /// the output holds no escape sequence at all.
 pub fn text(plan: &Plan, color: bool) -> String {
+    let mut out = Vec::new();
+    text_to(plan, color, &mut out).expect("writing to memory does not fail");
+    String::from_utf8(out).expect("the plan's text is UTF-8")
+}
+
+/// Blocks separated by a blank line, written as they are made: a plan of many clusters is not
+/// held again as text.
+struct Blocks<'w, W: std::io::Write> {
+    out: &'w mut W,
+    first: bool,
+}
+
+impl<W: std::io::Write> Blocks<'_, W> {
+    fn push(&mut self, block: String) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b"\n\n")?;
+        }
+        self.out.write_all(block.as_bytes())
+    }
+}
+
+/// [`text`], written to `out` section by section.
+pub fn text_to(plan: &Plan, color: bool, out: &mut impl std::io::Write) -> std::io::Result<()> {
     let p = Paint { on: color };
-    let mut blocks: Vec<String> = vec![summary(plan, &p)];
+    let mut blocks = Blocks { out, first: true };
+    blocks.push(summary(plan, &p))?;
 
     // What a reviewer must see first: what loses data, then what interrupts service.
     let called_out: Vec<String> = plan
@@ -62,14 +86,16 @@ pub fn text(plan: &Plan, color: bool) -> String {
         })
         .collect();
     if !called_out.is_empty() {
-        blocks.push(called_out.join("\n"));
+        blocks.push(called_out.join("\n"))?;
     }
 
     if !plan.approvals.is_empty() {
-        blocks.push(approvals(plan, &p));
+        blocks.push(approvals(plan, &p))?;
     }
 
-    blocks.extend(plan.actions.iter().map(|a| section(a, &p)));
+    for action in &plan.actions {
+        blocks.push(section(action, &p))?;
+    }
 
     if !plan.invalid.is_empty() {
         let mut lines = vec![p.paint(
@@ -85,7 +111,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
                     .map(|e| format!("    - {}", one_line(e))),
             );
         }
-        blocks.push(lines.join("\n"));
+        blocks.push(lines.join("\n"))?;
     }
 
     if !plan.unknown.is_empty() {
@@ -98,7 +124,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 one_line(&u.reason)
             )
         }));
-        blocks.push(lines.join("\n"));
+        blocks.push(lines.join("\n"))?;
     }
 
     if !plan.held.is_empty() {
@@ -110,12 +136,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 one_line(&h.reason)
             )
         }));
-        blocks.push(lines.join("\n"));
+        blocks.push(lines.join("\n"))?;
     }
 
-    let mut out = blocks.join("\n\n");
-    out.push('\n');
-    out
+    blocks.out.write_all(b"\n")
 }
 
 /// Per manifest, what waits for approval and the annotation that approves it.

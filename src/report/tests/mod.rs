@@ -56,8 +56,8 @@ fn object_action(
         risk,
         reason: reason.into(),
         change: Change::Object {
-            before,
-            after,
+            before: before.map(Into::into),
+            after: after.map(Into::into),
             patch,
             uid: None,
             resource_version: None,
@@ -303,11 +303,13 @@ fn every_format_is_deterministic() {
         after: Some(after), ..
     } = &mut reordered.actions[2].change
     {
-        let map = after.as_object_mut().unwrap();
+        let mut value = after.value();
+        let map = value.as_object_mut().unwrap();
         let spec = map.remove("spec").unwrap();
         let kind = map.remove("kind").unwrap();
         map.insert("spec".into(), spec);
         map.insert("kind".into(), kind);
+        *after = value.into();
     }
     assert_eq!(text(&a, false), text(&reordered, false));
     assert_eq!(json(&a), json(&reordered));
