@@ -163,6 +163,15 @@ pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
 /// Pods of a cluster on its StatefulSet's update revision, and the pods wanted: the rollout's
 /// progress. None without an update revision. `pods` may be the cluster's alone or more.
 pub fn progress(sts: &Value, pods: &[Head], config: &Config) -> Option<(i32, i32)> {
+    let wanted = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1) as i32;
+    // No pods, nothing to roll: up to date even before its controller has named a revision, so
+    // the status does not change when the controller catches up after the run.
+    if wanted == 0 {
+        return Some((0, 0));
+    }
     let update_revision = str_at(sts, "/status/updateRevision")?;
     let namespace = str_at(sts, "/metadata/namespace").unwrap_or_default();
     let cluster = name(sts);
@@ -175,10 +184,6 @@ pub fn progress(sts: &Value, pods: &[Head], config: &Config) -> Option<(i32, i32
                 && p.label(REVISION_LABEL) == Some(update_revision)
         })
         .count() as i32;
-    let wanted = sts
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1) as i32;
     Some((current.min(wanted), wanted))
 }
 

@@ -421,6 +421,15 @@ fn progress_counts_pods_on_the_update_revision() {
 }
 
 #[test]
+fn a_statefulset_of_no_pods_is_up_to_date_before_its_controller_names_a_revision() {
+    let fresh = json!({"metadata": {"namespace": "ns", "name": "acid-x"}, "spec": {"replicas": 0}});
+    assert_eq!(progress(&fresh, &[], &Config::default()), Some((0, 0)));
+    let mut scaled = fresh.clone();
+    scaled["spec"]["replicas"] = json!(2);
+    assert_eq!(progress(&scaled, &[], &Config::default()), None);
+}
+
+#[test]
 fn restarts_are_ordered_after_the_statefulsets_in_the_plan() {
     let d = desired(3, json!({}), &[]);
     let o = observed(&d, 3, three([OLD, OLD, OLD]));
