@@ -47,6 +47,9 @@ async fn report_mode_names_a_hand_edited_service_and_a_role_and_changes_neither_
     let report = h.run().await;
     assert_eq!(report.exit_code, 0, "{}", text(&report));
     assert!(role(&admin).await.expect("the role").superuser);
+    // Settled (its pod ready, its status Running): a pod becoming ready later would change the
+    // status between the report-mode runs below, for a reason other than the drift.
+    h.settle(cluster, 1).await;
 
     // Report mode; then someone changes the role and the master Service by hand.
     h.apply(manifest(Some("report"))).await;
