@@ -161,7 +161,8 @@ pub fn in_windows(windows: &[String], now: Option<&str>) -> bool {
 }
 
 /// Pods of a cluster on its StatefulSet's update revision, and the pods wanted: the rollout's
-/// progress. None without an update revision. `pods` may be the cluster's alone or more.
+/// progress. None without an update revision, unless no pods are wanted (then nothing rolls).
+/// `pods` may be the cluster's alone or more.
 pub fn progress(sts: &Value, pods: &[Head], config: &Config) -> Option<(i32, i32)> {
     let wanted = sts
         .pointer("/spec/replicas")
