@@ -70,7 +70,8 @@ bench:
 ## bench-live: the reconciler on its own local environment with N clusters (N=200|1000|5000, default
 ## 1000): the LIST floor, first apply vs `kubectl apply --server-side`, steady-state apply and plan
 ## with databases unreachable and reachable, Zalando's operator on 200 clusters; the table is
-## printed and written to target/bench-live/N.md. Figures only, never assertions.
+## printed and written to target/bench-live/N.md. Figures only, never assertions. BENCH_KEEP=1 leaves
+## its environment up afterwards (for profiling a run against it).
 N ?= 1000
 bench-live: binaries
 	$(CARGO) build --release

@@ -56,6 +56,8 @@ pub struct Planned {
     pub secret_passwords: SecretPasswords,
     /// (ready, wanted) replicas of each live StatefulSet, by (namespace, name), for the report.
     pub replicas: BTreeMap<(String, String), (i32, i32)>,
+    /// The label selector term a shard's LISTs add ([`plan::shard::Shard::list_narrowing`]).
+    pub list_narrowing: Option<String>,
 }
 
 /// (ready, wanted) replicas of each StatefulSet among `objects`.
@@ -163,6 +165,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
         manifests,
         statuses: BTreeMap::new(),
         secret_passwords: SecretPasswords::default(),
+        list_narrowing: None,
     })
 }
 
@@ -174,14 +177,39 @@ pub async fn plan_live(
     cluster: &ClusterClient,
     source: &Source,
 ) -> Result<Planned, PipelineError> {
-    // The lists all at once: a run's floor is the time they take.
     let limits = render::limits(config);
-    let (live, objects, adoptable) = futures::future::try_join3(
-        observe_manifests(&cluster.client, &source.scope, &limits),
-        observe_objects(&cluster.client, &source.scope, config),
-        observe_adoptable(&cluster.client, &source.scope, config),
-    )
-    .await?;
+    let (live, objects, adoptable, narrowing) = match config.shard {
+        // The lists all at once: a run's floor is the time they take.
+        None => {
+            let (live, objects, adoptable) = futures::future::try_join3(
+                observe_manifests(&cluster.client, &source.scope, &limits),
+                observe_objects(&cluster.client, &source.scope, config, None),
+                observe_adoptable(&cluster.client, &source.scope, config, None),
+            )
+            .await?;
+            (live, objects, adoptable, None)
+        }
+        // A shard reads the manifests first, so its other lists can leave out the objects of
+        // the clusters that are all other shards'.
+        Some(shard) => {
+            let live = observe_manifests(&cluster.client, &source.scope, &limits).await?;
+            let narrowing = source
+                .files
+                .is_none()
+                .then(|| {
+                    let fleet = plan::shard::Fleet::new(shard.count, &live.seen);
+                    shard.list_narrowing(&fleet, &config.cluster_name_label)
+                })
+                .flatten();
+            let narrow = narrowing.as_deref();
+            let (objects, adoptable) = futures::future::try_join(
+                observe_objects(&cluster.client, &source.scope, config, narrow),
+                observe_adoptable(&cluster.client, &source.scope, config, narrow),
+            )
+            .await?;
+            (live, objects, adoptable, narrowing)
+        }
+    };
     let mut manifests = live.manifests;
     let mut invalid = live.invalid;
     if let Some(path) = &source.files {
@@ -260,7 +288,7 @@ pub async fn plan_live(
     };
     let (databases, pods, teams) = futures::future::join3(
         databases,
-        observe_pods(&cluster.client, &source.scope, config),
+        observe_pods(&cluster.client, &source.scope, config, narrowing.as_deref()),
         teams,
     )
     .await;
@@ -268,7 +296,8 @@ pub async fn plan_live(
     observed.teams = teams;
     let mut pods = pods?;
     if let Some(shard) = config.shard {
-        pods.retain(|p| shard.owns_object(p, &config.cluster_name_label));
+        let fleet = plan::shard::Fleet::new(shard.count, &observed.manifests);
+        pods.retain(|p| shard.owns_object(&fleet, p, &config.cluster_name_label));
     }
     observed.patroni = if source.reach_databases {
         crate::observe::patroni::observe_patroni(config, &desired, &pods).await
@@ -289,5 +318,6 @@ pub async fn plan_live(
         manifests,
         statuses: live.statuses,
         secret_passwords,
+        list_narrowing: narrowing,
     })
 }

@@ -31,6 +31,7 @@ impl Env {
             .env("PGRENV_FILE", file)
             .env("PGRENV_FAKE_NODES", nodes.to_string())
             .env("PGRENV_NODE_PODS", node_pods.to_string())
+            .env("PGRENV_KCM_QPS", "200")
             .status()
             .expect("run tests/cluster/up");
         assert!(status.success(), "tests/cluster/up failed: {status}");

@@ -207,5 +207,15 @@ fn main() {
     eprintln!("bench: table written to {}", md.display());
     drop(client);
     drop(rt);
-    drop(env);
+    // BENCH_KEEP=1 leaves the environment up, for profiling a run against it.
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        eprintln!(
+            "bench: environment left up; configurations in {}; stop it with PGRENV_FILE={} tests/cluster/down",
+            work.display(),
+            out.join("env").display()
+        );
+        std::mem::forget(env);
+    } else {
+        drop(env);
+    }
 }

@@ -134,6 +134,7 @@ pub(super) async fn refresh_pods(
     cluster: &ClusterClient,
     config: &Config,
     source: &Source,
+    narrowing: Option<&str>,
     outcomes: &mut [ManifestOutcome],
 ) {
     let kind = ("apps/v1", "StatefulSet", "statefulsets");
@@ -143,7 +144,10 @@ pub(super) async fn refresh_pods(
         &cluster.client,
         &source.scope,
         kind,
-        Some(crate::observe::cluster::OWNED_SELECTOR),
+        Some(&crate::observe::cluster::narrowed(
+            crate::observe::cluster::OWNED_SELECTOR.to_string(),
+            narrowing,
+        )),
         None,
         |sts| Some(keep_only(&sts, PROGRESS_FIELDS)),
     )
@@ -151,9 +155,10 @@ pub(super) async fn refresh_pods(
     else {
         return;
     };
-    let pods = crate::observe::cluster::observe_pods(&cluster.client, &source.scope, config)
-        .await
-        .ok();
+    let pods =
+        crate::observe::cluster::observe_pods(&cluster.client, &source.scope, config, narrowing)
+            .await
+            .ok();
     // Indexed once: a lookup per manifest, not a scan of every object per manifest.
     let statefulsets: BTreeMap<(&str, &str), &Value> = statefulsets
         .iter()

@@ -222,7 +222,8 @@ async fn run_held(
     // Invalid manifests: reported in their status too.
     outcomes.extend(invalid_outcomes(&planned));
     outcomes.sort_by_key(|o| key(&o.manifest));
-    refresh_pods(cluster, config, source, &mut outcomes).await;
+    let narrowing = planned.list_narrowing.as_deref();
+    refresh_pods(cluster, config, source, narrowing, &mut outcomes).await;
 
     let now = now();
     if lease_lost.load(std::sync::atomic::Ordering::SeqCst) {

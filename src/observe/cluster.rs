@@ -348,6 +348,7 @@ pub async fn observe_objects(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
+    narrowing: Option<&str>,
 ) -> Result<Vec<CompactJson>, ClusterError> {
     let clusters = cluster_selector(config);
     // One list per kind, all at once: the run's floor is the time these take.
@@ -361,6 +362,7 @@ pub async fn observe_objects(
                 "Endpoints" => format!("{OWNED_SELECTOR},!{ENDPOINTS_CONTROLLER_LABEL}"),
                 _ => OWNED_SELECTOR.to_string(),
             };
+            let selector = narrowed(selector, narrowing);
             async move {
                 list_for_plan(client, scope, kind, Some(&selector), &config.field_manager).await
             }
@@ -379,12 +381,14 @@ pub async fn observe_pods(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
+    narrowing: Option<&str>,
 ) -> Result<Vec<CompactJson>, ClusterError> {
     let selector = format!(
         "{},application!={}",
         cluster_selector(config),
         crate::render::pooler::APPLICATION
     );
+    let selector = narrowed(selector, narrowing);
     list_for_plan(
         client,
         scope,
@@ -403,6 +407,7 @@ pub async fn observe_adoptable(
     client: &kube::Client,
     scope: &Scope,
     config: &crate::config::Config,
+    narrowing: Option<&str>,
 ) -> Result<Vec<CompactJson>, ClusterError> {
     let selector = format!("{},!{MANAGED_BY_LABEL}", cluster_selector(config));
     let lists =
@@ -417,6 +422,7 @@ pub async fn observe_adoptable(
                 }
                 _ => selector.clone(),
             };
+            let selector = narrowed(selector, narrowing);
             async move {
                 list_for_plan(client, scope, kind, Some(&selector), &config.field_manager).await
             }
@@ -467,6 +473,14 @@ const ADOPTABLE_KINDS: [(&str, &str, &str); 7] = [
     ("batch/v1", "CronJob", "cronjobs"),
     ("apps/v1", "Deployment", "deployments"),
 ];
+
+/// `selector` and a shard's narrowing term, which both must match.
+pub fn narrowed(selector: String, narrowing: Option<&str>) -> String {
+    match narrowing {
+        Some(term) => format!("{selector},{term}"),
+        None => selector,
+    }
+}
 
 /// The cluster labels and the presence of the cluster-name label, as a label selector.
 fn cluster_selector(config: &crate::config::Config) -> String {

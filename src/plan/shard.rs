@@ -9,11 +9,12 @@
 //! first 8 bytes of SHA-256: stable across versions and machines, unlike Rust's `Hasher`.
 
 use crate::render::database::ServerTarget;
-use crate::render::{Desired, DesiredManifest};
+use crate::render::{Desired, DesiredManifest, ManifestRef};
 use crate::state::{CompactJson, Observed};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Shard `index` of `count` (0 ≤ index < count).
@@ -73,21 +74,120 @@ impl Shard {
     /// Keeps the live objects and pods this shard owns. The manifests seen stay whole: they keep
     /// another shard's clusters (and the namespaces that have any) from looking deleted.
     pub fn restrict_observed(&self, observed: &mut Observed, cluster_name_label: &str) {
-        let mine = |o: &CompactJson| self.owns_object(o, cluster_name_label);
+        let fleet = Fleet::new(self.count, &observed.manifests);
+        let mine = |o: &CompactJson| self.owns_object(&fleet, o, cluster_name_label);
         observed.objects.retain(mine);
         observed.adoptable.retain(mine);
         observed.pods.retain(mine);
     }
 
     /// Whether a live object is this shard's: by its cluster, or by its namespace when it has none.
-    pub fn owns_object(&self, object: &CompactJson, cluster_name_label: &str) -> bool {
+    pub fn owns_object(
+        &self,
+        fleet: &Fleet,
+        object: &CompactJson,
+        cluster_name_label: &str,
+    ) -> bool {
         let head = object.head();
         let namespace = head.metadata.namespace.as_str();
         match head.label(cluster_name_label) {
-            Some(cluster) => self.owns(namespace, cluster),
+            Some(cluster) => fleet.object_owner(namespace, cluster) == self.index,
             None => self.owns_namespace(namespace),
         }
     }
+
+    /// The label selector term that leaves out of this shard's LISTs the objects of clusters
+    /// that are all other shards' (`cluster-name notin (…)`; objects without the label stay in).
+    /// None when nothing can be left out, or when the term would be too long for a request line.
+    pub fn list_narrowing(&self, fleet: &Fleet, cluster_name_label: &str) -> Option<String> {
+        let mut term = format!("{cluster_name_label} notin (");
+        let mut any = false;
+        for name in fleet.names_not_of(self.index) {
+            if any {
+                term.push(',');
+            }
+            term.push_str(name);
+            any = true;
+            if term.len() > MAX_NARROWING_BYTES {
+                return None;
+            }
+        }
+        term.push(')');
+        any.then_some(term)
+    }
+}
+
+/// The longest narrowing term sent: the API server reads request lines of up to 1 MiB, and every
+/// page of every LIST repeats it.
+const MAX_NARROWING_BYTES: usize = 128 * 1024;
+
+/// Which shards own the `postgresql` manifests of each cluster name: what decides, for every
+/// shard alike, which live objects a shard's LISTs may leave out and who owns an object whose
+/// manifest is gone.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    count: u32,
+    owners_by_name: BTreeMap<String, BTreeSet<u32>>,
+    clusters: BTreeSet<(String, String)>,
+}
+
+impl Fleet {
+    pub fn new(count: u32, manifests: &[ManifestRef]) -> Fleet {
+        let mut fleet = Fleet {
+            count,
+            ..Fleet::default()
+        };
+        for m in manifests.iter().filter(|m| m.kind == "postgresql") {
+            fleet
+                .owners_by_name
+                .entry(m.name.clone())
+                .or_default()
+                .insert(owner(&m.namespace, &m.name, count));
+            fleet.clusters.insert((m.namespace.clone(), m.name.clone()));
+        }
+        fleet
+    }
+
+    /// The cluster names that only other shards' manifests have and that can be label values.
+    fn names_not_of(&self, index: u32) -> impl Iterator<Item = &str> {
+        self.owners_by_name
+            .iter()
+            .filter(move |(name, owners)| !owners.contains(&index) && is_label_value(name))
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The shard that owns a live object of cluster `namespace/cluster`: its manifest's. An
+    /// object whose manifest is gone goes by its own key, unless that shard's LISTs leave its
+    /// name out (a cluster of that name elsewhere is another shard's): then it is the first
+    /// shard that sees the name.
+    pub fn object_owner(&self, namespace: &str, cluster: &str) -> u32 {
+        let by_key = owner(namespace, cluster, self.count);
+        if self
+            .clusters
+            .contains(&(namespace.to_string(), cluster.to_string()))
+        {
+            return by_key;
+        }
+        match self.owners_by_name.get(cluster) {
+            Some(owners) if is_label_value(cluster) && !owners.contains(&by_key) => {
+                owners.first().copied().unwrap_or(by_key)
+            }
+            _ => by_key,
+        }
+    }
+}
+
+/// A valid label value (at most 63 characters of `[A-Za-z0-9._-]`, alphanumeric at both ends):
+/// only such a name can be in a selector, and only such a name labels an object.
+fn is_label_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 impl fmt::Display for Shard {
@@ -235,18 +335,31 @@ mod tests {
     /// The first 8 bytes of SHA-256, big-endian, mod 16 (checked with Python's hashlib).
     const STABLE_SLOTS: [u32; 3] = [13, 11, 15];
 
+    fn cluster(namespace: &str, name: &str) -> ManifestRef {
+        ManifestRef {
+            kind: "postgresql".into(),
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: None,
+            generation: None,
+        }
+    }
+
+    fn labelled(namespace: &str, cluster: &str) -> CompactJson {
+        json!({"metadata": {"namespace": namespace, "labels": {"cluster-name": cluster}}}).into()
+    }
+
     #[test]
     fn objects_follow_their_cluster_or_namespace() {
         let shard = Shard { index: 0, count: 2 };
-        let of_cluster =
-            json!({"metadata": {"namespace": "ns", "labels": {"cluster-name": "acid-a"}}}).into();
+        let fleet = Fleet::new(2, &[cluster("ns", "acid-a")]);
         assert_eq!(
-            shard.owns_object(&of_cluster, "cluster-name"),
+            shard.owns_object(&fleet, &labelled("ns", "acid-a"), "cluster-name"),
             shard.owns("ns", "acid-a")
         );
         let shared = json!({"metadata": {"namespace": "ns"}}).into();
         assert_eq!(
-            shard.owns_object(&shared, "cluster-name"),
+            shard.owns_object(&fleet, &shared, "cluster-name"),
             shard.owns_namespace("ns")
         );
         assert_eq!(
@@ -289,6 +402,96 @@ mod tests {
         assert_eq!(
             live_manifest_key("postgresql", &cluster, None),
             ("ns".into(), "acid-a".into())
+        );
+    }
+
+    /// Two shards' names for a fleet where names repeat across namespaces.
+    fn colliding_fleet() -> Vec<ManifestRef> {
+        (0..60)
+            .map(|i| cluster(&format!("ns-{}", i % 4), &format!("acid-{}", i % 25)))
+            .collect()
+    }
+
+    #[test]
+    fn a_shard_lists_all_it_owns_and_leaves_out_only_other_shards_clusters() {
+        let manifests = colliding_fleet();
+        let count = 3;
+        let fleet = Fleet::new(count, &manifests);
+        let shards: Vec<Shard> = (0..count).map(|index| Shard { index, count }).collect();
+        let left_out = |shard: &Shard| -> BTreeSet<String> {
+            let term = shard
+                .list_narrowing(&fleet, "cluster-name")
+                .expect("each shard leaves some out");
+            let names = term
+                .strip_prefix("cluster-name notin (")
+                .and_then(|t| t.strip_suffix(')'))
+                .expect("a notin term");
+            names.split(',').map(str::to_string).collect()
+        };
+        // Live objects: every cluster's, and orphans of gone clusters, some named like a live
+        // cluster elsewhere.
+        let mut objects: Vec<(String, String)> = manifests
+            .iter()
+            .map(|m| (m.namespace.clone(), m.name.clone()))
+            .collect();
+        for i in 0..40 {
+            objects.push((format!("ns-{}", 4 + i % 3), format!("acid-{}", i % 30)));
+        }
+        for (namespace, name) in &objects {
+            let object = labelled(namespace, name);
+            let owners: Vec<u32> = shards
+                .iter()
+                .filter(|s| s.owns_object(&fleet, &object, "cluster-name"))
+                .map(|s| s.index)
+                .collect();
+            assert_eq!(owners.len(), 1, "{namespace}/{name}: {owners:?}");
+            // Its owner's lists include it.
+            let owner = &shards[owners[0] as usize];
+            assert!(!left_out(owner).contains(name), "{namespace}/{name}");
+            // A live cluster's objects are its manifest's shard's.
+            if fleet.clusters.contains(&(namespace.clone(), name.clone())) {
+                assert!(owner.owns(namespace, name), "{namespace}/{name}");
+            }
+        }
+        // What a shard leaves out is only clusters whose every manifest is another shard's.
+        for shard in &shards {
+            for name in left_out(shard) {
+                assert!(
+                    manifests
+                        .iter()
+                        .filter(|m| m.name == name)
+                        .all(|m| !shard.owns(&m.namespace, &m.name)),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_narrowing_too_long_for_a_request_line_is_not_sent() {
+        let manifests: Vec<ManifestRef> = (0..20_000)
+            .map(|i| cluster("ns", &format!("acid-cluster-number-{i}")))
+            .collect();
+        let fleet = Fleet::new(2, &manifests);
+        assert_eq!(
+            Shard { index: 0, count: 2 }.list_narrowing(&fleet, "cluster-name"),
+            None
+        );
+        // One shard leaves out nothing; a name that cannot be a label value is never sent.
+        let fleet = Fleet::new(1, &manifests);
+        assert_eq!(
+            Shard { index: 0, count: 1 }.list_narrowing(&fleet, "cluster-name"),
+            None
+        );
+        let long = "a".repeat(64);
+        let fleet = Fleet::new(2, &[cluster("ns", &long)]);
+        assert_eq!(
+            Shard { index: 0, count: 2 }.list_narrowing(&fleet, "cluster-name"),
+            None
+        );
+        assert_eq!(
+            Shard { index: 1, count: 2 }.list_narrowing(&fleet, "cluster-name"),
+            None
         );
     }
 }

@@ -6,8 +6,11 @@
 use crate::support::reconciler::{Harness, role};
 use postgres_reconciler::apply::lease::{Acquired, acquire_named, lease_name};
 use postgres_reconciler::apply::run::run;
+use postgres_reconciler::observe::cluster::observe_objects;
+use postgres_reconciler::pipeline::plan_live;
 use postgres_reconciler::plan::shard::Shard;
 use postgres_reconciler::report::run::{RunReport, text};
+use postgres_reconciler::state::CompactJson;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -34,6 +37,11 @@ async fn run_shard(h: &Harness, shard: Option<Shard>) -> RunReport {
     run(&config, &cluster, &h.source, &h.options(&identity))
         .await
         .unwrap_or_else(|e| panic!("apply run: {e}"))
+}
+
+fn identity(object: &CompactJson) -> (String, String, String) {
+    let head = object.head();
+    (head.kind, head.metadata.namespace, head.metadata.name)
 }
 
 fn sql(report: &RunReport) -> usize {
@@ -82,6 +90,49 @@ async fn two_shards_split_the_fleet_and_each_reconciles_only_its_own() {
     assert!(owned[0].is_disjoint(&owned[1]), "a cluster in both shards");
     let all: BTreeSet<String> = owned[0].union(&owned[1]).cloned().collect();
     assert_eq!(all, (0..CLUSTERS).map(cluster).collect::<BTreeSet<_>>());
+
+    // Each shard's LISTs leave out the other shard's clusters (the API server applies the
+    // narrowing): together they hold every object, each only its own clusters' and the
+    // namespace's shared ones.
+    let client = h.cluster_client().await;
+    let config = &h.config;
+    let everything = observe_objects(&client.client, &h.source.scope, config, None)
+        .await
+        .expect("list everything");
+    let of_cluster = |o: &CompactJson| {
+        o.head()
+            .label(&config.cluster_name_label)
+            .map(str::to_string)
+    };
+    let mut seen_by_shards = BTreeSet::new();
+    for shard in shards {
+        let mut sharded = config.clone();
+        sharded.shard = Some(shard);
+        let planned = plan_live(&sharded, &client, &h.source)
+            .await
+            .unwrap_or_else(|e| panic!("plan shard {shard}: {e}"));
+        let narrowing = planned.list_narrowing.expect("a narrowing term");
+        let listed = observe_objects(&client.client, &h.source.scope, config, Some(&narrowing))
+            .await
+            .expect("narrowed list");
+        assert!(
+            listed.len() < everything.len() * 3 / 4,
+            "shard {shard} listed {} of {}",
+            listed.len(),
+            everything.len()
+        );
+        for object in &listed {
+            if let Some(name) = of_cluster(object) {
+                assert!(
+                    owned[shard.index as usize].contains(&name),
+                    "shard {shard}: {name}"
+                );
+            }
+            seen_by_shards.insert(identity(object));
+        }
+    }
+    let all: BTreeSet<(String, String, String)> = everything.iter().map(identity).collect();
+    assert_eq!(seen_by_shards, all, "objects no shard lists");
 
     // A new user on a cluster of shard 1: shard 0's run leaves it alone, shard 1's creates it.
     let (i, name) = (0..CLUSTERS)
