@@ -48,7 +48,7 @@ pub struct Planned {
     pub observed: Observed,
     /// API requests made, by verb (empty offline).
     pub requests: BTreeMap<String, u64>,
-    /// The manifests the plan was made from.
+    /// The manifests the plan was made from (live only: an offline plan is never applied).
     pub manifests: Vec<Manifest>,
     /// Their current status, by "kind namespace/name" (live only).
     pub statuses: BTreeMap<String, serde_json::Value>,
@@ -133,6 +133,9 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
     let (manifests, invalid) =
         load_files(path, &source.default_namespace, &render::limits(config))?;
     let mut desired = render::render(&manifests, config);
+    // Nothing is applied from an offline plan, so its typed manifests go once rendered (35 MB
+    // of 10,000 clusters' while the plan is made).
+    drop(manifests);
     desired.invalid.splice(0..0, invalid);
     let observed = match &source.base {
         None => offline::nothing_live(&desired),
@@ -162,7 +165,7 @@ pub async fn plan_offline(config: &Config, source: &Source) -> Result<Planned, P
         desired,
         observed,
         requests: BTreeMap::new(),
-        manifests,
+        manifests: Vec::new(),
         statuses: BTreeMap::new(),
         secret_passwords: SecretPasswords::default(),
         list_narrowing: None,
@@ -258,6 +261,7 @@ pub async fn plan_live(
     let without_primary = crate::state::primary::endpoints_without_address(
         observed.objects.iter().chain(&observed.adoptable),
     );
+    let revisions = crate::state::trim::UpdateRevisions::of(&observed.objects);
     // The catalogs are read while the pods are listed.
     let databases = async {
         if source.reach_databases {
@@ -288,7 +292,13 @@ pub async fn plan_live(
     };
     let (databases, pods, teams) = futures::future::join3(
         databases,
-        observe_pods(&cluster.client, &source.scope, config, narrowing.as_deref()),
+        observe_pods(
+            &cluster.client,
+            &source.scope,
+            config,
+            narrowing.as_deref(),
+            &revisions,
+        ),
         teams,
     )
     .await;

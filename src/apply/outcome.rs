@@ -9,8 +9,8 @@ use crate::report::outcome::{
     ActionOutcome, ActionResult, ManifestOutcome, describe_unknown, most_telling_cause,
 };
 use crate::report::status::plan_digest;
+use crate::state::Head;
 use crate::state::trim::{PROGRESS_FIELDS, keep_only};
-use crate::state::{CompactJson, Head};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -155,10 +155,14 @@ pub(super) async fn refresh_pods(
     else {
         return;
     };
-    let pods =
-        crate::observe::cluster::observe_pods(&cluster.client, &source.scope, config, narrowing)
-            .await
-            .ok();
+    let pods = crate::observe::cluster::observe_pod_heads(
+        &cluster.client,
+        &source.scope,
+        config,
+        narrowing,
+    )
+    .await
+    .ok();
     // Indexed once: a lookup per manifest, not a scan of every object per manifest.
     let statefulsets: BTreeMap<(&str, &str), &Value> = statefulsets
         .iter()
@@ -173,7 +177,8 @@ pub(super) async fn refresh_pods(
         })
         .collect();
     let mut pods_by_cluster: BTreeMap<(String, String), Vec<Head>> = BTreeMap::new();
-    for head in pods.iter().flatten().map(CompactJson::head) {
+    let pods_listed = pods.is_some();
+    for head in pods.into_iter().flatten() {
         if let Some(cluster) = head.label(&config.cluster_name_label) {
             let key = (head.metadata.namespace.clone(), cluster.to_string());
             pods_by_cluster.entry(key).or_default().push(head);
@@ -189,7 +194,7 @@ pub(super) async fn refresh_pods(
         };
         let n = |p: &str| s.pointer(p).and_then(Value::as_i64).unwrap_or(0) as i32;
         outcome.pods = Some((n("/status/readyReplicas"), n("/spec/replicas")));
-        if pods.is_some() {
+        if pods_listed {
             let key = (m.namespace.clone(), m.name.clone());
             let heads = pods_by_cluster
                 .get(&key)

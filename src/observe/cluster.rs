@@ -5,7 +5,7 @@ use super::requests::RequestCounter;
 use super::retry::{RetrySettings, TransientRetry};
 use crate::render::{Manifest, ManifestRef};
 use crate::state::CompactJson;
-use crate::state::trim::keep_what_the_plan_reads;
+use crate::state::trim::{UpdateRevisions, keep_what_the_plan_reads};
 use crate::validate::{Invalid, Limits, read_manifest};
 use kube::Resource;
 use kube::api::{DynamicObject, ListParams};
@@ -142,7 +142,7 @@ pub async fn list_all(
     kind: (&str, &str, &str),
     selector: Option<&str>,
 ) -> Result<Vec<Value>, ClusterError> {
-    list_filtered(client, scope, kind, selector, None, None).await
+    list_filtered(client, scope, kind, selector, None, None, |_| {}).await
 }
 
 /// [`list_all`] keeping of each object only what the plan reads (see [`keep_what_the_plan_reads`])
@@ -155,7 +155,7 @@ pub async fn list_for_plan<T: From<Value>>(
     selector: Option<&str>,
     manager: &str,
 ) -> Result<Vec<T>, ClusterError> {
-    list_filtered(client, scope, kind, selector, None, Some(manager)).await
+    list_filtered(client, scope, kind, selector, None, Some(manager), |_| {}).await
 }
 
 /// The objects of one kind in scope with one name (a field selector).
@@ -172,6 +172,7 @@ async fn list_by_name(
         None,
         Some(&format!("metadata.name={name}")),
         None,
+        |_| {},
     )
     .await
 }
@@ -183,6 +184,7 @@ async fn list_filtered<T: From<Value>>(
     selector: Option<&str>,
     fields: Option<&str>,
     trim_for: Option<&str>,
+    also_trim: impl Fn(&mut Value),
 ) -> Result<Vec<T>, ClusterError> {
     let (api_version, kind_name, _) = kind;
     list_each(client, scope, kind, selector, fields, |mut v| {
@@ -193,6 +195,7 @@ async fn list_filtered<T: From<Value>>(
         if let Some(manager) = trim_for {
             keep_what_the_plan_reads(&mut v, kind_name, manager);
         }
+        also_trim(&mut v);
         Some(T::from(v))
     })
     .await
@@ -382,21 +385,43 @@ pub async fn observe_pods(
     scope: &Scope,
     config: &crate::config::Config,
     narrowing: Option<&str>,
+    revisions: &UpdateRevisions,
 ) -> Result<Vec<CompactJson>, ClusterError> {
+    let selector = pod_selector(config, narrowing);
+    list_filtered(
+        client,
+        scope,
+        POD_KIND,
+        Some(&selector),
+        None,
+        Some(&config.field_manager),
+        |pod| revisions.trim_pod(pod),
+    )
+    .await
+}
+
+/// The same pods as [`observe_pods`], only their identity and labels: what a run's report reads
+/// at its end, while the plan's own copy of the pods is still held.
+pub async fn observe_pod_heads(
+    client: &kube::Client,
+    scope: &Scope,
+    config: &crate::config::Config,
+    narrowing: Option<&str>,
+) -> Result<Vec<crate::state::Head>, ClusterError> {
+    let selector = pod_selector(config, narrowing);
+    list_each(client, scope, POD_KIND, Some(&selector), None, |pod| {
+        serde_json::from_value(pod).ok()
+    })
+    .await
+}
+
+fn pod_selector(config: &crate::config::Config, narrowing: Option<&str>) -> String {
     let selector = format!(
         "{},application!={}",
         cluster_selector(config),
         crate::render::pooler::APPLICATION
     );
-    let selector = narrowed(selector, narrowing);
-    list_for_plan(
-        client,
-        scope,
-        POD_KIND,
-        Some(&selector),
-        &config.field_manager,
-    )
-    .await
+    narrowed(selector, narrowing)
 }
 
 /// Objects of a cluster made by someone else — Zalando's operator labels them with the cluster

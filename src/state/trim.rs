@@ -76,6 +76,61 @@ fn insert_at(map: &mut serde_json::Map<String, Value>, keys: &[&str], value: Val
     }
 }
 
+/// The update revision of each live StatefulSet, by (namespace, name): a pod already on it is
+/// never restarted, so its spec (only an outdated pod's spec is compared with the template, for
+/// a restart's reason) is dropped as its page arrives; of 10,000 pods it was 30 MB.
+#[derive(Debug, Default)]
+pub struct UpdateRevisions(std::collections::BTreeMap<(String, String), String>);
+
+#[derive(serde::Deserialize)]
+struct RevisionOf {
+    metadata: super::compact::HeadMetadata,
+    #[serde(default)]
+    status: RevisionStatus,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RevisionStatus {
+    update_revision: Option<String>,
+}
+
+impl UpdateRevisions {
+    pub fn of(objects: &[super::CompactJson]) -> UpdateRevisions {
+        let revisions = objects
+            .iter()
+            .filter(|o| o.head().kind == "StatefulSet")
+            .filter_map(|o| {
+                let sts: RevisionOf = o.read()?;
+                let revision = sts.status.update_revision?;
+                Some(((sts.metadata.namespace, sts.metadata.name), revision))
+            })
+            .collect();
+        UpdateRevisions(revisions)
+    }
+
+    /// Drops the spec of `pod` when it is on its StatefulSet's update revision.
+    pub fn trim_pod(&self, pod: &mut Value) {
+        let text = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        let namespace = text(pod, "/metadata/namespace").unwrap_or_default();
+        let owner = pod
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|refs| {
+                refs.iter()
+                    .find(|r| r.get("kind").and_then(Value::as_str) == Some("StatefulSet"))
+            })
+            .and_then(|r| text(r, "/name"));
+        let revision = text(pod, "/metadata/labels/controller-revision-hash");
+        let current = owner
+            .and_then(|owner| self.0.get(&(namespace, owner)))
+            .is_some_and(|update| Some(update) == revision.as_ref());
+        if current && let Some(map) = pod.as_object_mut() {
+            map.remove("spec");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +217,26 @@ mod tests {
                 "status": {"readyReplicas": 1},
             })
         );
+    }
+
+    #[test]
+    fn only_a_pod_on_its_statefulsets_update_revision_loses_its_spec() {
+        let sts = json!({"kind": "StatefulSet", "metadata": {"namespace": "ns", "name": "acid-a"},
+            "status": {"updateRevision": "acid-a-2"}});
+        let revisions = UpdateRevisions::of(&[sts.into()]);
+        let pod = |revision: &str, owner: &str| {
+            json!({"metadata": {"namespace": "ns", "name": "acid-a-0",
+                "labels": {"controller-revision-hash": revision},
+                "ownerReferences": [{"kind": "StatefulSet", "name": owner}]},
+                "spec": {"containers": []}, "status": {"phase": "Running"}})
+        };
+        let mut current = pod("acid-a-2", "acid-a");
+        revisions.trim_pod(&mut current);
+        assert_eq!(current.get("spec"), None);
+        assert!(current.pointer("/status/phase").is_some());
+        for mut kept in [pod("acid-a-1", "acid-a"), pod("acid-a-2", "acid-b")] {
+            revisions.trim_pod(&mut kept);
+            assert!(kept.get("spec").is_some(), "{kept}");
+        }
     }
 }
